@@ -1,0 +1,176 @@
+import path from 'node:path';
+import fs from 'node:fs';
+import { z } from 'zod';
+import { parse as parseDotenv } from 'dotenv';
+import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
+
+/**
+ * Every setting the service reads, parsed once at start. A wrong value stops
+ * the process with the variable's name and what was expected, because a
+ * service that starts half-configured fails later in a place nobody looks.
+ */
+
+const DEFAULT_ADMIN_PASS = 'admin';
+const DEFAULT_SECRET_KEY = 'dev-secret-key-change-me-dev-secret-key';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const csvList = (itemCheck: (item: string) => string | null) =>
+  z.string().transform((raw, ctx) => {
+    const items = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const item of items) {
+      const problem = itemCheck(item);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }
+    return items;
+  });
+
+const httpUrl = z
+  .string()
+  .refine((v) => /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL, e.g. http://localhost:8000');
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  APP_ADMIN_USER: z.string().min(1).default('admin'),
+  APP_ADMIN_PASS: z.string().min(1).default(DEFAULT_ADMIN_PASS),
+  SECRET_KEY: z.string().min(16, 'must be at least 16 characters').default(DEFAULT_SECRET_KEY),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .refine((v) => v.startsWith('sqlite:'), 'must be sqlite:<path> (for example sqlite:./data/app.db)')
+    .optional(),
+  PORT: port.default(8000),
+  HOST: z.string().default('127.0.0.1'),
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_DEV_UI_PORT: port.default(8233),
+  PUBLIC_BASE_URL: httpUrl.optional(),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .refine((v) => /^[\w.-]+:\d{1,5}$/.test(v), 'must be host:port, e.g. temporal:7233')
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('provisioning'),
+  TEMPORAL_UI_URL: httpUrl.optional(),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  EMAIL_PROVIDER: z.enum(['outbox', 'ses', 'smtp']).default('outbox'),
+  EMAIL_FROM: z.string().default('Provisioning <provisioning@localhost>'),
+  SES_REGION: z.string().optional(),
+  SES_FROM_EMAIL: z.string().email().optional(),
+  SES_CONFIGURATION_SET: z.string().optional(),
+  SMTP_HOST: z.string().optional(),
+  SMTP_PORT: port.optional(),
+  SMTP_USER: z.string().optional(),
+  SMTP_PASS: z.string().optional(),
+  SMTP_SECURE: z.enum(['tls', 'starttls', 'none']).default('starttls'),
+  ALLOWED_REGIONS: csvList((r) =>
+    AWS_REGIONS.includes(r) ? null : `"${r}" is not an AWS region`,
+  ).default(['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1', 'eu-central-1']),
+  ALLOWED_INSTANCE_TYPES: csvList((t) =>
+    isInstanceType(t) ? null : `"${t}" is not an EC2 instance type`,
+  ).default(['t3.micro', 't3.small', 't3.medium', 't3.large']),
+  ALLOWED_ACCOUNT_IDS: csvList((a) => (/^\d{12}$/.test(a) ? null : `"${a}" is not a 12-digit AWS account id`)).default(
+    [],
+  ),
+  ALLOW_ACCESS_KEY_AUTH: bool.default(false),
+  TERRAFORM_BINARY: z.string().min(1).default('terraform'),
+  TERRAFORM_MODULE_DIR: z.string().min(1).default('./terraform'),
+  JOBS_WORKDIR: z.string().optional(),
+  TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
+  APPROVAL_TIMEOUT_HOURS: z.coerce.number().positive().default(72),
+  READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),
+  READINESS_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(600),
+  PAYLOAD_ENCRYPTION_KEYS: z.string().optional(),
+  API_TOKENS: z.string().optional(),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+export interface Config extends RawConfig {
+  dataDir: string;
+  databasePath: string;
+  jobsWorkdir: string;
+  terraformModuleDir: string;
+  publicBaseUrl: string;
+  temporalUiUrl: string;
+  /** True when the app must start (and own) a Temporal dev server. */
+  embeddedTemporal: boolean;
+  temporalAddress: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads `.env` from the working directory when present; real env wins. */
+export function readEnv(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Record<string, string | undefined> {
+  const file = path.join(cwd, '.env');
+  const fromFile = fs.existsSync(file) ? parseDotenv(fs.readFileSync(file)) : {};
+  return { ...fromFile, ...env };
+}
+
+export function parseConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
+  // An empty variable means "not set", as it does in most shells' .env habits.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0] ?? '?');
+        const value = cleaned[name];
+        const expected =
+          i.code === 'invalid_value' && 'values' in i ? `one of ${(i.values as unknown[]).join(', ')}` : i.message;
+        return value === undefined ? `${name}: ${expected}` : `${name}: ${JSON.stringify(value)} is invalid: ${expected}`;
+      }),
+    );
+  }
+  const raw = parsed.data;
+  const problems: string[] = [];
+  if (raw.NODE_ENV === 'production') {
+    if (raw.APP_ADMIN_PASS === DEFAULT_ADMIN_PASS) problems.push('APP_ADMIN_PASS: the default password is refused in production');
+    if (raw.SECRET_KEY === DEFAULT_SECRET_KEY || raw.SECRET_KEY.length < 32)
+      problems.push('SECRET_KEY: production needs a unique key of at least 32 characters');
+  }
+  if (raw.EMAIL_PROVIDER === 'ses' && !raw.SES_FROM_EMAIL) problems.push('SES_FROM_EMAIL: required when EMAIL_PROVIDER=ses');
+  if (raw.EMAIL_PROVIDER === 'smtp' && !raw.SMTP_HOST) problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
+  if (problems.length) throw new ConfigError(problems);
+
+  const dataDir = path.resolve(cwd, raw.DATA_DIR);
+  const databasePath = raw.DATABASE_URL
+    ? path.resolve(cwd, raw.DATABASE_URL.slice('sqlite:'.length))
+    : path.join(dataDir, 'app.db');
+  const embeddedTemporal = !raw.TEMPORAL_ADDRESS;
+  return {
+    ...raw,
+    dataDir,
+    databasePath,
+    jobsWorkdir: path.resolve(cwd, raw.JOBS_WORKDIR ?? path.join(raw.DATA_DIR, 'jobs')),
+    terraformModuleDir: path.resolve(cwd, raw.TERRAFORM_MODULE_DIR),
+    publicBaseUrl: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
+    temporalUiUrl: (raw.TEMPORAL_UI_URL ?? `http://localhost:${raw.TEMPORAL_DEV_UI_PORT}`).replace(/\/$/, ''),
+    embeddedTemporal,
+    temporalAddress: raw.TEMPORAL_ADDRESS ?? `127.0.0.1:${raw.TEMPORAL_DEV_PORT}`,
+  };
+}
+
+/** For process entry points: parse or print the problems and exit non-zero. */
+export function loadConfigOrExit(): Config {
+  try {
+    return parseConfig(readEnv());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,104 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Timestamps are ISO-8601 strings: sortable, readable, and portable to Postgres. */
+type Timestamp = string;
+
+export interface JobsTable {
+  id: string;
+  name: string;
+  status: string;
+  step: string | null;
+  requester_email: string;
+  region: string;
+  instance_type: string;
+  auth_method: string;
+  /** The job spec as submitted, with every secret removed. */
+  spec_json: string;
+  account_id: string | null;
+  assumed_role_arn: string | null;
+  plan_summary_json: string | null;
+  outputs_json: string | null;
+  error: string | null;
+  workflow_id: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+export interface JobStepsTable {
+  id: Generated<number>;
+  job_id: string;
+  step: string;
+  attempt: number;
+  state: string;
+  started_at: Timestamp;
+  finished_at: Timestamp | null;
+  error: string | null;
+  detail: string | null;
+}
+
+export interface JobLogsTable {
+  job_id: string;
+  seq: number;
+  ts: Timestamp;
+  step: string;
+  attempt: number;
+  stream: string;
+  /** Position of the line within its step attempt: makes re-delivered batches idempotent. */
+  line_no: number;
+  line: string;
+}
+
+export interface NotificationsTable {
+  id: Generated<number>;
+  job_id: string;
+  event: string;
+  recipient: string;
+  subject: string;
+  html: string;
+  text: string;
+  provider: string;
+  status: string;
+  error: string | null;
+  provider_message_id: string | null;
+  created_at: Timestamp;
+  sent_at: Timestamp | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  job_id: string | null;
+  ip: string | null;
+  detail: string | null;
+}
+
+export interface IdempotencyKeysTable {
+  key: string;
+  scope: string;
+  body_hash: string;
+  status_code: number;
+  response_json: string;
+  created_at: ColumnType<Timestamp, Timestamp, never>;
+}
+
+export interface Database {
+  jobs: JobsTable;
+  job_steps: JobStepsTable;
+  job_logs: JobLogsTable;
+  notifications: NotificationsTable;
+  audit_log: AuditLogTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+export type JobRow = Selectable<JobsTable>;
+export type NewJobRow = Insertable<JobsTable>;
+export type JobUpdate = Updateable<JobsTable>;
+export type JobStepRow = Selectable<JobStepsTable>;
+export type JobLogRow = Selectable<JobLogsTable>;
+export type NotificationRow = Selectable<NotificationsTable>;
+export type AuditRow = Selectable<AuditLogTable>;
