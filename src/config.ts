@@ -85,6 +85,9 @@ export const configSchema = z.object({
   TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
   APPROVAL_TIMEOUT_HOURS: z.coerce.number().positive().default(72),
   READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),
+  /** Off only for the sandbox module, whose instances are not real EC2 instances. */
+  READINESS_STATUS_CHECKS: bool.default(true),
+  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),
   READINESS_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(600),
   PAYLOAD_ENCRYPTION_KEYS: z.string().optional(),
   API_TOKENS: z.string().optional(),

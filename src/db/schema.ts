@@ -24,6 +24,10 @@ export interface JobsTable {
   created_at: Timestamp;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
+  /** When the TTL timer will destroy the environment. */
+  destroy_at: Timestamp | null;
+  /** 1 when the job's Terraform state holds resources (destroy is possible). */
+  has_resources: ColumnType<number, number | undefined, number>;
   updated_at: Timestamp;
 }
 

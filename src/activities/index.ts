@@ -1,0 +1,329 @@
+import { Context, CancelledFailure } from '@temporalio/activity';
+import type { Db } from '../db/database.js';
+import { finishStep, getJob, startStep, updateJob } from '../db/jobs.js';
+import type { JobSpec } from '../domain/jobSpec.js';
+import type { JobStatus, JobStep } from '../domain/lifecycle.js';
+import type { NotificationEvent } from '../domain/notifications.js';
+import { publishedPorts } from '../domain/containers.js';
+import { resolveJobCredentials, terraformEnv } from './awsCredentials.js';
+import { runPreflight } from './preflight.js';
+import { waitForReady } from './readiness.js';
+import { LogSink } from './logSink.js';
+import { mapFailures } from './failures.js';
+import {
+  stateHasResources,
+  terraformApply,
+  terraformDestroy,
+  terraformInit,
+  terraformOutput,
+  terraformPlan,
+  type TerraformContext,
+} from './terraformRunner.js';
+import { jobWorkspaceDir, prepareWorkspace } from './workspace.js';
+import { renderTfvars, renderUserData } from './userData.js';
+import type { Notifier } from '../notifications/notifier.js';
+
+export interface ActivitySettings {
+  jobsWorkdir: string;
+  terraformModuleDir: string;
+  terraformBinary: string;
+  killGraceMs: number;
+  readinessProbe: 'tcp' | 'off';
+  readinessTimeoutMs: number;
+  /** The sandbox module's instances are not real EC2 instances: skip their status checks. */
+  skipInstanceStatusChecks: boolean;
+  allowedAccountIds: string[];
+  heartbeatMs?: number;
+}
+
+export interface ActivityDeps {
+  db: Db;
+  settings: ActivitySettings;
+  notifier: Notifier;
+  /** Overridable for tests; the worker passes the real AWS-backed functions. */
+  aws?: {
+    resolveJobCredentials?: typeof resolveJobCredentials;
+    runPreflight?: typeof runPreflight;
+    waitForReady?: typeof waitForReady;
+  };
+}
+
+export interface JobRef {
+  jobId: string;
+  spec: JobSpec;
+}
+
+export type JobOutputs = Record<string, string | null>;
+
+/**
+ * Every activity of the provisioning workflow. Each one assumes the job's
+ * role itself (credentials never leave the worker), records its step in
+ * job_steps, streams its lines into job_logs, and maps our errors to typed
+ * Temporal failures.
+ */
+export function createActivities(deps: ActivityDeps) {
+  const { db, settings } = deps;
+  const resolveCreds = deps.aws?.resolveJobCredentials ?? resolveJobCredentials;
+  const preflightCheck = deps.aws?.runPreflight ?? runPreflight;
+  const readinessCheck = deps.aws?.waitForReady ?? waitForReady;
+
+  /** Runs one step attempt: job_steps row, a log sink, heartbeats, cancellation and failure mapping. */
+  async function inStep<T>(
+    jobId: string,
+    step: JobStep,
+    run: (io: { sink: LogSink; signal: AbortSignal; heartbeat: () => void; attempt: number }) => Promise<T>,
+    secrets: string[] = [],
+  ): Promise<T> {
+    const ctx = Context.current();
+    const attempt = ctx.info.attempt;
+    await startStep(db, jobId, step, attempt);
+    await updateJob(db, jobId, { step });
+    const sink = new LogSink({ db, jobId, step, attempt, secrets });
+    const heartbeat = () => ctx.heartbeat({ step, attempt });
+    try {
+      const result = await mapFailures(() => run({ sink, signal: ctx.cancellationSignal, heartbeat, attempt }));
+      await sink.close();
+      await finishStep(db, jobId, step, attempt, 'succeeded');
+      return result;
+    } catch (err) {
+      const cancelled = ctx.cancellationSignal.aborted;
+      sink.write('system', cancelled ? `${step} cancelled` : `${step} failed: ${(err as Error).message}`);
+      await sink.close();
+      await finishStep(db, jobId, step, attempt, cancelled ? 'cancelled' : 'failed', {
+        error: cancelled ? 'cancelled' : (err as Error).message,
+      });
+      if (cancelled) throw new CancelledFailure('cancelled by request');
+      throw err;
+    }
+  }
+
+  function secretsOf(spec: JobSpec): string[] {
+    return spec.auth.method === 'access_keys'
+      ? [spec.auth.accessKeyId, spec.auth.secretAccessKey, spec.auth.sessionToken ?? ''].filter(Boolean)
+      : [];
+  }
+
+  async function credentialsFor(jobId: string, spec: JobSpec) {
+    return resolveCreds({ jobId, region: spec.region, auth: spec.auth, allowedAccountIds: settings.allowedAccountIds });
+  }
+
+  async function terraformContext(
+    jobId: string,
+    spec: JobSpec,
+    io: { sink: LogSink; signal: AbortSignal; heartbeat: () => void },
+  ): Promise<TerraformContext> {
+    const { credentials } = await credentialsFor(jobId, spec);
+    return {
+      binary: settings.terraformBinary,
+      workspaceDir: jobWorkspaceDir(settings.jobsWorkdir, jobId),
+      env: terraformEnv(credentials, spec.region),
+      sink: io.sink,
+      signal: io.signal,
+      graceMs: settings.killGraceMs,
+      onHeartbeat: io.heartbeat,
+      heartbeatMs: settings.heartbeatMs ?? 1_000,
+    };
+  }
+
+  return {
+    /** Local activity: the workflow's status changes, mirrored into `jobs` for the UI. */
+    async recordJob(input: {
+      jobId: string;
+      status?: JobStatus;
+      error?: string | null;
+      finishedAt?: string;
+      destroyAt?: string;
+    }): Promise<void> {
+      await updateJob(db, input.jobId, {
+        ...(input.status ? { status: input.status } : {}),
+        ...(input.error !== undefined ? { error: input.error } : {}),
+        ...(input.finishedAt ? { finished_at: input.finishedAt } : {}),
+        ...(input.destroyAt ? { destroy_at: input.destroyAt } : {}),
+        ...(input.status === 'destroyed' ? { has_resources: 0 } : {}),
+      });
+    },
+
+    async recordApprovalStep(input: { jobId: string; state: 'running' | 'succeeded' | 'failed'; detail?: string }) {
+      if (input.state === 'running') {
+        await startStep(db, input.jobId, 'approval', 1);
+        await updateJob(db, input.jobId, { step: 'approval' });
+      } else {
+        await finishStep(db, input.jobId, 'approval', 1, input.state, { detail: input.detail });
+      }
+    },
+
+    async stateHasResources(input: { jobId: string }): Promise<boolean> {
+      const workspaceDir = jobWorkspaceDir(settings.jobsWorkdir, input.jobId);
+      const has = await stateHasResources({ binary: settings.terraformBinary, workspaceDir });
+      await updateJob(db, input.jobId, { has_resources: has ? 1 : 0 });
+      return has;
+    },
+
+    async verifyCredentials({ jobId, spec }: JobRef): Promise<{ accountId: string; arn: string }> {
+      return inStep(
+        jobId,
+        'verify',
+        async ({ sink }) => {
+          const { accountId, arn } = await credentialsFor(jobId, spec);
+          await updateJob(db, jobId, { account_id: accountId, assumed_role_arn: arn });
+          sink.write('system', `verified credentials: account ${accountId} as ${arn}`);
+          return { accountId, arn };
+        },
+        secretsOf(spec),
+      );
+    },
+
+    async preflight({ jobId, spec }: JobRef & { accountId: string }): Promise<{ amiId: string }> {
+      return inStep(
+        jobId,
+        'preflight',
+        async ({ sink }) => {
+          const { credentials } = await credentialsFor(jobId, spec);
+          const result = await preflightCheck({
+            region: spec.region,
+            credentials,
+            network: spec.network,
+            instance: { type: spec.instance.type, amiId: spec.instance.amiId },
+          });
+          sink.write(
+            'system',
+            `pre-flight passed: AMI ${result.amiId} (${result.amiSource})` +
+              (result.availabilityZone ? `, instance type offered in ${result.availabilityZone}` : ''),
+          );
+          return { amiId: result.amiId };
+        },
+        secretsOf(spec),
+      );
+    },
+
+    async renderWorkspace({ jobId, spec, amiId }: JobRef & { amiId: string }): Promise<void> {
+      await inStep(jobId, 'render', async ({ sink }) => {
+        const job = await getJob(db, jobId);
+        const userData = renderUserData({ jobId, containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
+        const tfvars = renderTfvars({ jobId, spec, amiId, userData, createdBy: job?.created_by ?? undefined });
+        const dir = await prepareWorkspace({
+          jobsWorkdir: settings.jobsWorkdir,
+          jobId,
+          moduleDir: settings.terraformModuleDir,
+          tfvars,
+        });
+        sink.write('system', `workspace ready at ${dir} (user data ${userData.bytes} bytes, ${userData.encoding})`);
+      });
+    },
+
+    async terraformInit({ jobId, spec }: JobRef): Promise<void> {
+      await inStep(jobId, 'init', async (io) => terraformInit(await terraformContext(jobId, spec, io)), secretsOf(spec));
+    },
+
+    async terraformPlan({ jobId, spec }: JobRef) {
+      return inStep(
+        jobId,
+        'plan',
+        async (io) => {
+          const summary = await terraformPlan(await terraformContext(jobId, spec, io));
+          await updateJob(db, jobId, { plan_summary_json: JSON.stringify(summary) });
+          io.sink.write('system', `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy`);
+          // Only the counts travel back: the full plan can be large and lives in SQLite.
+          return { add: summary.add, change: summary.change, destroy: summary.destroy };
+        },
+        secretsOf(spec),
+      );
+    },
+
+    async terraformApply({ jobId, spec }: JobRef): Promise<void> {
+      await inStep(
+        jobId,
+        'apply',
+        async (io) => {
+          await updateJob(db, jobId, { has_resources: 1 });
+          await terraformApply(await terraformContext(jobId, spec, io));
+        },
+        secretsOf(spec),
+      );
+    },
+
+    async terraformOutput({ jobId, spec }: JobRef): Promise<JobOutputs> {
+      return inStep(
+        jobId,
+        'output',
+        async (io) => {
+          const outputs = await terraformOutput(await terraformContext(jobId, spec, io));
+          await updateJob(db, jobId, { outputs_json: JSON.stringify(outputs) });
+          io.sink.write('system', `outputs: ${Object.keys(outputs).join(', ')}`);
+          return outputs;
+        },
+        secretsOf(spec),
+      );
+    },
+
+    async waitReady({ jobId, spec, outputs }: JobRef & { outputs: JobOutputs }): Promise<{ seconds: number }> {
+      return inStep(
+        jobId,
+        'ready',
+        async ({ sink, signal, heartbeat }) => {
+          const ports = publishedPorts(spec.containers)
+            .filter((p) => p.protocol === 'tcp')
+            .map((p) => p.port);
+          if (settings.readinessProbe === 'off') {
+            sink.write('system', 'readiness probe is off (READINESS_PROBE=off)');
+            return { seconds: 0 };
+          }
+          const { credentials } = await credentialsFor(jobId, spec);
+          const result = await readinessCheck({
+            region: spec.region,
+            credentials,
+            instanceId: outputs.instance_id ?? '',
+            publicIp: outputs.public_ip,
+            privateIp: outputs.private_ip,
+            ports,
+            probe: settings.readinessProbe,
+            timeoutMs: settings.readinessTimeoutMs,
+            skipStatusChecks: settings.skipInstanceStatusChecks,
+            onHeartbeat: heartbeat,
+            signal,
+          });
+          sink.write(
+            'system',
+            `ready after ${result.seconds.toFixed(1)} s` + (result.checked.length ? `: ${result.checked.join(', ')}` : ''),
+          );
+          return { seconds: result.seconds };
+        },
+        secretsOf(spec),
+      );
+    },
+
+    async terraformDestroy({ jobId, spec }: JobRef): Promise<void> {
+      await inStep(
+        jobId,
+        'destroy',
+        async (io) => {
+          const ctx = await terraformContext(jobId, spec, io);
+          await terraformDestroy(ctx);
+          await updateJob(db, jobId, { has_resources: 0 });
+        },
+        secretsOf(spec),
+      );
+    },
+
+    /** Sends one notification; the outbox row makes it idempotent across retries and crashes. */
+    async notify(input: { jobId: string; event: NotificationEvent }): Promise<{ status: string }> {
+      const send = () =>
+        deps.notifier.notify(input.jobId, input.event, {
+          attempt: Context.current().info.attempt,
+          maxAttempts: NOTIFY_MAX_ATTEMPTS,
+        });
+      // The success email is the job's last step; other events are side notes of their step.
+      if (input.event !== 'succeeded') return send();
+      return inStep(input.jobId, 'notify', async ({ sink }) => {
+        const res = await send();
+        sink.write('system', `notification "${input.event}": ${res.status}`);
+        return res;
+      });
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** Must match the workflow's retry policy for `notify`: the last attempt records a failure instead of throwing. */
+export const NOTIFY_MAX_ATTEMPTS = 8;

@@ -1,0 +1,75 @@
+import { Hono } from 'hono';
+import { jsxRenderer } from 'hono/jsx-renderer';
+import { bodyLimit } from 'hono/body-limit';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import { Authenticator, requireAuth, requireCsrf, type AppEnv } from './auth.js';
+import { healthApp } from './health.js';
+import { securityHeaders } from './securityHeaders.js';
+import { staticApp } from './static.js';
+import { Layout } from './views/Layout.js';
+import { sessionApp } from './session.js';
+import type { CommandDeps } from './jobCommands.js';
+
+export interface AppDeps {
+  db: Db;
+  temporal: Client;
+  config: Config;
+}
+
+declare module 'hono' {
+  interface ContextRenderer {
+    (content: string | Promise<string>, props: { title: string }): Response | Promise<Response>;
+  }
+}
+
+/** The web app: one sub-app per resource under one layout and one set of guards. */
+export function createApp(deps: AppDeps) {
+  const { config } = deps;
+  const auth = new Authenticator({
+    adminUser: config.APP_ADMIN_USER,
+    adminPass: config.APP_ADMIN_PASS,
+    secretKey: config.SECRET_KEY,
+    apiTokens: (config.API_TOKENS ?? '').split(',').map((t) => t.trim()),
+    secureCookies: config.publicBaseUrl.startsWith('https://'),
+  });
+  const commands: CommandDeps = {
+    db: deps.db,
+    temporal: deps.temporal,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    approvalTimeoutMs: config.APPROVAL_TIMEOUT_HOURS * 3_600_000,
+  };
+  void commands;
+
+  const app = new Hono<AppEnv>();
+  app.use(securityHeaders());
+  app.use(
+    bodyLimit({
+      maxSize: 2 * 1024 * 1024,
+      onError: (c) =>
+        c.json({ error: { code: 'too_large', message: 'request body is larger than the 2 MB limit' } }, 413),
+    }),
+  );
+  app.route('/health', healthApp(deps));
+  app.route('/static', staticApp());
+  app.use(requireAuth(auth));
+  app.use(requireCsrf(auth, () => [new URL(config.publicBaseUrl).origin]));
+  app.use(
+    jsxRenderer(({ children, title }, c) => (
+      <Layout
+        title={title}
+        user={c.get('principal')?.user}
+        csrfToken={c.get('csrfToken')}
+        nonce={c.get('nonce')}
+        temporalUiUrl={config.temporalUiUrl}
+      >
+        {children}
+      </Layout>
+    )),
+  );
+  app.route('/', sessionApp(auth));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

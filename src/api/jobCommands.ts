@@ -1,0 +1,178 @@
+import crypto from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import type { Db } from '../db/database.js';
+import { getJob, insertJob, transitionJob } from '../db/jobs.js';
+import { recordAudit } from '../db/audit.js';
+import type { JobRow } from '../db/schema.js';
+import { publicSpec, type JobSpec } from '../domain/jobSpec.js';
+import { actionAllowed, workflowIdFor, type JobAction, type JobStatus } from '../domain/lifecycle.js';
+import { approveSignal, cancelSignal, destroySignal, rejectSignal } from '../workflows/messages.js';
+import type { ProvisionJobInput } from '../workflows/provisionJob.js';
+
+/**
+ * What a user can do to a job, shared by the form handlers and the REST API so
+ * both apply the same state rules. Errors carry an HTTP-ish code.
+ */
+
+export class JobCommandError extends Error {
+  constructor(
+    readonly code: 'not_found' | 'conflict' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface CommandDeps {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  approvalTimeoutMs: number;
+}
+
+export interface Actor {
+  user: string;
+  ip?: string | null;
+}
+
+export function newJobId(): string {
+  // Short, URL- and path-safe, sortable enough for humans: "j" + 12 base32 chars.
+  return `j${crypto.randomBytes(8).readBigUInt64BE().toString(32).padStart(13, '0').slice(0, 12)}`;
+}
+
+/**
+ * Creates a job. Jobs that authenticate with access keys start at once: the
+ * keys are never stored, so they travel only in the (encrypted) workflow input.
+ */
+export async function createJob(deps: CommandDeps, spec: JobSpec, actor: Actor): Promise<JobRow> {
+  const now = new Date().toISOString();
+  const id = newJobId();
+  const row = await insertJob(deps.db, {
+    id,
+    name: spec.name,
+    status: 'draft',
+    step: null,
+    requester_email: spec.requesterEmail,
+    region: spec.region,
+    instance_type: spec.instance.type,
+    auth_method: spec.auth.method,
+    spec_json: JSON.stringify(publicSpec(spec)),
+    account_id: null,
+    assumed_role_arn: null,
+    plan_summary_json: null,
+    outputs_json: null,
+    error: null,
+    workflow_id: null,
+    created_by: actor.user,
+    created_at: now,
+    started_at: null,
+    finished_at: null,
+    destroy_at: null,
+    updated_at: now,
+  });
+  await recordAudit(deps.db, { actor, action: 'create', jobId: id });
+  if (spec.auth.method === 'access_keys') return startJob(deps, id, spec, actor);
+  return row;
+}
+
+/** Reads the stored (secret-free) spec back; role-based jobs need nothing else to run. */
+export function storedSpec(job: JobRow): JobSpec {
+  return JSON.parse(job.spec_json) as JobSpec;
+}
+
+export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec | undefined, actor: Actor): Promise<JobRow> {
+  const job = await getJob(deps.db, jobId);
+  if (!job) throw new JobCommandError('not_found', `job ${jobId} not found`);
+  const fullSpec = spec ?? storedSpec(job);
+  if (fullSpec.auth.method === 'access_keys' && !('secretAccessKey' in fullSpec.auth && fullSpec.auth.secretAccessKey)) {
+    throw new JobCommandError(
+      'conflict',
+      'this job uses access keys, which are never stored; create a new job (or clone this one) and give the keys again',
+    );
+  }
+  const workflowId = workflowIdFor(jobId);
+  const now = new Date().toISOString();
+  // Compare-and-set first: of two concurrent starts only one gets past this line.
+  const won = await transitionJob(deps.db, jobId, ['draft'], {
+    status: 'running',
+    workflow_id: workflowId,
+    started_at: now,
+  });
+  if (!won) {
+    throw new JobCommandError('conflict', `job ${jobId} has already been started (status ${job.status}); a job runs once`);
+  }
+  const input: ProvisionJobInput = { jobId, spec: fullSpec, approvalTimeoutMs: deps.approvalTimeoutMs };
+  try {
+    await deps.temporal.workflow.start('provisionJob', {
+      workflowId,
+      taskQueue: deps.taskQueue,
+      args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new JobCommandError('conflict', `job ${jobId} already has a workflow (${workflowId}); a job runs once`);
+    }
+    // Temporal unreachable: put the job back so the user can try again.
+    await transitionJob(deps.db, jobId, ['running'], { status: 'draft', workflow_id: null, started_at: null });
+    throw new JobCommandError('unavailable', `could not start the workflow: ${(err as Error).message}`);
+  }
+  await recordAudit(deps.db, { actor, action: 'start', jobId });
+  return (await getJob(deps.db, jobId))!;
+}
+
+export interface SignalArgs {
+  reason?: string;
+  comment?: string;
+}
+
+/** cancel / approve / reject / destroy: checked against the job's status, then signalled. */
+export async function signalJob(
+  deps: CommandDeps,
+  jobId: string,
+  action: Exclude<JobAction, 'run'>,
+  actor: Actor,
+  args: SignalArgs = {},
+): Promise<JobRow> {
+  const job = await getJob(deps.db, jobId);
+  if (!job) throw new JobCommandError('not_found', `job ${jobId} not found`);
+  const status = job.status as JobStatus;
+  if (!actionAllowed(action, status, { hasResources: job.has_resources === 1 })) {
+    throw new JobCommandError('conflict', `cannot ${action} job ${jobId}: it is ${status.replace('_', ' ')}`);
+  }
+  if (action === 'reject' && !args.reason?.trim()) {
+    throw new JobCommandError('conflict', 'a rejection needs a reason');
+  }
+  const handle = deps.temporal.workflow.getHandle(job.workflow_id ?? workflowIdFor(jobId));
+  try {
+    switch (action) {
+      case 'cancel':
+        await handle.signal(cancelSignal, { by: actor.user, reason: args.reason });
+        await transitionJob(deps.db, jobId, ['running', 'awaiting_approval'], { status: 'cancelling' });
+        break;
+      case 'destroy':
+        await handle.signal(destroySignal, { by: actor.user });
+        await transitionJob(deps.db, jobId, ['succeeded', 'failed'], { status: 'destroying' });
+        break;
+      case 'approve':
+        await handle.signal(approveSignal, { approver: actor.user, comment: args.comment });
+        break;
+      case 'reject':
+        await handle.signal(rejectSignal, { by: actor.user, reason: args.reason!.trim() });
+        break;
+    }
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      throw new JobCommandError('conflict', `job ${jobId} has no running workflow to ${action}`);
+    }
+    throw new JobCommandError('unavailable', `could not reach Temporal: ${(err as Error).message}`);
+  }
+  await recordAudit(deps.db, {
+    actor,
+    action,
+    jobId,
+    detail: args.reason ?? args.comment ?? null,
+  });
+  return (await getJob(deps.db, jobId))!;
+}

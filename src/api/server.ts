@@ -1,0 +1,54 @@
+import { serve, type ServerType } from '@hono/node-server';
+import { loadConfigOrExit, type Config } from '../config.js';
+import { createDb, migrateToLatest, type Db } from '../db/database.js';
+import { createTemporalClient } from '../temporal/connection.js';
+import { createApp } from './app.js';
+
+export interface WebServer {
+  server: ServerType;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the web server; stops accepting and lets in-flight requests finish on close. */
+export async function startWeb(config: Config, db: Db): Promise<WebServer> {
+  const { client, connection } = createTemporalClient(config);
+  const app = createApp({ db, temporal: client, config });
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  return {
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive sockets would hold close() open forever.
+        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      }).finally(() => connection.close().catch(() => undefined)),
+  };
+}
+
+async function main() {
+  const config = loadConfigOrExit();
+  const db = createDb(config.databasePath);
+  await migrateToLatest(db);
+  const web = await startWeb(config, db);
+  console.log(`web listening on http://${config.HOST}:${web.port}`);
+  const stop = async () => {
+    await web.close();
+    await db.destroy();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,1 @@
+// Progressive enhancement lives in later modules.

@@ -1,0 +1,151 @@
+import { sql } from 'kysely';
+import type { Db } from './database.js';
+import type { JobRow, JobStepRow, JobUpdate, NewJobRow } from './schema.js';
+
+/** Query functions for jobs and their steps; `db` first, no business rules. */
+
+export async function insertJob(db: Db, row: NewJobRow): Promise<JobRow> {
+  return db.insertInto('jobs').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function getJob(db: Db, id: string): Promise<JobRow | undefined> {
+  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function updateJob(db: Db, id: string, patch: Omit<JobUpdate, 'id' | 'updated_at'>): Promise<void> {
+  await db
+    .updateTable('jobs')
+    .set({ ...patch, updated_at: new Date().toISOString() })
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * Moves a job from `from` to `to` only if it is still in `from`: the
+ * compare-and-set that keeps two clicks on "Start" from starting two runs.
+ */
+export async function transitionJob(
+  db: Db,
+  id: string,
+  from: string[],
+  patch: Omit<JobUpdate, 'id' | 'updated_at'>,
+): Promise<boolean> {
+  const res = await db
+    .updateTable('jobs')
+    .set({ ...patch, updated_at: new Date().toISOString() })
+    .where('id', '=', id)
+    .where('status', 'in', from)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+export interface JobListQuery {
+  status?: string;
+  search?: string;
+  /** Opaque cursor from a previous page: `createdAt|id` of its last row. */
+  cursor?: string;
+  limit?: number;
+}
+
+export interface JobPage {
+  jobs: JobRow[];
+  nextCursor: string | null;
+}
+
+export function encodeCursor(row: Pick<JobRow, 'created_at' | 'id'>): string {
+  return Buffer.from(`${row.created_at}|${row.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } | undefined {
+  const raw = Buffer.from(cursor, 'base64url').toString();
+  const sep = raw.lastIndexOf('|');
+  if (sep <= 0) return undefined;
+  return { createdAt: raw.slice(0, sep), id: raw.slice(sep + 1) };
+}
+
+/** Newest first, keyset-paginated so deep pages stay as fast as the first. */
+export async function listJobs(db: Db, q: JobListQuery = {}): Promise<JobPage> {
+  const limit = Math.min(Math.max(q.limit ?? 25, 1), 200);
+  let query = db.selectFrom('jobs').selectAll();
+  if (q.status) query = query.where('status', '=', q.status);
+  if (q.search) {
+    const pattern = `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where((eb) =>
+      eb.or([
+        eb(sql`name`, 'like', sql`${pattern} escape '\\'`),
+        eb(sql`requester_email`, 'like', sql`${pattern} escape '\\'`),
+      ]),
+    );
+  }
+  const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+  if (after) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '<', after.createdAt),
+        eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
+      ]),
+    );
+  }
+  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const jobs = rows.slice(0, limit);
+  return { jobs, nextCursor: rows.length > limit ? encodeCursor(jobs[jobs.length - 1]) : null };
+}
+
+export async function countJobsByStatus(db: Db): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+// --- steps -----------------------------------------------------------------------------------
+
+/** Records the start of a step attempt; re-recording the same attempt updates it, never duplicates. */
+export async function startStep(db: Db, jobId: string, step: string, attempt: number, detail?: string): Promise<void> {
+  const now = new Date().toISOString();
+  await db
+    .insertInto('job_steps')
+    .values({ job_id: jobId, step, attempt, state: 'running', started_at: now, detail: detail ?? null })
+    .onConflict((oc) =>
+      oc.columns(['job_id', 'step', 'attempt']).doUpdateSet({ state: 'running', finished_at: null, error: null }),
+    )
+    .execute();
+}
+
+export async function finishStep(
+  db: Db,
+  jobId: string,
+  step: string,
+  attempt: number,
+  state: 'succeeded' | 'failed' | 'cancelled' | 'skipped',
+  opts: { error?: string; detail?: string } = {},
+): Promise<void> {
+  const now = new Date().toISOString();
+  await db
+    .insertInto('job_steps')
+    .values({
+      job_id: jobId,
+      step,
+      attempt,
+      state,
+      started_at: now,
+      finished_at: now,
+      error: opts.error ?? null,
+      detail: opts.detail ?? null,
+    })
+    .onConflict((oc) =>
+      oc.columns(['job_id', 'step', 'attempt']).doUpdateSet({
+        state,
+        finished_at: now,
+        error: opts.error ?? null,
+        ...(opts.detail !== undefined ? { detail: opts.detail } : {}),
+      }),
+    )
+    .execute();
+}
+
+export async function listSteps(db: Db, jobId: string): Promise<JobStepRow[]> {
+  return db.selectFrom('job_steps').selectAll().where('job_id', '=', jobId).orderBy('id').execute();
+}

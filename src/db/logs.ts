@@ -1,0 +1,137 @@
+import type { Db } from './database.js';
+import type { JobLogRow } from './schema.js';
+
+/** One output line as the runner saw it; `lineNo` is its position within the step attempt and stream. */
+export interface LogLineInput {
+  step: string;
+  attempt: number;
+  stream: string;
+  lineNo: number;
+  line: string;
+  ts: string;
+}
+
+// 8 columns per row keeps one INSERT far below SQLite's bound-variable limit.
+const INSERT_CHUNK = 500;
+
+const originKey = (l: { step: string; attempt: number; stream: string; lineNo: number }) =>
+  `${l.step}\u0000${l.attempt}\u0000${l.stream}\u0000${l.lineNo}`;
+
+/**
+ * Stores a batch in one short transaction, numbering new lines after the
+ * job's current last `seq`. Lines already stored for the same origin (step,
+ * attempt, stream, line_no) are skipped, so a redelivered batch never
+ * duplicates. Returns the job's last `seq` afterwards (0 when it has none).
+ */
+export async function appendLogLines(db: Db, jobId: string, lines: readonly LogLineInput[]): Promise<number> {
+  if (lines.length === 0) return maxLogSeq(db, jobId);
+  return db.transaction().execute(async (trx) => {
+    const last = await trx
+      .selectFrom('job_logs')
+      .select((eb) => eb.fn.max<number | null>('seq').as('seq'))
+      .where('job_id', '=', jobId)
+      .executeTakeFirst();
+    let seq = last?.seq ?? 0;
+
+    const stored = new Set<string>();
+    for (const origin of distinctOrigins(lines)) {
+      const rows = await trx
+        .selectFrom('job_logs')
+        .select(['step', 'attempt', 'stream', 'line_no'])
+        .where('job_id', '=', jobId)
+        .where('step', '=', origin.step)
+        .where('attempt', '=', origin.attempt)
+        .where('stream', '=', origin.stream)
+        .where('line_no', '>=', origin.minLineNo)
+        .where('line_no', '<=', origin.maxLineNo)
+        .execute();
+      for (const r of rows) stored.add(originKey({ ...r, lineNo: r.line_no }));
+    }
+
+    const fresh = [];
+    for (const l of lines) {
+      const key = originKey(l);
+      if (stored.has(key)) continue;
+      stored.add(key);
+      seq += 1;
+      fresh.push({
+        job_id: jobId,
+        seq,
+        ts: l.ts,
+        step: l.step,
+        attempt: l.attempt,
+        stream: l.stream,
+        line_no: l.lineNo,
+        line: l.line,
+      });
+    }
+    for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
+      await trx
+        .insertInto('job_logs')
+        .values(fresh.slice(i, i + INSERT_CHUNK))
+        .onConflict((oc) => oc.columns(['job_id', 'step', 'attempt', 'stream', 'line_no']).doNothing())
+        .execute();
+    }
+    return seq;
+  });
+}
+
+function distinctOrigins(lines: readonly LogLineInput[]) {
+  const byOrigin = new Map<string, { step: string; attempt: number; stream: string; minLineNo: number; maxLineNo: number }>();
+  for (const l of lines) {
+    const key = `${l.step}\u0000${l.attempt}\u0000${l.stream}`;
+    const o = byOrigin.get(key);
+    if (!o) byOrigin.set(key, { step: l.step, attempt: l.attempt, stream: l.stream, minLineNo: l.lineNo, maxLineNo: l.lineNo });
+    else {
+      o.minLineNo = Math.min(o.minLineNo, l.lineNo);
+      o.maxLineNo = Math.max(o.maxLineNo, l.lineNo);
+    }
+  }
+  return byOrigin.values();
+}
+
+/** Lines after `afterSeq` in order: what a live log view polls for. */
+export async function listLogLines(
+  db: Db,
+  jobId: string,
+  opts: { afterSeq?: number; limit?: number } = {},
+): Promise<JobLogRow[]> {
+  return db
+    .selectFrom('job_logs')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .where('seq', '>', opts.afterSeq ?? 0)
+    .orderBy('seq', 'asc')
+    .limit(opts.limit ?? 1000)
+    .execute();
+}
+
+/** The job's last `n` lines, oldest first: the tail shown in errors and notifications. */
+export async function lastLogLines(db: Db, jobId: string, n: number): Promise<JobLogRow[]> {
+  const rows = await db
+    .selectFrom('job_logs')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .orderBy('seq', 'desc')
+    .limit(n)
+    .execute();
+  return rows.reverse();
+}
+
+export async function countLogLines(db: Db, jobId: string): Promise<number> {
+  const row = await db
+    .selectFrom('job_logs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('job_id', '=', jobId)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+export async function maxLogSeq(db: Db, jobId: string): Promise<number> {
+  const row = await db
+    .selectFrom('job_logs')
+    .select((eb) => eb.fn.max<number | null>('seq').as('seq'))
+    .where('job_id', '=', jobId)
+    .executeTakeFirst();
+  return row?.seq ?? 0;
+}

@@ -1,0 +1,73 @@
+import { Runtime } from '@temporalio/worker';
+import { loadConfigOrExit } from './config.js';
+import { createDb, migrateToLatest } from './db/database.js';
+import { ensureTemporalCli } from './temporal/cli.js';
+import { startDevServer, type DevServer } from './temporal/devServer.js';
+import { startWeb, type WebServer } from './api/server.js';
+import { startWorker, type RunningWorker } from './worker/worker.js';
+
+/**
+ * `npm start`: the whole service in one command. An embedded Temporal dev
+ * server (unless TEMPORAL_ADDRESS is set), the worker and the web server; on
+ * SIGINT or SIGTERM each stops in reverse order, so no child outlives us.
+ */
+async function main() {
+  const config = loadConfigOrExit();
+  // We stop the worker ourselves, in order, instead of the runtime's own signal handler.
+  Runtime.install({ shutdownSignals: [] });
+
+  let temporal: DevServer | undefined;
+  let worker: RunningWorker | undefined;
+  let web: WebServer | undefined;
+  let stopping = false;
+  const db = createDb(config.databasePath);
+
+  const stop = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`stopping (${reason})…`);
+    await web?.close().catch((e) => console.error('web stop:', e));
+    await worker?.shutdown().catch((e) => console.error('worker stop:', e));
+    await db.destroy().catch(() => undefined);
+    await temporal?.stop().catch((e) => console.error('temporal stop:', e));
+    console.log('stopped');
+    process.exit(reason === 'error' ? 1 : 0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+
+  try {
+    if (config.embeddedTemporal) {
+      const cli = await ensureTemporalCli();
+      temporal = await startDevServer({
+        cliPath: cli.path,
+        port: config.TEMPORAL_DEV_PORT,
+        uiPort: config.TEMPORAL_DEV_UI_PORT,
+        host: '127.0.0.1',
+        dbFile: `${config.dataDir}/temporal.db`,
+        namespace: config.TEMPORAL_NAMESPACE,
+        codecEndpoint: `${config.publicBaseUrl}/codec`,
+      });
+      temporal.process.once('exit', (code) => {
+        if (!stopping) {
+          console.error(`embedded Temporal server exited unexpectedly (${code})`);
+          void stop('error');
+        }
+      });
+      console.log(`Temporal dev server on ${temporal.address}, UI at ${config.temporalUiUrl}`);
+    }
+    await migrateToLatest(db);
+    worker = await startWorker(config, db);
+    worker.done.catch((err) => {
+      console.error('worker failed:', err);
+      void stop('error');
+    });
+    web = await startWeb(config, db);
+    console.log(`Provisioning service ready at ${config.publicBaseUrl} (listening on ${config.HOST}:${web.port})`);
+  } catch (err) {
+    console.error((err as Error).message ?? err);
+    await stop('error');
+  }
+}
+
+void main();

@@ -1,0 +1,59 @@
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Config } from '../config.js';
+import type { Db } from '../db/database.js';
+import { createDataConverter } from '../temporal/dataConverter.js';
+import { createNotifier } from '../notifications/notifier.js';
+import { createEmailProvider } from '../notifications/providers.js';
+import type { ActivityDeps } from '../activities/index.js';
+import { createProvisioningWorker } from './createWorker.js';
+
+/** The real dependencies, built once per worker process. */
+export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
+  return {
+    db,
+    notifier: createNotifier({
+      db,
+      provider: createEmailProvider(config),
+      from: config.EMAIL_PROVIDER === 'ses' ? config.SES_FROM_EMAIL! : config.EMAIL_FROM,
+      publicBaseUrl: config.publicBaseUrl,
+    }),
+    settings: {
+      jobsWorkdir: config.jobsWorkdir,
+      terraformModuleDir: config.terraformModuleDir,
+      terraformBinary: config.TERRAFORM_BINARY,
+      killGraceMs: config.TERRAFORM_KILL_GRACE_SECONDS * 1000,
+      readinessProbe: config.READINESS_PROBE,
+      readinessTimeoutMs: config.READINESS_TIMEOUT_SECONDS * 1000,
+      skipInstanceStatusChecks: !config.READINESS_STATUS_CHECKS,
+      allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
+    },
+  };
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped (after shutdown()). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startWorker(config: Config, db: Db): Promise<RunningWorker> {
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createProvisioningWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    dataConverter: createDataConverter({ encryptionKeys: config.PAYLOAD_ENCRYPTION_KEYS, secretKey: config.SECRET_KEY }),
+    activityDeps: activityDepsFromConfig(config, db),
+    shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+  });
+  const done = worker.run().finally(() => connection.close());
+  return {
+    worker,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,3 @@
+// What the worker bundles: every workflow type of the task queue.
+export { provisionJob } from './provisionJob.js';
+export { echoWorkflow } from './echo.js';

@@ -1,0 +1,49 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { JobStatus, JobStep, StepState } from '../domain/lifecycle.js';
+
+/** The workflow's signals and query: the one place the web side and the workflow agree on them. */
+
+export interface CancelRequest {
+  by: string;
+  reason?: string;
+}
+export interface DestroyRequest {
+  by: string;
+}
+export interface ApproveRequest {
+  approver: string;
+  comment?: string;
+}
+export interface RejectRequest {
+  by: string;
+  reason: string;
+}
+
+export const cancelSignal = defineSignal<[CancelRequest]>('cancel');
+export const destroySignal = defineSignal<[DestroyRequest]>('destroy');
+export const approveSignal = defineSignal<[ApproveRequest]>('approve');
+export const rejectSignal = defineSignal<[RejectRequest]>('reject');
+
+export interface StepRecord {
+  step: JobStep;
+  state: StepState;
+  startedAt: string;
+  finishedAt?: string;
+  error?: string;
+}
+
+export interface JobProgress {
+  status: JobStatus;
+  step: JobStep | null;
+  steps: StepRecord[];
+  startedAt: string;
+  finishedAt?: string;
+  error?: string;
+  /** When a plan waits for approval: the moment it expires. */
+  approvalDeadline?: string;
+  /** Whether the job's Terraform state holds resources, as far as the workflow knows. */
+  hasResources: boolean;
+  destroyAt?: string;
+}
+
+export const progressQuery = defineQuery<JobProgress>('progress');

@@ -1,0 +1,312 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { JobSpec } from '../domain/jobSpec.js';
+import type { JobStatus, JobStep } from '../domain/lifecycle.js';
+import type { NotificationEvent } from '../domain/notifications.js';
+import {
+  approveSignal,
+  cancelSignal,
+  destroySignal,
+  progressQuery,
+  rejectSignal,
+  type ApproveRequest,
+  type JobProgress,
+  type RejectRequest,
+  type StepRecord,
+} from './messages.js';
+
+export interface ProvisionJobInput {
+  jobId: string;
+  /** Full spec, secrets included: the payload codec encrypts it in history. */
+  spec: JobSpec;
+  /** How long a plan may wait for approval before the job ends `rejected`. */
+  approvalTimeoutMs: number;
+}
+
+export interface ProvisionJobResult {
+  status: JobStatus;
+  error?: string;
+}
+
+const HOUR = 3_600_000;
+
+// Timeouts and retries are set once per proxy, by the kind of work.
+const quick = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '200ms', maximumInterval: '5s', maximumAttempts: 20 },
+});
+
+const aws = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1m',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: ['InvalidInput', 'AccessDenied', 'InvalidCredentials', 'PreflightFailed'],
+  },
+});
+
+const terraform = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '30s',
+  retry: {
+    initialInterval: '5s',
+    backoffCoefficient: 2,
+    maximumInterval: '2m',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: ['InvalidInput', 'AccessDenied', 'InvalidCredentials', 'TerraformConfigError', 'UserDataTooLarge'],
+  },
+});
+
+const readiness = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '30s',
+  retry: { maximumAttempts: 2, nonRetryableErrorTypes: ['NotReady'] },
+});
+
+const mail = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 8 },
+});
+
+export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJobResult> {
+  const { jobId, spec } = input;
+  const now = () => new Date().toISOString();
+  const progress: JobProgress = {
+    status: 'running',
+    step: null,
+    steps: [],
+    startedAt: now(),
+    hasResources: false,
+  };
+  let cancelRequested = false;
+  let destroyRequested = false;
+  let decision: { approved: true; by: ApproveRequest } | { approved: false; by: RejectRequest } | undefined;
+  const mainScope = new CancellationScope();
+
+  setHandler(progressQuery, () => progress);
+  setHandler(cancelSignal, () => {
+    if (cancelRequested || !['running', 'awaiting_approval'].includes(progress.status)) return;
+    cancelRequested = true;
+    mainScope.cancel();
+  });
+  setHandler(destroySignal, () => {
+    destroyRequested = true;
+  });
+  setHandler(approveSignal, (req) => {
+    if (progress.status === 'awaiting_approval' && !decision) decision = { approved: true, by: req };
+  });
+  setHandler(rejectSignal, (req) => {
+    if (progress.status === 'awaiting_approval' && !decision) decision = { approved: false, by: req };
+  });
+
+  const setStatus = async (status: JobStatus, extra: { error?: string | null; finished?: boolean } = {}) => {
+    progress.status = status;
+    if (extra.error !== undefined) progress.error = extra.error ?? undefined;
+    if (extra.finished) progress.finishedAt = now();
+    await quick.recordJob({
+      jobId,
+      status,
+      error: extra.error,
+      finishedAt: extra.finished ? progress.finishedAt : undefined,
+    });
+  };
+
+  /** Tracks the step for the query; the activity itself writes job_steps. */
+  async function step<T>(name: JobStep, run: () => Promise<T>): Promise<T> {
+    const record: StepRecord = { step: name, state: 'running', startedAt: now() };
+    progress.step = name;
+    progress.steps.push(record);
+    try {
+      const result = await run();
+      record.state = 'succeeded';
+      return result;
+    } catch (err) {
+      record.state = isCancellation(err) ? 'cancelled' : 'failed';
+      record.error = describe(err);
+      throw err;
+    } finally {
+      record.finishedAt = now();
+    }
+  }
+
+  const notify = async (event: NotificationEvent) => {
+    // A notification that cannot be sent is recorded by the activity; it never fails the job.
+    try {
+      await mail.notify({ jobId, event });
+    } catch {
+      /* recorded on the job by the activity */
+    }
+  };
+
+  const destroyResources = async () => {
+    await setStatus('destroying');
+    await step('destroy', () => terraform.terraformDestroy({ jobId, spec }));
+    progress.hasResources = false;
+  };
+
+  await setStatus('running');
+
+  // --- provisioning, cancellable as a whole -------------------------------------------------
+  let outcome: 'succeeded' | 'failed' | 'cancelled' | 'rejected';
+  try {
+    outcome = await mainScope.run(async () => {
+      const identity = await step('verify', () => aws.verifyCredentials({ jobId, spec }));
+      const pre = await step('preflight', () => aws.preflight({ jobId, spec, accountId: identity.accountId }));
+      await step('render', () => terraform.renderWorkspace({ jobId, spec, amiId: pre.amiId }));
+      await step('init', () => terraform.terraformInit({ jobId, spec }));
+      const plan = await step('plan', () => terraform.terraformPlan({ jobId, spec }));
+
+      if (spec.options?.requireApproval) {
+        const approved = await step('approval', async () => {
+          progress.approvalDeadline = new Date(Date.now() + input.approvalTimeoutMs).toISOString();
+          await quick.recordApprovalStep({ jobId, state: 'running' });
+          await setStatus('awaiting_approval');
+          await notify('approval_needed');
+          const decided = await condition(() => decision !== undefined, input.approvalTimeoutMs);
+          progress.approvalDeadline = undefined;
+          const d = decision;
+          const detail = !decided
+            ? 'no decision before the approval deadline'
+            : d?.approved
+              ? `approved by ${d.by.approver}${d.by.comment ? `: ${d.by.comment}` : ''}`
+              : `rejected by ${d?.by && 'by' in d.by ? d.by.by : '?'}: ${d && !d.approved ? d.by.reason : ''}`;
+          await quick.recordApprovalStep({ jobId, state: decided && d?.approved ? 'succeeded' : 'failed', detail });
+          if (!decided || !d?.approved) {
+            progress.error = detail;
+            return false;
+          }
+          await setStatus('running');
+          return true;
+        });
+        if (!approved) return 'rejected' as const;
+      }
+      void plan;
+
+      progress.hasResources = true; // from here on, something may exist in the account
+      await step('apply', () => terraform.terraformApply({ jobId, spec }));
+      const outputs = await step('output', () => terraform.terraformOutput({ jobId, spec }));
+      await step('ready', () => readiness.waitReady({ jobId, spec, outputs }));
+      return 'succeeded' as const;
+    });
+  } catch (err) {
+    if (isCancellation(err) || cancelRequested) {
+      outcome = 'cancelled';
+    } else {
+      outcome = 'failed';
+      progress.error = describe(err);
+    }
+  }
+
+  // --- after provisioning: clean-up that cannot itself be cancelled ----------------------------
+  return CancellationScope.nonCancellable(async () => {
+    if (outcome === 'rejected') {
+      await setStatus('rejected', { error: progress.error ?? null, finished: true });
+      await notify('rejected');
+      return { status: 'rejected' as const, error: progress.error };
+    }
+
+    if (outcome === 'cancelled') {
+      await setStatus('cancelling');
+      if (progress.hasResources || (await quick.stateHasResources({ jobId }))) {
+        try {
+          await destroyResources();
+        } catch (err) {
+          // Clean-up failed: say so, keep the job destroyable instead of pretending.
+          await setStatus('failed', { error: `cancelled, but clean-up failed: ${describe(err)}`, finished: true });
+          await notify('failed');
+          return waitForDestroy();
+        }
+      }
+      await setStatus('cancelled', { finished: true });
+      await notify('cancelled');
+      return { status: 'cancelled' as const };
+    }
+
+    if (outcome === 'failed') {
+      progress.hasResources = await quick.stateHasResources({ jobId });
+      await setStatus('failed', { error: progress.error ?? 'unknown error', finished: true });
+      await notify('failed');
+      if (!progress.hasResources) {
+        // Nothing to clean up: end the workflow as failed, so Temporal shows it too.
+        throw ApplicationFailure.nonRetryable(progress.error ?? 'job failed', 'JobFailed');
+      }
+      return waitForDestroy();
+    }
+
+    await setStatus('succeeded', { error: null, finished: true });
+    await step('notify', () => mail.notify({ jobId, event: 'succeeded' })).catch(() => undefined);
+    return waitForDestroy();
+  });
+
+  /**
+   * The environment's whole life is this workflow: after success (or a failure
+   * that left resources) it waits for `destroy` or the TTL, then destroys;
+   * a destroy that fails leaves the job `failed` and destroyable again.
+   */
+  async function waitForDestroy(): Promise<ProvisionJobResult> {
+    const ttlHours = spec.options?.ttlHours;
+    const startMs = workflowInfo().startTime.getTime();
+    const destroyAtMs = ttlHours ? startMs + ttlHours * HOUR : undefined;
+    if (destroyAtMs !== undefined) {
+      progress.destroyAt = new Date(destroyAtMs).toISOString();
+      await quick.recordJob({ jobId, destroyAt: progress.destroyAt });
+    }
+    // Warnings only make sense when the TTL leaves room for them after the start.
+    const warnings: Array<{ beforeMs: number; event: NotificationEvent }> = [
+      { beforeMs: 24 * HOUR, event: 'ttl_warning_24h' as const },
+      { beforeMs: HOUR, event: 'ttl_warning_1h' as const },
+    ].filter((w) => destroyAtMs !== undefined && destroyAtMs - w.beforeMs > startMs);
+
+    while (!destroyRequested) {
+      if (destroyAtMs === undefined) {
+        await condition(() => destroyRequested);
+        break;
+      }
+      const remaining = destroyAtMs - Date.now();
+      if (remaining <= 0) break;
+      const next = warnings.find((w) => remaining > w.beforeMs);
+      const signalled = await condition(() => destroyRequested, next ? remaining - next.beforeMs : remaining);
+      if (signalled) break;
+      if (next) {
+        warnings.splice(warnings.indexOf(next), 1);
+        await notify(next.event);
+      }
+    }
+
+    for (;;) {
+      try {
+        await destroyResources();
+        await setStatus('destroyed', { error: null, finished: true });
+        await notify('destroyed');
+        return { status: 'destroyed' };
+      } catch (err) {
+        await setStatus('failed', { error: `destroy failed: ${describe(err)}`, finished: true });
+        await notify('destroy_failed');
+        destroyRequested = false;
+        await condition(() => destroyRequested);
+      }
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ApplicationFailure || (err as Error)?.name === 'ApplicationFailure') {
+    return (err as Error).message;
+  }
+  // ActivityFailure wraps the real cause.
+  const cause = (err as { cause?: unknown })?.cause;
+  if (cause instanceof Error && cause.message) return describe(cause);
+  return err instanceof Error ? err.message : String(err);
+}
+
