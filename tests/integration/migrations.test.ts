@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createDb, migrateToLatest } from '../../src/db/database.js';
+import { tempDir } from '../support/tempDb.js';
+import { collectOutput, runTsx, waitExit } from '../support/processes.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('migrations', () => {
+  it('build a fresh database and are a no-op the second time', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const db = createDb(path.join(dir, 'app.db'));
+    try {
+      expect(await migrateToLatest(db)).toEqual(['0001_initial']);
+      expect(await migrateToLatest(db)).toEqual([]);
+      const tables = await db.introspection.getTables();
+      expect(tables.map((t) => t.name)).toEqual(
+        expect.arrayContaining(['jobs', 'job_steps', 'job_logs', 'notifications', 'audit_log', 'idempotency_keys']),
+      );
+      const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
+      expect(mode.rows[0].journal_mode).toBe('wal');
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('survive two processes migrating the same file at once', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const env = { DATA_DIR: dir };
+    const children = [0, 1, 2].map(() => runTsx('src/db/migrateCli.ts', env));
+    const outputs = children.map(collectOutput);
+    const codes = await Promise.all(children.map((c) => waitExit(c)));
+    expect(codes, outputs.map((o) => o.text()).join('\n')).toEqual([0, 0, 0]);
+    const applied = outputs.filter((o) => o.text().includes('applied: 0001_initial')).length;
+    expect(applied).toBe(1);
+    const db = createDb(path.join(dir, 'app.db'));
+    try {
+      const rows = await db.selectFrom('kysely_migration' as never).selectAll().execute();
+      expect(rows).toHaveLength(1);
+    } finally {
+      await db.destroy();
+    }
+  });
+});

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('has working defaults for a local start', () => {
+    const c = parseConfig({}, '/srv/app');
+    expect(c.PORT).toBe(8000);
+    expect(c.databasePath).toBe('/srv/app/data/app.db');
+    expect(c.jobsWorkdir).toBe('/srv/app/data/jobs');
+    expect(c.embeddedTemporal).toBe(true);
+    expect(c.temporalAddress).toBe('127.0.0.1:7233');
+    expect(c.temporalUiUrl).toBe('http://localhost:8233');
+    expect(c.EMAIL_PROVIDER).toBe('outbox');
+  });
+
+  it('names the variable and the bad value', () => {
+    expect(() => parseConfig({ ALLOWED_INSTANCE_TYPES: 't3.micro,t3.mega' })).toThrow(
+      /ALLOWED_INSTANCE_TYPES: "t3.micro,t3.mega" is invalid: "t3.mega" is not an EC2 instance type/,
+    );
+    expect(() => parseConfig({ PORT: 'eighty' })).toThrow(/PORT: "eighty" is invalid/);
+    expect(() => parseConfig({ EMAIL_PROVIDER: 'pigeon' })).toThrow(/EMAIL_PROVIDER: "pigeon" is invalid: one of outbox, ses, smtp/);
+  });
+
+  it('refuses a missing value the chosen options need', () => {
+    expect(() => parseConfig({ EMAIL_PROVIDER: 'smtp' })).toThrow(/SMTP_HOST: required when EMAIL_PROVIDER=smtp/);
+  });
+
+  it('refuses default secrets in production', () => {
+    try {
+      parseConfig({ NODE_ENV: 'production' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems.join('\n')).toMatch(/APP_ADMIN_PASS/);
+      expect((err as ConfigError).problems.join('\n')).toMatch(/SECRET_KEY/);
+    }
+  });
+
+  it('uses an external Temporal server when TEMPORAL_ADDRESS is set', () => {
+    const c = parseConfig({ TEMPORAL_ADDRESS: 'temporal.internal:7233' });
+    expect(c.embeddedTemporal).toBe(false);
+    expect(c.temporalAddress).toBe('temporal.internal:7233');
+  });
+});
