@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import { NOTIFICATION_EVENTS, type NotificationEvent } from '../../src/domain/notifications.js';
+import { publishedPortsOf, renderEmail, type EmailJob } from '../../src/notifications/emailContent.js';
+
+const BASE = 'https://prov.example.com';
+
+function job(overrides: Partial<EmailJob> = {}): EmailJob {
+  return {
+    id: 'job-123',
+    name: 'demo-web',
+    status: 'succeeded',
+    step: 'ready',
+    requester_email: 'alice@example.com',
+    region: 'us-east-1',
+    spec_json: JSON.stringify({
+      name: 'demo-web',
+      requesterEmail: 'alice@example.com',
+      region: 'us-east-1',
+      auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/Provisioner' },
+      instance: { type: 't3.micro' },
+      containers: [
+        { name: 'webapp', image: 'nginx:latest', ports: ['8080:80', '127.0.0.1:9000:9000', '53:53/udp', '3000'] },
+        { name: 'api', image: 'api:1', ports: ['8443:443/tcp'] },
+      ],
+      options: { ttlHours: 24 },
+    }),
+    outputs_json: JSON.stringify({
+      instance_id: 'i-0abc123',
+      public_ip: '203.0.113.10',
+      private_ip: '10.0.1.23',
+      public_dns: 'ec2-203-0-113-10.compute-1.amazonaws.com',
+      ami_id: 'ami-0abc',
+      security_group_id: 'sg-0abc',
+    }),
+    error: null,
+    destroy_at: '2031-05-06T07:08:00.000Z',
+    account_id: '123456789012',
+    instance_type: 't3.micro',
+    plan_summary_json: JSON.stringify({ add: 4, change: 0, destroy: 0 }),
+    ...overrides,
+  };
+}
+
+const logLines = Array.from({ length: 30 }, (_, i) => ({ step: 'apply', stream: 'stdout', line: `log line ${i + 1}` }));
+
+function render(event: NotificationEvent, overrides: Partial<EmailJob> = {}) {
+  return renderEmail({
+    job: job(overrides),
+    event,
+    steps: [
+      { step: 'plan', attempt: 1, state: 'succeeded', error: null },
+      { step: 'apply', attempt: 2, state: 'failed', error: 'Error: creating EC2 Instance: UnauthorizedOperation' },
+    ],
+    lastLogLines: logLines,
+    publicBaseUrl: `${BASE}/`,
+  });
+}
+
+const expectedSubjects: Record<NotificationEvent, string> = {
+  succeeded: '[provisioning] Job "demo-web" succeeded',
+  failed: '[provisioning] Job "demo-web" failed',
+  cancelled: '[provisioning] Job "demo-web" cancelled',
+  rejected: '[provisioning] Job "demo-web" rejected',
+  destroyed: '[provisioning] Job "demo-web" destroyed',
+  destroy_failed: '[provisioning] Job "demo-web" destroy failed',
+  approval_needed: '[provisioning] Job "demo-web" awaiting approval',
+  ttl_warning_24h: '[provisioning] Job "demo-web" will be destroyed in 24 hours',
+  ttl_warning_1h: '[provisioning] Job "demo-web" will be destroyed in 1 hour',
+};
+
+describe('renderEmail', () => {
+  it.each(NOTIFICATION_EVENTS)('%s: subject, both parts and the job link', (event) => {
+    const email = render(event);
+    expect(email.subject).toBe(expectedSubjects[event]);
+    expect(email.html.startsWith('<!DOCTYPE html><html')).toBe(true);
+    expect(email.html).toContain(`href="${BASE}/jobs/job-123"`);
+    expect(email.text).toContain(`${BASE}/jobs/job-123`);
+    expect(email.html).toContain('demo-web');
+    expect(email.text).toContain('Job "demo-web"');
+    expect(email.html).not.toMatch(/<script|<style|<link|javascript:/i);
+    // Inline styles only: no class names to resolve against a stylesheet.
+    expect(email.html).not.toMatch(/\sclass=/);
+    // The plain-text part is really plain.
+    expect(email.text).not.toMatch(/<[a-z]/i);
+  });
+
+  it('succeeded: outputs and how to reach the containers', () => {
+    const { html, text } = render('succeeded');
+    for (const part of [html, text]) {
+      expect(part).toContain('i-0abc123');
+      expect(part).toContain('203.0.113.10');
+      expect(part).toContain('10.0.1.23');
+      expect(part).toContain('ami-0abc');
+      expect(part).toContain('sg-0abc');
+      expect(part).toContain('http://ec2-203-0-113-10.compute-1.amazonaws.com:8080');
+      expect(part).toContain('http://ec2-203-0-113-10.compute-1.amazonaws.com:8443');
+      expect(part).toMatch(/bound to 127\.0\.0\.1 only/);
+      expect(part).toContain('53 → 53/udp');
+      expect(part).toContain('2031-05-06 07:08 UTC');
+    }
+    expect(html).toContain('<a href="http://ec2-203-0-113-10.compute-1.amazonaws.com:8080"');
+    // No link for loopback-only or udp ports, nor for an ephemeral host port.
+    expect(html).not.toContain(':9000"');
+    expect(html).not.toContain(':53"');
+    expect(text).not.toContain('3000');
+  });
+
+  it('succeeded without a public address names the private IP', () => {
+    const { text } = render('succeeded', {
+      outputs_json: JSON.stringify({ instance_id: 'i-1', public_ip: null, public_dns: '', private_ip: '10.0.0.5' }),
+    });
+    expect(text).toContain('Host (private IP): 10.0.0.5');
+    expect(text).toContain('http://10.0.0.5:8080');
+  });
+
+  it('failed: the step, the error and the last 20 log lines', () => {
+    const { html, text } = render('failed', { status: 'failed', step: 'apply', error: 'apply failed: UnauthorizedOperation' });
+    for (const part of [html, text]) {
+      expect(part).toContain('apply');
+      expect(part).toContain('apply failed: UnauthorizedOperation');
+      expect(part).toContain('Last 20 log lines');
+      expect(part).toContain('log line 30');
+      expect(part).toContain('log line 11');
+      expect(part).not.toContain('log line 10\n');
+    }
+    expect(text).not.toMatch(/log line 10$/m);
+    expect(text).toMatch(/Attempt:\s+2/);
+  });
+
+  it('failed without a job error falls back to the failed step error', () => {
+    const { text } = render('failed', { error: null });
+    expect(text).toContain('Error: creating EC2 Instance: UnauthorizedOperation');
+  });
+
+  it('approval_needed: plan summary and a link to approve', () => {
+    const { html, text } = render('approval_needed', { status: 'awaiting_approval' });
+    expect(text).toContain('4 to add, 0 to change, 0 to destroy');
+    expect(text).toContain(`Review the plan and approve or reject: ${BASE}/jobs/job-123`);
+    expect(html).toContain('Review the plan and approve or reject');
+  });
+
+  it.each(['ttl_warning_24h', 'ttl_warning_1h'] as const)('%s: when it will be destroyed', (event) => {
+    const { html, text } = render(event);
+    expect(text).toContain('2031-05-06 07:08 UTC');
+    expect(html).toContain('2031-05-06 07:08 UTC');
+    expect(text).toMatch(event === 'ttl_warning_24h' ? /about 24 hours/ : /about 1 hour/);
+  });
+
+  it('rejected and cancelled show the reason when there is one', () => {
+    expect(render('rejected', { error: 'approval expired after 72 hours' }).text).toContain('approval expired after 72 hours');
+    expect(render('cancelled', { error: 'cancelled by bob' }).html).toContain('cancelled by bob');
+  });
+
+  it('escapes a hostile job name and hostile values everywhere in the HTML', () => {
+    const hostile = '<script>alert("x")</script>';
+    const email = renderEmail({
+      job: job({
+        name: hostile,
+        error: '<img src=x onerror=alert(1)>',
+        outputs_json: JSON.stringify({ public_dns: '"><script>alert(2)</script>', public_ip: '203.0.113.10' }),
+      }),
+      event: 'failed',
+      steps: [],
+      lastLogLines: ['</pre><script>alert(3)</script>'],
+      publicBaseUrl: BASE,
+    });
+    expect(email.html).not.toContain('<script');
+    expect(email.html).not.toContain('<img');
+    expect(email.html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
+    expect(email.html).toContain('&lt;/pre&gt;&lt;script&gt;alert(3)&lt;/script&gt;');
+    // The plain text part keeps the name as typed; the subject is one header line.
+    expect(email.text).toContain(hostile);
+    expect(email.subject).toBe(`[provisioning] Job "${hostile}" failed`);
+
+    const succeeded = renderEmail({
+      job: job({ outputs_json: JSON.stringify({ public_dns: '"><script>alert(2)</script>', public_ip: '203.0.113.10' }) }),
+      event: 'succeeded',
+      publicBaseUrl: BASE,
+    });
+    // A DNS name that is not a hostname is never made into a link.
+    expect(succeeded.html).not.toContain('<script');
+    expect(succeeded.html).toContain('http://203.0.113.10:8080');
+  });
+
+  it('keeps the subject to one line', () => {
+    const { subject } = render('succeeded', { name: 'evil\r\nBcc: victim@example.com' });
+    expect(subject).not.toMatch(/[\r\n]/);
+    expect(subject).toBe('[provisioning] Job "evil Bcc: victim@example.com" succeeded');
+  });
+
+  it('survives missing or malformed spec and outputs', () => {
+    const email = renderEmail({
+      job: job({ spec_json: 'not json', outputs_json: null, destroy_at: null }),
+      event: 'succeeded',
+      publicBaseUrl: BASE,
+    });
+    expect(email.text).toContain('no address yet');
+    expect(email.text).toContain('No container publishes a port.');
+    expect(render('ttl_warning_1h', { destroy_at: null }).text).toContain('soon');
+  });
+});
+
+describe('publishedPortsOf', () => {
+  it('reads compose short syntax', () => {
+    expect(
+      publishedPortsOf([
+        { name: 'a', ports: ['80:8080', '127.0.0.1:81:81', '[::1]:82:82', '53:53/udp', '9000-9001:9000-9001', '3000', 42, 'x:y'] },
+      ]),
+    ).toEqual([
+      { container: 'a', hostPort: '80', containerPort: '8080', protocol: 'tcp' },
+      { container: 'a', hostPort: '81', containerPort: '81', protocol: 'tcp', hostIp: '127.0.0.1' },
+      { container: 'a', hostPort: '82', containerPort: '82', protocol: 'tcp', hostIp: '::1' },
+      { container: 'a', hostPort: '53', containerPort: '53', protocol: 'udp' },
+      { container: 'a', hostPort: '9000-9001', containerPort: '9000-9001', protocol: 'tcp' },
+    ]);
+  });
+});
