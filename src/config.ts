@@ -82,6 +82,19 @@ export const configSchema = z.object({
   TERRAFORM_BINARY: z.string().min(1).default('terraform'),
   TERRAFORM_MODULE_DIR: z.string().min(1).default('./terraform'),
   JOBS_WORKDIR: z.string().optional(),
+  TERRAFORM_EXTRA_VARS_JSON: z
+    .string()
+    .transform((raw, ctx) => {
+      try {
+        const v: unknown = JSON.parse(raw);
+        if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+      } catch {
+        /* reported below */
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of Terraform variables' });
+      return z.NEVER;
+    })
+    .optional(),
   TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
   APPROVAL_TIMEOUT_HOURS: z.coerce.number().positive().default(72),
   READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),

@@ -34,6 +34,11 @@ export interface ActivitySettings {
   skipInstanceStatusChecks: boolean;
   allowedAccountIds: string[];
   heartbeatMs?: number;
+  /**
+   * Variables merged into every job's tfvars: operator-wide settings for the
+   * module, and the sandbox module's knobs in tests and benchmarks.
+   */
+  extraTfvars?: (jobId: string, spec: JobSpec) => Record<string, unknown>;
 }
 
 export interface ActivityDeps {
@@ -200,7 +205,10 @@ export function createActivities(deps: ActivityDeps) {
       await inStep(jobId, 'render', async ({ sink }) => {
         const job = await getJob(db, jobId);
         const userData = renderUserData({ jobId, containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
-        const tfvars = renderTfvars({ jobId, spec, amiId, userData, createdBy: job?.created_by ?? undefined });
+        const tfvars = {
+          ...renderTfvars({ jobId, spec, amiId, userData, createdBy: job?.created_by ?? undefined }),
+          ...(settings.extraTfvars?.(jobId, spec) ?? {}),
+        };
         const dir = await prepareWorkspace({
           jobsWorkdir: settings.jobsWorkdir,
           jobId,

@@ -11,6 +11,10 @@ import { staticApp } from './static.js';
 import { Layout } from './views/Layout.js';
 import { sessionApp } from './session.js';
 import type { CommandDeps } from './jobCommands.js';
+import { createJobSpecSchema } from '../domain/jobSpec.js';
+import { apiJobsApp } from './routes/apiJobs.js';
+import { pagesApp } from './routes/pages.js';
+import type { RouteDeps } from './routes/deps.js';
 
 export interface AppDeps {
   db: Db;
@@ -40,7 +44,17 @@ export function createApp(deps: AppDeps) {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     approvalTimeoutMs: config.APPROVAL_TIMEOUT_HOURS * 3_600_000,
   };
-  void commands;
+  const routeDeps: RouteDeps = {
+    ...deps,
+    auth,
+    commands,
+    specSchema: createJobSpecSchema({
+      allowedRegions: config.ALLOWED_REGIONS,
+      allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES,
+      allowAccessKeys: config.ALLOW_ACCESS_KEY_AUTH,
+      allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
+    }),
+  };
 
   const app = new Hono<AppEnv>();
   app.use(securityHeaders());
@@ -69,6 +83,8 @@ export function createApp(deps: AppDeps) {
     )),
   );
   app.route('/', sessionApp(auth));
+  app.route('/api', apiJobsApp(routeDeps));
+  app.route('/', pagesApp(routeDeps));
   return app;
 }
 

@@ -26,6 +26,7 @@ export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
       readinessTimeoutMs: config.READINESS_TIMEOUT_SECONDS * 1000,
       skipInstanceStatusChecks: !config.READINESS_STATUS_CHECKS,
       allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
+      extraTfvars: config.TERRAFORM_EXTRA_VARS_JSON ? () => config.TERRAFORM_EXTRA_VARS_JSON! : undefined,
     },
   };
 }
