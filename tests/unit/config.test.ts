@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, configSchema, parseConfig } from '../../src/config.js';
 
 describe('configuration', () => {
   it('has working defaults for a local start', () => {
@@ -40,5 +42,14 @@ describe('configuration', () => {
     const c = parseConfig({ TEMPORAL_ADDRESS: 'temporal.internal:7233' });
     expect(c.embeddedTemporal).toBe(false);
     expect(c.temporalAddress).toBe('temporal.internal:7233');
+  });
+
+  it('.env.example documents every setting, and only settings', () => {
+    const text = fs.readFileSync(path.join(import.meta.dirname, '..', '..', '.env.example'), 'utf8');
+    const listed = [...text.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]).sort();
+    expect(listed).toEqual(Object.keys(configSchema.shape).sort());
+    // The example file itself must parse.
+    const values = Object.fromEntries([...text.matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+    expect(() => parseConfig(values)).not.toThrow();
   });
 });
