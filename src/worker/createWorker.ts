@@ -49,6 +49,6 @@ export async function createProvisioningWorker(opts: WorkerOptions): Promise<Wor
     workflowBundle: opts.workflowBundle ?? (await bundleWorkflows(opts.dataConverter.failureConverterPath!)),
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 100,
-    identity: opts.identity,
+    ...(opts.identity ? { identity: opts.identity } : {}),
   });
 }

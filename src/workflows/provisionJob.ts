@@ -155,7 +155,11 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
     progress.hasResources = false;
   };
 
-  await setStatus('running');
+  // The TTL counts from the start of the job, so the destroy time is known (and shown) from the start.
+  const ttlHours = spec.options?.ttlHours;
+  const destroyAtMs = ttlHours ? workflowInfo().startTime.getTime() + ttlHours * HOUR : undefined;
+  progress.destroyAt = destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined;
+  await quick.recordJob({ jobId, status: 'running', destroyAt: progress.destroyAt });
 
   // --- provisioning, cancellable as a whole -------------------------------------------------
   let outcome: 'succeeded' | 'failed' | 'cancelled' | 'rejected';
@@ -255,13 +259,7 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
    * a destroy that fails leaves the job `failed` and destroyable again.
    */
   async function waitForDestroy(): Promise<ProvisionJobResult> {
-    const ttlHours = spec.options?.ttlHours;
     const startMs = workflowInfo().startTime.getTime();
-    const destroyAtMs = ttlHours ? startMs + ttlHours * HOUR : undefined;
-    if (destroyAtMs !== undefined) {
-      progress.destroyAt = new Date(destroyAtMs).toISOString();
-      await quick.recordJob({ jobId, destroyAt: progress.destroyAt });
-    }
     // Warnings only make sense when the TTL leaves room for them after the start.
     const warnings: Array<{ beforeMs: number; event: NotificationEvent }> = [
       { beforeMs: 24 * HOUR, event: 'ttl_warning_24h' as const },

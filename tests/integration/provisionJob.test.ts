@@ -152,7 +152,7 @@ describe('provisionJob workflow', () => {
     const jobId = await launch(spec);
     await waitForStep(temp.db, jobId, 'apply', 'running');
     // Let terraform create the first resources and reach the sleeping provisioner.
-    await waitForLog(jobId, /sandbox: sleeping/);
+    await waitForLog(jobId, /sandbox: creating instance/);
     const t0 = Date.now();
     await signalJob(commands, jobId, 'cancel', actor, { reason: 'changed my mind' });
     const job = await waitForStatus(temp.db, jobId, ['cancelled', 'failed']);
