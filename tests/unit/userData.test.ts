@@ -1,0 +1,306 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { containerListSchema, type ContainerSpecInput } from '../../src/domain/containers.js';
+import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
+import { parseUsersCsv, usersToCsv, type AppUser } from '../../src/domain/usersCsv.js';
+import {
+  USER_DATA_LIMIT_BYTES,
+  renderComposeYaml,
+  renderTfvars,
+  renderUserData,
+} from '../../src/activities/userData.js';
+
+const containers = (list: ContainerSpecInput[]) => containerListSchema.parse(list);
+
+const WEB = containers([
+  {
+    name: 'webapp',
+    image: 'nginx:1.27',
+    ports: ['80:80', '8443:443'],
+    environment: { GREETING: 'hi $USER', TRUE: 'no', MULTI: 'line one\nline two' },
+    volumes: ['/srv/html:/usr/share/nginx/html:ro'],
+    command: ['nginx', '-g', 'daemon off;'],
+  },
+  { name: 'dns', image: 'coredns/coredns@sha256:' + 'a'.repeat(64), ports: ['53:53/udp'], restart: 'no', command: 'echo $HOME' },
+]);
+
+const CSV = usersToCsv([
+  { username: 'admin', email: 'admin@example.com', role: 'admin', displayName: 'Administrator' },
+  { username: 'jose', email: 'jose@example.com', displayName: 'José "Pepe", Müller' },
+]);
+
+function which(bin: string) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+/** The body of the heredoc that writes `target`. */
+function heredoc(script: string, target: string) {
+  const m = new RegExp(`cat > ${target.replace(/[.]/g, '\\.')} <<'([A-Z_0-9]+)'\\n([\\s\\S]*?)\\n\\1\\n`).exec(script);
+  if (!m) throw new Error(`no heredoc for ${target}`);
+  return `${m[2]}\n`;
+}
+
+function usersB64(script: string) {
+  const m = /^APP_USERS_B64='([A-Za-z0-9+/=]*)'$/m.exec(script);
+  if (!m) throw new Error('no APP_USERS_B64 assignment');
+  return m[1];
+}
+
+/** Many users with incompressible names: big enough to need gzip, or to overflow it. */
+function randomUsers(count: number): AppUser[] {
+  let seed = 42;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed.toString(36);
+  };
+  return Array.from({ length: count }, (_, i) => ({ username: `u${i}${next()}`, email: `${next()}@${next()}.example.com` }));
+}
+
+describe('renderComposeYaml', () => {
+  const doc = YAML.parse(renderComposeYaml(WEB));
+
+  it('has one service per container with image, restart, ports and command', () => {
+    expect(Object.keys(doc.services)).toEqual(['webapp', 'dns']);
+    expect(doc.services.webapp).toMatchObject({
+      image: 'nginx:1.27',
+      restart: 'unless-stopped',
+      ports: ['80:80', '8443:443'],
+      command: ['nginx', '-g', 'daemon off;'],
+    });
+    // "no" must stay a string, not YAML 1.1's false.
+    expect(doc.services.dns.restart).toBe('no');
+    expect(doc.services.dns.ports).toEqual(['53:53/udp']);
+  });
+
+  it('gives every service APP_USERS_B64 (from .env) and the users file read-only', () => {
+    for (const service of Object.values<Record<string, any>>(doc.services)) {
+      expect(service.environment.APP_USERS_B64).toBe('${APP_USERS_B64:?APP_USERS_B64 is missing from /opt/app/.env}');
+      expect(service.volumes).toContain('/opt/app/users.csv:/opt/app/users.csv:ro');
+    }
+    expect(doc.services.webapp.volumes).toEqual(['/srv/html:/usr/share/nginx/html:ro', '/opt/app/users.csv:/opt/app/users.csv:ro']);
+  });
+
+  it('escapes $ so compose passes user values through unchanged', () => {
+    expect(doc.services.webapp.environment.GREETING).toBe('hi $$USER');
+    expect(doc.services.dns.command).toBe('echo $$HOME');
+    expect(doc.services.webapp.environment.MULTI).toBe('line one\nline two');
+  });
+
+  it('quotes every value and environment name, so no YAML reader retypes them', () => {
+    const text = renderComposeYaml(WEB);
+    expect(text).toContain('"TRUE": "no"');
+    expect(text).toContain('- "80:80"');
+    // Multi-line values stay on one line (JSON escapes).
+    expect(text).toContain('"MULTI": "line one\\nline two"');
+    const strict = YAML.parse(text, { version: '1.1' });
+    expect(strict.services.webapp.environment.TRUE).toBe('no');
+    expect(strict.services.dns.restart).toBe('no');
+  });
+});
+
+describe('renderUserData', () => {
+  const rendered = renderUserData({ jobId: 'job_01HZX', containers: WEB, usersCsv: CSV });
+  const script = rendered.script;
+
+  it('is a plain bash script when it fits', () => {
+    expect(rendered.encoding).toBe('plain');
+    expect(rendered.bytes).toBe(Buffer.byteLength(script));
+    expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(script).toContain('\nset -euo pipefail\n');
+    expect(script).toContain("trap 'on_error $LINENO' ERR");
+  });
+
+  it('installs Docker with dnf, falling back to apt, and the compose plugin', () => {
+    expect(script).toContain('dnf install -y docker');
+    expect(script).toContain('apt-get install -y docker.io');
+    expect(script).toContain('/usr/local/lib/docker/cli-plugins');
+    expect(script).toContain('systemctl enable --now docker');
+  });
+
+  it('writes the compose file through a quoted heredoc, byte for byte', () => {
+    expect(heredoc(script, '/opt/app/docker-compose.yml')).toBe(renderComposeYaml(WEB));
+    // A quoted delimiter: bash expands nothing inside, so ${APP_USERS_B64...} reaches compose as written.
+    expect(script).toMatch(/cat > \/opt\/app\/docker-compose\.yml <<'COMPOSE_EOF'\n/);
+  });
+
+  it('round-trips the users CSV through APP_USERS_B64', () => {
+    const decoded = Buffer.from(usersB64(script), 'base64').toString('utf8');
+    expect(decoded).toBe(CSV);
+    expect(parseUsersCsv(decoded)).toEqual(parseUsersCsv(CSV));
+    expect(script).toContain('base64 -d > /opt/app/users.csv');
+    expect(script).toContain('chmod 0600 /opt/app/users.csv');
+  });
+
+  it('writes a header-only users file when the job has no users', () => {
+    for (const usersCsv of [undefined, '']) {
+      const s = renderUserData({ jobId: 'j1', containers: WEB, usersCsv }).script;
+      expect(Buffer.from(usersB64(s), 'base64').toString('utf8')).toBe('username,email,role,display_name\n');
+    }
+  });
+
+  it('starts the containers and leaves success and failure markers', () => {
+    expect(script).toContain('docker compose --project-directory /opt/app -f /opt/app/docker-compose.yml up -d');
+    expect(script).toContain('marker "PROVISIONING-SUCCESS job=${JOB_ID}"');
+    expect(script).toContain('PROVISIONING-FAILED job=${JOB_ID}');
+    expect(script).toContain("JOB_ID='job_01HZX'");
+    expect(script).toContain('/dev/console');
+  });
+
+  it('refuses a job id that could break out of the script', () => {
+    expect(() => renderUserData({ jobId: "x'; rm -rf /", containers: WEB })).toThrow(/jobId/);
+  });
+
+  it('is accepted by bash -n', () => {
+    const r = spawnSync('bash', ['-n'], { input: script });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it.skipIf(!which('shellcheck'))('passes shellcheck (skipped only when the shellcheck binary is absent)', () => {
+    const r = spawnSync('shellcheck', ['--shell=bash', '--severity=style', '-'], { input: script });
+    expect(r.stdout.toString()).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('gzips and base64-encodes user data over 16 KB', () => {
+    const usersCsv = usersToCsv(randomUsers(300));
+    const big = renderUserData({ jobId: 'job-big', containers: WEB, usersCsv });
+    expect(big.encoding).toBe('gzip+base64');
+    const gz = Buffer.from(big.script, 'base64');
+    expect(gz.length).toBe(big.bytes);
+    expect(big.bytes).toBeLessThanOrEqual(USER_DATA_LIMIT_BYTES);
+    expect([...gz.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    const plain = gunzipSync(gz).toString('utf8');
+    expect(Buffer.byteLength(plain)).toBeGreaterThan(USER_DATA_LIMIT_BYTES);
+    expect(plain.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(Buffer.from(usersB64(plain), 'base64').toString('utf8')).toBe(usersCsv);
+    expect(YAML.parse(heredoc(plain, '/opt/app/docker-compose.yml'))).toEqual(YAML.parse(renderComposeYaml(WEB)));
+    // Same input, same bytes: a re-render must not make Terraform replace the instance.
+    expect(renderUserData({ jobId: 'job-big', containers: WEB, usersCsv }).script).toBe(big.script);
+  });
+
+  it.skipIf(!which('shellcheck'))('the decompressed large script passes shellcheck too', () => {
+    const big = renderUserData({ jobId: 'job-big', containers: WEB, usersCsv: usersToCsv(randomUsers(300)) });
+    const plain = gunzipSync(Buffer.from(big.script, 'base64'));
+    const r = spawnSync('shellcheck', ['--shell=bash', '-'], { input: plain });
+    expect(r.stdout.toString()).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('refuses user data that does not fit even gzipped, saying how big it is', () => {
+    const usersCsv = usersToCsv(randomUsers(2000));
+    expect(() => renderUserData({ jobId: 'job-huge', containers: WEB, usersCsv })).toThrow(
+      /^user data is too large: \d+ bytes even after gzip \(\d+ bytes uncompressed\); EC2 allows 16384 bytes/,
+    );
+  });
+});
+
+describe('the user data script, run with stand-ins for docker and systemctl', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'userdata-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  /** Runs the script with its absolute paths moved under a scratch root. */
+  function run(name: string, env: Record<string, string> = {}) {
+    const root = path.join(tmp, name);
+    const bin = path.join(root, 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.mkdirSync(path.join(root, 'log'));
+    // docker: records its arguments; `compose ... up` fails when FAIL_UP is set.
+    fs.writeFileSync(
+      path.join(bin, 'docker'),
+      `#!/bin/bash\necho "docker $*" >> "${root}/docker.calls"\nif [ -n "\${FAIL_UP:-}" ] && [[ " $* " == *" up "* ]]; then exit 3; fi\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    fs.writeFileSync(path.join(bin, 'systemctl'), '#!/bin/bash\nexit 0\n', { mode: 0o755 });
+    const { script } = renderUserData({ jobId: 'job-run', containers: WEB, usersCsv: CSV });
+    const moved = script
+      .replaceAll('/opt/app', `${root}/opt/app`)
+      .replaceAll('/var/log/provisioning.log', `${root}/log/provisioning.log`)
+      .replaceAll('/dev/console', `${root}/console`);
+    const file = path.join(root, 'user-data.sh');
+    fs.writeFileSync(file, moved, { mode: 0o755 });
+    const r = spawnSync('bash', [file], {
+      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: root, ...env },
+      timeout: 30_000,
+    });
+    const read = (p: string) => (fs.existsSync(path.join(root, p)) ? fs.readFileSync(path.join(root, p), 'utf8') : '');
+    return { root, status: r.status, stdout: r.stdout.toString(), read };
+  }
+
+  it('writes the files, starts compose and reports success', () => {
+    const r = run('ok');
+    expect(r.status).toBe(0);
+    // The path move reaches inside the compose file too; otherwise it is the rendered one.
+    expect(r.read('opt/app/docker-compose.yml')).toBe(renderComposeYaml(WEB).replaceAll('/opt/app', `${r.root}/opt/app`));
+    expect(r.read('opt/app/users.csv')).toBe(CSV);
+    expect(r.read('opt/app/.env')).toBe(`APP_USERS_B64=${Buffer.from(CSV).toString('base64')}\n`);
+    expect(fs.statSync(path.join(r.root, 'opt/app/users.csv')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(r.root, 'opt/app/.env')).mode & 0o777).toBe(0o600);
+    expect(r.read('docker.calls')).toContain(`docker compose --project-directory ${r.root}/opt/app -f ${r.root}/opt/app/docker-compose.yml up -d`);
+    expect(r.read('console')).toBe('PROVISIONING-SUCCESS job=job-run\n');
+    expect(r.read('log/provisioning.log')).toContain('PROVISIONING-SUCCESS job=job-run');
+  });
+
+  it('reports failure with the line and exit code when a step fails', () => {
+    const r = run('fail', { FAIL_UP: '1' });
+    expect(r.status).toBe(3);
+    expect(r.read('console')).toMatch(/^PROVISIONING-FAILED job=job-run line=\d+ exit=3 \(see .*provisioning\.log\)\n$/);
+    expect(r.read('console')).not.toContain('SUCCESS');
+  });
+});
+
+describe('renderTfvars', () => {
+  const schema = createJobSpecSchema({ allowedRegions: ['eu-west-1'], allowedInstanceTypes: ['t3.small'], allowAccessKeys: false });
+  const spec = schema.parse({
+    name: 'demo-web',
+    requesterEmail: 'alice@example.com',
+    region: 'eu-west-1',
+    auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/P' },
+    network: { vpcId: 'vpc-0abc1234', subnetId: 'subnet-0abc1234' },
+    instance: { type: 't3.small', volumeSizeGb: 30, metadataHopLimit2: true, sshCidr: '198.51.100.0/24' },
+    containers: [
+      { name: 'web', image: 'nginx', ports: ['80:80'] },
+      { name: 'dns', image: 'coredns/coredns', ports: ['53:53/udp'] },
+    ],
+  });
+
+  it('maps the spec onto the module variables', () => {
+    const userData = renderUserData({ jobId: 'j1', containers: spec.containers, usersCsv: spec.usersCsv });
+    expect(renderTfvars({ jobId: 'j1', spec, amiId: 'ami-0123456789abcdef0', userData, createdBy: 'admin' })).toEqual({
+      job_id: 'j1',
+      job_name: 'demo-web',
+      requester: 'alice@example.com',
+      region: 'eu-west-1',
+      instance_type: 't3.small',
+      volume_size_gb: 30,
+      ami_id: 'ami-0123456789abcdef0',
+      vpc_id: 'vpc-0abc1234',
+      subnet_id: 'subnet-0abc1234',
+      security_group_ids: [],
+      ingress_cidr: '0.0.0.0/0',
+      ssh_cidr: '198.51.100.0/24',
+      published_ports: [
+        { port: 80, protocol: 'tcp', container: 'web' },
+        { port: 53, protocol: 'udp', container: 'dns' },
+      ],
+      metadata_hop_limit: 2,
+      user_data: userData.script,
+      user_data_base64: '',
+      created_by: 'admin',
+    });
+  });
+
+  it('uses user_data_base64 for gzipped user data, and hop limit 1 by default', () => {
+    const userData = renderUserData({ jobId: 'j1', containers: spec.containers, usersCsv: usersToCsv(randomUsers(300)) });
+    const vars = renderTfvars({ jobId: 'j1', spec: { ...spec, instance: { ...spec.instance, metadataHopLimit2: undefined } }, amiId: 'ami-0123456789abcdef0', userData });
+    expect(vars.user_data).toBe('');
+    expect(vars.user_data_base64).toBe(userData.script);
+    expect(vars.metadata_hop_limit).toBe(1);
+    expect(vars.created_by).toBe('');
+  });
+});
