@@ -1,0 +1,146 @@
+# One EC2 instance that runs a job's containers: IMDSv2 only, encrypted root
+# volume, reachable through Session Manager, and a security group that opens
+# only what the containers publish. Credentials come from the environment
+# (the service's assumed role), never from variables.
+
+provider "aws" {
+  region = var.region
+}
+
+locals {
+  tags = merge(
+    {
+      job_id     = var.job_id
+      job_name   = var.job_name
+      requester  = var.requester
+      managed_by = "provisioning-service"
+    },
+    var.created_by != "" ? { created_by = var.created_by } : {},
+  )
+  name = "${var.job_name}-${var.job_id}"
+  # IAM name prefixes may be at most 38 characters.
+  iam_prefix = "prov-${substr(var.job_name, 0, 24)}-"
+
+  create_security_group = length(var.security_group_ids) == 0
+  ingress               = { for p in var.published_ports : "${p.protocol}-${p.port}" => p }
+  # A container publishing 22/tcp to the same CIDR already opens SSH; AWS refuses duplicate rules.
+  open_ssh = local.create_security_group && var.ssh_cidr != "" && !(var.ssh_cidr == var.ingress_cidr && contains(keys(local.ingress), "tcp-22"))
+}
+
+data "aws_partition" "current" {}
+
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.${data.aws_partition.current.dns_suffix}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  name_prefix        = local.iam_prefix
+  description        = "Instance role of provisioning job ${var.job_id} (Session Manager access only)"
+  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+  tags               = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ssm" {
+  role       = aws_iam_role.instance.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "instance" {
+  name_prefix = local.iam_prefix
+  role        = aws_iam_role.instance.name
+  tags        = local.tags
+}
+
+resource "aws_security_group" "instance" {
+  count = local.create_security_group ? 1 : 0
+
+  name_prefix = "prov-${var.job_name}-"
+  description = "Published container ports of provisioning job ${var.job_id}"
+  vpc_id      = var.vpc_id != "" ? var.vpc_id : null
+  tags        = merge(local.tags, { Name = local.name })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "published" {
+  for_each = local.create_security_group ? local.ingress : {}
+
+  security_group_id = aws_security_group.instance[0].id
+  description       = "container ${each.value.container} ${each.value.port}/${each.value.protocol}"
+  cidr_ipv4         = var.ingress_cidr
+  ip_protocol       = each.value.protocol
+  from_port         = each.value.port
+  to_port           = each.value.port
+  tags              = local.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "ssh" {
+  count = local.open_ssh ? 1 : 0
+
+  security_group_id = aws_security_group.instance[0].id
+  description       = "SSH"
+  cidr_ipv4         = var.ssh_cidr
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+  tags              = local.tags
+}
+
+# Docker images, packages, the compose plugin download and SSM all need the way out.
+resource "aws_vpc_security_group_egress_rule" "all" {
+  count = local.create_security_group ? 1 : 0
+
+  security_group_id = aws_security_group.instance[0].id
+  description       = "All outbound"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "-1"
+  tags              = local.tags
+}
+
+resource "aws_instance" "this" {
+  ami                    = var.ami_id
+  instance_type          = var.instance_type
+  subnet_id              = var.subnet_id != "" ? var.subnet_id : null
+  vpc_security_group_ids = local.create_security_group ? [aws_security_group.instance[0].id] : var.security_group_ids
+  iam_instance_profile   = aws_iam_instance_profile.instance.name
+
+  user_data                   = var.user_data != "" ? var.user_data : null
+  user_data_base64            = var.user_data_base64 != "" ? var.user_data_base64 : null
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = var.metadata_hop_limit
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = var.volume_size_gb
+    encrypted             = true
+    delete_on_termination = true
+    tags                  = merge(local.tags, { Name = local.name })
+  }
+
+  tags = merge(local.tags, { Name = local.name })
+
+  lifecycle {
+    precondition {
+      condition     = var.user_data == "" || var.user_data_base64 == ""
+      error_message = "Set user_data or user_data_base64, not both."
+    }
+  }
+
+  # The instance profile needs the SSM policy before the agent first starts.
+  depends_on = [aws_iam_role_policy_attachment.ssm]
+}

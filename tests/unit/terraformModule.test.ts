@@ -1,0 +1,227 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerListSchema } from '../../src/domain/containers.js';
+import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
+import { renderTfvars, renderUserData, type AwsModuleTfvars } from '../../src/activities/userData.js';
+
+/**
+ * The AWS provider cannot be installed here (no registry access), so the
+ * module is checked in the ways that need no provider: fmt, the declared
+ * names, and the variables and locals run in provider-free copies, which is
+ * where the validation rules and the security-group logic live.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const MODULE = path.join(ROOT, 'terraform');
+const read = (file: string) => fs.readFileSync(path.join(MODULE, file), 'utf8');
+
+const OUTPUTS = ['instance_id', 'public_ip', 'private_ip', 'public_dns', 'ami_id', 'security_group_id'];
+
+function terraform(args: string[], cwd: string) {
+  const r = spawnSync('terraform', ['-chdir=' + cwd, ...args], {
+    env: { ...process.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+}
+
+function blockNames(text: string, kind: string) {
+  return [...text.matchAll(new RegExp(`^${kind} "([\\w-]+)"`, 'gm'))].map((m) => m[1]);
+}
+
+/** One top-level block (`locals {` ... `}`), relying on fmt's layout: it ends at the first unindented `}`. */
+function topLevelBlock(text: string, header: string) {
+  const start = text.indexOf(`\n${header} {\n`);
+  if (start === -1) throw new Error(`no ${header} block`);
+  const end = text.indexOf('\n}\n', start);
+  return text.slice(start + 1, end + 3);
+}
+
+function sampleTfvars(overrides: Partial<AwsModuleTfvars> = {}): AwsModuleTfvars {
+  const spec = createJobSpecSchema({ allowedRegions: ['us-east-1'], allowedInstanceTypes: ['t3.micro'], allowAccessKeys: false }).parse({
+    name: 'demo-web',
+    requesterEmail: 'alice@example.com',
+    region: 'us-east-1',
+    auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/Provisioner' },
+    network: { vpcId: 'vpc-0abc1234', subnetId: 'subnet-0abc1234' },
+    instance: { type: 't3.micro', sshCidr: '198.51.100.0/24' },
+    containers: [
+      { name: 'web', image: 'nginx', ports: ['80:80', '443:443'] },
+      { name: 'dns', image: 'coredns/coredns', ports: ['53:53/udp'] },
+    ],
+    usersCsv: 'username,email\nadmin,admin@example.com\n',
+  });
+  const userData = renderUserData({ jobId: 'job-1', containers: spec.containers, usersCsv: spec.usersCsv });
+  return { ...renderTfvars({ jobId: 'job-1', spec, amiId: 'ami-0123456789abcdef0', userData, createdBy: 'admin' }), ...overrides };
+}
+
+describe('terraform/ (the AWS module)', () => {
+  it('is terraform fmt clean', () => {
+    // Run from the repository root, as CI does: `terraform fmt -check -recursive terraform`.
+    const r = spawnSync('terraform', ['fmt', '-check', '-recursive', '-diff', 'terraform'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  });
+
+  it('declares exactly the variables renderTfvars writes, each with a type and a description', () => {
+    const text = read('variables.tf');
+    expect(blockNames(text, 'variable').sort()).toEqual(Object.keys(sampleTfvars()).sort());
+    for (const block of text.split(/^variable /m).slice(1)) {
+      expect(block, block.split('\n')[0]).toMatch(/^\s+type\s+=/m);
+      expect(block, block.split('\n')[0]).toMatch(/^\s+description\s+=/m);
+    }
+  });
+
+  it('declares the six outputs the service records', () => {
+    expect(blockNames(read('outputs.tf'), 'output').sort()).toEqual([...OUTPUTS].sort());
+  });
+
+  it('pins the AWS provider and Terraform', () => {
+    const text = read('versions.tf');
+    expect(text).toMatch(/required_version\s*=\s*">= 1\.5"/);
+    expect(text).toMatch(/source\s*=\s*"hashicorp\/aws"/);
+    expect(text).toMatch(/version\s*=\s*"~> 5\.\d+"/);
+  });
+
+  it('requires IMDSv2, encrypts a gp3 root volume, attaches SSM and tags the job', () => {
+    const text = read('main.tf');
+    expect(text).toMatch(/http_tokens\s*=\s*"required"/);
+    expect(text).toMatch(/http_put_response_hop_limit\s*=\s*var\.metadata_hop_limit/);
+    expect(text).toMatch(/volume_type\s*=\s*"gp3"/);
+    expect(text).toMatch(/encrypted\s*=\s*true/);
+    expect(text).toMatch(/volume_size\s*=\s*var\.volume_size_gb/);
+    expect(text).toContain('policy/AmazonSSMManagedInstanceCore');
+    expect(text).toMatch(/resource "aws_iam_instance_profile"/);
+    expect(text).toMatch(/resource "aws_security_group" "instance" {\n\s+count = local\.create_security_group \? 1 : 0/);
+    expect(text).toMatch(/user_data_base64\s*=\s*var\.user_data_base64/);
+  });
+});
+
+describe('terraform/ variables and locals, run without the provider', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfmodule-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  function moduleDir(name: string, extra: string) {
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(MODULE, 'variables.tf'), path.join(dir, 'variables.tf'));
+    fs.writeFileSync(path.join(dir, 'extra.tf'), extra);
+    const init = terraform(['init', '-input=false', '-no-color'], dir);
+    if (init.status !== 0) throw new Error(init.out);
+    return dir;
+  }
+
+  let varsDir: string;
+  beforeAll(() => {
+    varsDir = moduleDir('vars', '');
+  });
+
+  function plan(vars: unknown) {
+    fs.writeFileSync(path.join(varsDir, 'terraform.tfvars.json'), JSON.stringify(vars));
+    return terraform(['plan', '-input=false', '-no-color', '-lock=false'], varsDir);
+  }
+
+  it('accepts what renderTfvars produces, with no undeclared or missing variable', () => {
+    const r = plan(sampleTfvars());
+    expect(r.out).not.toContain('undeclared variable');
+    expect(r.out).not.toContain('No value for required variable');
+    expect(r.status, r.out).toBe(0);
+  });
+
+  it('accepts gzipped user data in user_data_base64', () => {
+    const r = plan(sampleTfvars({ user_data: '', user_data_base64: Buffer.from('x'.repeat(100)).toString('base64') }));
+    expect(r.status, r.out).toBe(0);
+  });
+
+  it('refuses values the zod rules refuse, with the validation messages', () => {
+    const r = plan(
+      sampleTfvars({
+        job_name: '../escape',
+        ami_id: 'ami-xyz',
+        volume_size_gb: 4,
+        ingress_cidr: '10.0.0.1/8',
+        ssh_cidr: 'anywhere',
+        metadata_hop_limit: 3,
+        security_group_ids: ['sg-nope'],
+        published_ports: [
+          { port: 70000, protocol: 'tcp', container: 'web' },
+          { port: 80, protocol: 'sctp' as 'tcp', container: 'web' },
+        ],
+      }),
+    );
+    expect(r.status).not.toBe(0);
+    const out = r.out.replace(/\s+/g, ' ');
+    for (const message of [
+      'job_name must be 2-63 lowercase letters',
+      'ami_id must be an AMI id',
+      'volume_size_gb must be a whole number from 8 to 1024.',
+      'ingress_cidr must be an IPv4 network in CIDR form with no host bits set',
+      'ssh_cidr must be "" or an IPv4 network',
+      'metadata_hop_limit must be 1 or 2.',
+      'security_group_ids must hold at most 5 security group ids',
+      'published_ports: every port must be a whole number from 1 to 65535.',
+      'published_ports: protocol must be tcp or udp.',
+    ]) {
+      expect(out).toContain(message);
+    }
+  });
+
+  it('opens exactly the published ports, and SSH only when a CIDR is given', () => {
+    const locals = topLevelBlock(read('main.tf'), 'locals');
+    const dir = moduleDir(
+      'locals',
+      `${locals}
+output "tags" { value = local.tags }
+output "ingress" { value = local.ingress }
+output "open_ssh" { value = local.open_ssh }
+output "create_security_group" { value = local.create_security_group }
+`,
+    );
+    const apply = (vars: unknown) => {
+      fs.writeFileSync(path.join(dir, 'terraform.tfvars.json'), JSON.stringify(vars));
+      const r = terraform(['apply', '-auto-approve', '-input=false', '-no-color', '-lock=false'], dir);
+      if (r.status !== 0) throw new Error(r.out);
+      const out = terraform(['output', '-json'], dir);
+      const parsed = JSON.parse(out.out.slice(out.out.indexOf('{'), out.out.lastIndexOf('}') + 1));
+      return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, (v as { value: unknown }).value]));
+    };
+
+    const base = apply(sampleTfvars());
+    expect(base.tags).toEqual({
+      job_id: 'job-1',
+      job_name: 'demo-web',
+      requester: 'alice@example.com',
+      created_by: 'admin',
+      managed_by: 'provisioning-service',
+    });
+    expect(base.ingress).toEqual({
+      'tcp-80': { port: 80, protocol: 'tcp', container: 'web' },
+      'tcp-443': { port: 443, protocol: 'tcp', container: 'web' },
+      'udp-53': { port: 53, protocol: 'udp', container: 'dns' },
+    });
+    expect(base.open_ssh).toBe(true);
+    expect(base.create_security_group).toBe(true);
+
+    expect(apply(sampleTfvars({ ssh_cidr: '' })).open_ssh).toBe(false);
+    const given = apply(sampleTfvars({ security_group_ids: ['sg-0abc1234'], created_by: '' }));
+    expect(given.create_security_group).toBe(false);
+    expect(given.open_ssh).toBe(false);
+    expect(given.tags).not.toHaveProperty('created_by');
+  });
+});
+
+describe('renderTfvars against the container schema', () => {
+  it('lists one published port per host port and protocol', () => {
+    const containers = containerListSchema.parse([{ name: 'dns', image: 'coredns/coredns', ports: ['53:53/udp', '53:53/tcp'] }]);
+    const vars = sampleTfvars();
+    const spec = { name: 'x1', requesterEmail: 'a@b.co', region: 'us-east-1', instance: { type: 't3.micro', volumeSizeGb: 20, ingressCidr: '0.0.0.0/0' }, containers };
+    const out = renderTfvars({ jobId: 'j', spec, amiId: vars.ami_id, userData: { script: '#!/bin/bash\n', encoding: 'plain', bytes: 12 } });
+    expect(out.published_ports).toEqual([
+      { port: 53, protocol: 'udp', container: 'dns' },
+      { port: 53, protocol: 'tcp', container: 'dns' },
+    ]);
+  });
+});
