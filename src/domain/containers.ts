@@ -157,7 +157,8 @@ const environmentSchema = z
       }
     }
   })
-  .transform((env) => env as Record<string, string>);
+  .transform((env) => env as Record<string, string>)
+  .meta({ additionalProperties: { type: 'string' } });
 
 const commandSchema = z.union([z.string(), z.array(z.string())], {
   error: 'command must be a string or a list of strings',
@@ -202,6 +203,11 @@ const containerSchema = z.strictObject(
 
 export type ContainerSpec = z.output<typeof containerSchema>;
 export type ContainerSpecInput = z.input<typeof containerSchema>;
+
+function containerJsonSchema() {
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(containerSchema, { io: 'input', unrepresentable: 'any' });
+  return schema;
+}
 
 function label(item: unknown, index: number) {
   const name = item && typeof item === 'object' ? (item as { name?: unknown }).name : undefined;
@@ -277,6 +283,9 @@ function validateList(items: unknown[]): { specs: ContainerSpec[]; issues: Issue
 export const containerListSchema = z
   .array(z.unknown(), { error: 'containers must be a list of containers' })
   .min(1, { error: 'containers: at least one container is required' })
+  // Items are checked in the transform (to name the container in messages);
+  // this tells z.toJSONSchema (the OpenAPI document) what an item looks like.
+  .meta({ items: containerJsonSchema() })
   .max(MAX_CONTAINERS, { error: (iss) => `containers: at most ${MAX_CONTAINERS} containers are allowed (got ${(iss.input as unknown[]).length})` })
   .transform((items, ctx) => {
     const { specs, issues } = validateList(items);
