@@ -5,6 +5,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { redactorFor } from '../domain/redact.js';
 import type { LogSink } from './logSink.js';
+import { clearRun, recordRun, stopLeftoverRun } from './leftoverRun.js';
 
 // ---------------------------------------------------------------------------
 // Failures. Each carries an explicit `type` so the activity layer can map it to
@@ -411,19 +412,29 @@ export interface PlanSummary {
 
 export const PLAN_FILE = 'tfplan';
 
-function run(ctx: TerraformContext, args: string[], extra: Partial<RunTerraformOptions> = {}) {
-  return runTerraform({
-    binary: ctx.binary,
-    cwd: ctx.workspaceDir,
-    args,
-    env: ctx.env,
-    sink: ctx.sink,
-    signal: ctx.signal,
-    graceMs: ctx.graceMs,
-    onHeartbeat: ctx.onHeartbeat,
-    heartbeatMs: ctx.heartbeatMs,
-    ...extra,
-  });
+async function run(ctx: TerraformContext, args: string[], extra: Partial<RunTerraformOptions> = {}) {
+  await stopLeftoverRun(ctx.workspaceDir, ctx.graceMs, ctx.sink);
+  let pgid: number | undefined;
+  try {
+    return await runTerraform({
+      binary: ctx.binary,
+      cwd: ctx.workspaceDir,
+      args,
+      env: ctx.env,
+      sink: ctx.sink,
+      signal: ctx.signal,
+      graceMs: ctx.graceMs,
+      onHeartbeat: ctx.onHeartbeat,
+      heartbeatMs: ctx.heartbeatMs,
+      onSpawn: (pid) => {
+        pgid = pid;
+        recordRun(ctx.workspaceDir, pid);
+      },
+      ...extra,
+    });
+  } finally {
+    if (pgid !== undefined) clearRun(ctx.workspaceDir, pgid);
+  }
 }
 
 const lockTimeout = (ctx: TerraformContext) => `-lock-timeout=${ctx.lockTimeout ?? '60s'}`;

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { METADATA_ENCODING_KEY } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 
 /**
  * AES-256-GCM payload codec shared by the client (web) and the worker, so
@@ -12,6 +12,8 @@ import { temporal } from '@temporalio/proto';
 
 export const ENCODING = 'binary/encrypted';
 const METADATA_KEY_ID = 'encryption-key-id';
+// CommonJS package: Node's ESM loader sees only its default export.
+const { temporal } = proto;
 const IV_LENGTH = 12;
 const TAG_LENGTH = 16;
 

@@ -58,7 +58,7 @@ const aws = proxyActivities<Activities>({
 
 const terraform = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '10s',
   retry: {
     initialInterval: '5s',
     backoffCoefficient: 2,
@@ -70,7 +70,7 @@ const terraform = proxyActivities<Activities>({
 
 const readiness = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 2, nonRetryableErrorTypes: ['NotReady'] },
 });
 
