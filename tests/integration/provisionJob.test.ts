@@ -11,6 +11,7 @@ import { createNotifier } from '../../src/notifications/notifier.js';
 import { createOutboxProvider } from '../../src/notifications/providers.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import { progressQuery } from '../../src/workflows/messages.js';
+import { HAPPY_PATH_HISTORY, encodeHistory } from '../support/histories.js';
 import { createTempDb, tempDir } from '../support/tempDb.js';
 import { startMoto } from '../support/moto.js';
 import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
@@ -134,6 +135,13 @@ describe('provisionJob workflow', () => {
     expect(stateList(jobId)).toEqual([]);
     const audit = await temp.db.selectFrom('audit_log').select('action').where('job_id', '=', jobId).execute();
     expect(audit.map((a) => a.action)).toEqual(['create', 'start', 'destroy']);
+
+    // `UPDATE_HISTORIES=1 npx vitest run tests/integration/provisionJob.test.ts -t provisions` re-records
+    // the history the replay test checks the workflow code against.
+    if (process.env.UPDATE_HISTORIES) {
+      fs.mkdirSync(path.dirname(HAPPY_PATH_HISTORY), { recursive: true });
+      fs.writeFileSync(HAPPY_PATH_HISTORY, encodeHistory(await handle.fetchHistory()));
+    }
   });
 
   it('refuses to start a job twice', async () => {
