@@ -1,0 +1,70 @@
+// Job page: keeps status, actions, steps and outputs current while the job runs.
+// The server answers 204 while nothing changed, so the poll is cheap; a status
+// event from the log stream (logs.js) triggers an immediate refresh.
+(function () {
+  'use strict';
+  var live = document.getElementById('job-live');
+  if (!live || !window.fetch) return;
+  var jobId = live.dataset.jobId;
+  var version = live.dataset.version || '';
+  var active = live.dataset.active === '1';
+  var EVERY_MS = 2000;
+  var timer = null;
+  var inflight = false;
+  var again = false;
+
+  // Never throw away what someone is typing (an approval comment, a rejection reason).
+  function typing() {
+    var el = document.activeElement;
+    return !!el && live.contains(el) && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') && el.value !== '';
+  }
+
+  function schedule() {
+    window.clearTimeout(timer);
+    if (active) timer = window.setTimeout(refresh, EVERY_MS);
+  }
+
+  function refresh() {
+    if (inflight) {
+      again = true;
+      return;
+    }
+    inflight = true;
+    window.clearTimeout(timer);
+    fetch('/jobs/' + encodeURIComponent(jobId) + '/parts?v=' + encodeURIComponent(version), {
+      headers: { accept: 'text/html' },
+      credentials: 'same-origin',
+    })
+      .then(function (res) {
+        active = res.headers.get('X-Live-Active') === '1';
+        if (res.status !== 200 || typing()) return;
+        return res.text().then(function (html) {
+          var focusedId = document.activeElement && live.contains(document.activeElement) ? document.activeElement.id : '';
+          live.innerHTML = html;
+          version = res.headers.get('X-Live-Version') || '';
+          var status = res.headers.get('X-Job-Status') || '';
+          live.dataset.version = version;
+          live.dataset.status = status;
+          live.dataset.active = active ? '1' : '0';
+          if (focusedId && document.getElementById(focusedId)) document.getElementById(focusedId).focus();
+          document.dispatchEvent(new CustomEvent('job:refreshed', { detail: { status: status, active: active } }));
+        });
+      })
+      .catch(function () {
+        /* network hiccup: the next tick tries again */
+      })
+      .then(function () {
+        inflight = false;
+        if (again) {
+          again = false;
+          refresh();
+        } else schedule();
+      });
+  }
+
+  document.addEventListener('job:status', function () {
+    active = true;
+    refresh();
+  });
+  schedule();
+})();

@@ -1,0 +1,60 @@
+import type { JobLogRow } from '../../db/schema.js';
+
+export interface LogViewerProps {
+  jobId: string;
+  /** The last lines, oldest first, rendered so the page shows them even before the script runs. */
+  lines: Pick<JobLogRow, 'seq' | 'ts' | 'step' | 'stream' | 'line'>[];
+  /** Whether the job can still produce lines (the script then keeps a stream open). */
+  live: boolean;
+}
+
+export function LogLine(props: { line: LogViewerProps['lines'][number] }) {
+  const l = props.line;
+  return (
+    <div class={l.stream === 'stderr' ? 'll err' : 'll'} data-seq={l.seq}>
+      <span class="ls">{l.step}</span>
+      <span class="lt">{l.line}</span>
+    </div>
+  );
+}
+
+/**
+ * A fixed-height box fed by Server-Sent Events (static/logs.js): it follows
+ * the tail unless the reader scrolled up, keeps at most a few thousand lines
+ * in the DOM and pages older ones in on request.
+ */
+export function LogViewer(props: LogViewerProps) {
+  const first = props.lines[0]?.seq ?? 0;
+  const last = props.lines[props.lines.length - 1]?.seq ?? 0;
+  return (
+    <section class="card logs" aria-labelledby="logs-title">
+      <div class="log-toolbar">
+        <h2 id="logs-title">Logs</h2>
+        <span id="log-state" class="log-state" aria-live="polite"></span>
+        <span class="spacer"></span>
+        <button type="button" id="log-older" class="secondary small" hidden={first <= 1}>
+          Load older lines
+        </button>
+        <button type="button" id="log-jump" class="small" hidden>
+          Jump to latest
+        </button>
+      </div>
+      <div
+        id="log-box"
+        class="log-box"
+        tabindex={0}
+        role="log"
+        aria-live="off"
+        aria-label="Job output"
+        data-job-id={props.jobId}
+        data-first-seq={first}
+        data-last-seq={last}
+        data-live={props.live ? '1' : '0'}
+      >
+        {props.lines.map((l) => (
+          <LogLine line={l} />
+        ))}
+      </div>
+    </section>
+  );
+}
