@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import type { AuditRow, JobLogRow, JobRow, JobStepRow } from '../db/schema.js';
+import { allowedActions, JOB_STATUSES, type JobStatus } from '../domain/lifecycle.js';
+
+/**
+ * How the API shows a job and its parts. The zod schemas here are the
+ * response side of the OpenAPI document, and the serializers are typed by
+ * them, so the document and what the API sends are the same thing.
+ */
+
+const JOB_ACTIONS = ['run', 'cancel', 'approve', 'reject', 'destroy'] as const;
+const isoTime = z.string().describe('ISO-8601 timestamp');
+
+export const jobJsonSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: z.enum(JOB_STATUSES),
+  step: z.string().nullable().describe('the step running now or last run (verify, preflight, … destroy)'),
+  spec: z.record(z.string(), z.unknown()).describe('the job spec as submitted, without any secret'),
+  accountId: z.string().nullable(),
+  planSummary: z.record(z.string(), z.unknown()).nullable().describe('resources to add, change and destroy'),
+  outputs: z
+    .record(z.string(), z.string().nullable())
+    .nullable()
+    .describe('instance_id, public_ip, private_ip, public_dns, ami_id, security_group_id'),
+  error: z.string().nullable(),
+  workflowId: z.string().nullable(),
+  hasResources: z.boolean().describe('whether the job\'s Terraform state holds resources'),
+  destroyAt: isoTime.nullable().describe('when the TTL timer destroys the environment'),
+  actions: z.array(z.enum(JOB_ACTIONS)).describe('the actions valid in the job\'s current status'),
+  createdAt: isoTime,
+  startedAt: isoTime.nullable(),
+  finishedAt: isoTime.nullable(),
+  links: z.object({
+    self: z.string().describe('this job in the API'),
+    ui: z.string().describe('the job page'),
+    temporal: z.string().nullable().describe('the workflow in Temporal\'s Web UI, once started'),
+  }),
+});
+export type JobJson = z.infer<typeof jobJsonSchema>;
+
+export const jobListSchema = z.object({
+  jobs: z.array(jobJsonSchema),
+  nextCursor: z.string().nullable().describe('pass as `cursor` for the next page; null on the last page'),
+});
+
+export const logLineSchema = z.object({
+  seq: z.number().int().describe('position in the job\'s log, from 1; use as `after` or Last-Event-ID to resume'),
+  ts: isoTime,
+  step: z.string(),
+  attempt: z.number().int(),
+  stream: z.string(),
+  line: z.string(),
+});
+export const logPageSchema = z.object({
+  jobId: z.string(),
+  lines: z.array(logLineSchema),
+  nextAfter: z.number().int().describe('pass as `after` to read on'),
+  hasMore: z.boolean().describe('whether more lines were stored past this page when it was read'),
+});
+
+export const stepJsonSchema = z.object({
+  step: z.string(),
+  attempt: z.number().int(),
+  state: z.string(),
+  startedAt: isoTime,
+  finishedAt: isoTime.nullable(),
+  error: z.string().nullable(),
+  detail: z.string().nullable(),
+});
+export const stepListSchema = z.object({ jobId: z.string(), steps: z.array(stepJsonSchema) });
+
+export const auditJsonSchema = z.object({
+  id: z.number().int(),
+  at: isoTime,
+  actor: z.string(),
+  action: z.string(),
+  ip: z.string().nullable(),
+  detail: z.string().nullable(),
+});
+export const auditListSchema = z.object({ jobId: z.string(), entries: z.array(auditJsonSchema) });
+
+export interface LinkSettings {
+  publicBaseUrl: string;
+  temporalUiUrl: string;
+  namespace: string;
+}
+
+function parseJson<T>(raw: string | null): T | null {
+  if (raw == null) return null;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return null;
+  }
+}
+
+export function jobJson(job: JobRow, links: LinkSettings): JobJson {
+  const status = job.status as JobStatus;
+  const hasResources = job.has_resources === 1;
+  const id = encodeURIComponent(job.id);
+  return {
+    id: job.id,
+    name: job.name,
+    status,
+    step: job.step,
+    // Stored without secrets (publicSpec) when the job was created.
+    spec: parseJson<Record<string, unknown>>(job.spec_json) ?? {},
+    accountId: job.account_id,
+    planSummary: parseJson(job.plan_summary_json),
+    outputs: parseJson(job.outputs_json),
+    error: job.error,
+    workflowId: job.workflow_id,
+    hasResources,
+    destroyAt: job.destroy_at,
+    actions: allowedActions(status, { hasResources }),
+    createdAt: job.created_at,
+    startedAt: job.started_at,
+    finishedAt: job.finished_at,
+    links: {
+      self: `${links.publicBaseUrl}/api/jobs/${id}`,
+      ui: `${links.publicBaseUrl}/jobs/${id}`,
+      temporal: job.workflow_id
+        ? `${links.temporalUiUrl}/namespaces/${encodeURIComponent(links.namespace)}/workflows/${encodeURIComponent(job.workflow_id)}`
+        : null,
+    },
+  };
+}
+
+export function logLineJson(row: JobLogRow): z.infer<typeof logLineSchema> {
+  return { seq: row.seq, ts: row.ts, step: row.step, attempt: row.attempt, stream: row.stream, line: row.line };
+}
+
+export function stepJson(row: JobStepRow): z.infer<typeof stepJsonSchema> {
+  return {
+    step: row.step,
+    attempt: row.attempt,
+    state: row.state,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    error: row.error,
+    detail: row.detail,
+  };
+}
+
+export function auditJson(row: AuditRow): z.infer<typeof auditJsonSchema> {
+  return { id: row.id, at: row.at, actor: row.actor, action: row.action, ip: row.ip, detail: row.detail };
+}
