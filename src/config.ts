@@ -48,6 +48,8 @@ export const configSchema = z.object({
     .optional(),
   PORT: port.default(8000),
   HOST: z.string().default('127.0.0.1'),
+  /** Behind a reverse proxy: take the client address (rate limits, audit) from X-Forwarded-For's last entry. */
+  TRUST_PROXY: bool.default(false),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_DEV_UI_PORT: port.default(8233),
   PUBLIC_BASE_URL: httpUrl.optional(),
@@ -95,12 +97,19 @@ export const configSchema = z.object({
       return z.NEVER;
     })
     .optional(),
+  /**
+   * Terraform's provider cache shared by every job's init (a lock keeps
+   * concurrent inits apart); unset, each workspace downloads its providers.
+   */
+  TF_PLUGIN_CACHE_DIR: z.string().optional(),
   TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
   APPROVAL_TIMEOUT_HOURS: z.coerce.number().positive().default(72),
   READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),
   /** Off only for the sandbox module, whose instances are not real EC2 instances. */
   READINESS_STATUS_CHECKS: bool.default(true),
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),
+  /** Port of the worker's Prometheus endpoint for the Temporal SDK's metrics; unset or 0: off. */
+  WORKER_METRICS_PORT: port.optional(),
   READINESS_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(600),
   PAYLOAD_ENCRYPTION_KEYS: z.string().optional(),
   API_TOKENS: z.string().optional(),

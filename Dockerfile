@@ -1,0 +1,79 @@
+# syntax=docker/dockerfile:1
+# One image for both processes of the service: the command picks which.
+#   web:    npm run web      (the default CMD)
+#   worker: npm run worker
+# The app runs TypeScript directly with tsx (a production dependency), so
+# there is no compile step: the final stage holds production packages only.
+
+ARG NODE_IMAGE=node:20-slim
+
+# --- terraform: the pinned CLI, checked against HashiCorp's published SHA-256 ---
+FROM ${NODE_IMAGE} AS terraform
+ARG TERRAFORM_VERSION=1.11.4
+# SHA256SUMS of terraform_1.11.4_linux_{amd64,arm64}.zip as HashiCorp publishes them.
+ARG TERRAFORM_SHA256_AMD64=1ce994251c00281d6845f0f268637ba50c0005657eb3cf096b92f753b42ef4dc
+ARG TERRAFORM_SHA256_ARM64=a43d1d0da9b9bab214a8305a39db0e40869572594ccf50c416a7756499143633
+# Set by BuildKit from --platform; amd64 when built without it.
+ARG TARGETARCH
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl unzip \
+ && rm -rf /var/lib/apt/lists/*
+RUN arch="${TARGETARCH:-amd64}" \
+ && case "${arch}" in \
+      amd64) sha="${TERRAFORM_SHA256_AMD64}" ;; \
+      arm64) sha="${TERRAFORM_SHA256_ARM64}" ;; \
+      *) echo "no pinned terraform checksum for ${arch}" >&2; exit 1 ;; \
+    esac \
+ && curl -fsSLo /tmp/terraform.zip \
+      "https://releases.hashicorp.com/terraform/${TERRAFORM_VERSION}/terraform_${TERRAFORM_VERSION}_linux_${arch}.zip" \
+ && echo "${sha}  /tmp/terraform.zip" | sha256sum -c - \
+ && unzip -q /tmp/terraform.zip terraform -d /usr/local/bin \
+ && rm /tmp/terraform.zip \
+ && /usr/local/bin/terraform version
+
+# --- deps: production node_modules; better-sqlite3 is native, so the compilers stay in this stage ---
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+# --- runtime: web or worker ---
+FROM ${NODE_IMAGE} AS runtime
+# Terraform (a Go binary) verifies TLS against the system CA store, which slim images lack.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=terraform /usr/local/bin/terraform /usr/local/bin/terraform
+WORKDIR /app
+COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+COPY --chown=root:root package.json package-lock.json tsconfig.json ./
+COPY --chown=root:root src ./src
+COPY --chown=root:root terraform ./terraform
+COPY --chown=root:root scripts/healthcheck.mjs ./scripts/healthcheck.mjs
+# The code is root-owned and read-only for the app user; only these are writable.
+# Named volumes mounted here take this ownership on first use.
+RUN mkdir -p /data/jobs /cache/terraform-plugins \
+ && chown -R node:node /data /cache
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    DATA_DIR=/data \
+    JOBS_WORKDIR=/data/jobs \
+    TF_PLUGIN_CACHE_DIR=/cache/terraform-plugins \
+    TERRAFORM_MODULE_DIR=/app/terraform \
+    NPM_CONFIG_UPDATE_NOTIFIER=false
+# The image's own non-root user (uid 1000).
+USER node
+EXPOSE 8000
+# web: GET /health; the worker's compose service overrides this with `healthcheck.mjs worker`.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "scripts/healthcheck.mjs"]
+CMD ["npm", "run", "web"]

@@ -1,0 +1,226 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { configSchema } from '../../src/config.js';
+
+/**
+ * The deployment files are never built or started here (no Docker engine),
+ * so they are checked for what can go wrong without one: references that do
+ * not resolve, settings the app does not know, secrets inline, an unpinned
+ * Terraform, a root user.
+ */
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const read = (name: string) => fs.readFileSync(path.join(ROOT, name), 'utf8');
+
+interface ComposeService {
+  image?: string;
+  build?: string | { context: string; dockerfile?: string };
+  command?: string[] | string;
+  environment?: Record<string, string | number | boolean | null> | string[];
+  env_file?: string | string[];
+  volumes?: (string | { type?: string; source?: string; target: string })[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test: string[] | string };
+  restart?: string;
+  ports?: string[];
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+}
+
+const compose = parseYaml(read('docker-compose.yml'), { merge: true }) as ComposeFile;
+const services = compose.services;
+const configKeys = new Set(Object.keys(configSchema.shape));
+
+function envOf(s: ComposeService): Record<string, string> {
+  if (!s.environment) return {};
+  if (Array.isArray(s.environment)) {
+    return Object.fromEntries(s.environment.map((e) => [e.split('=')[0], e.split('=').slice(1).join('=')]));
+  }
+  return Object.fromEntries(Object.entries(s.environment).map(([k, v]) => [k, String(v ?? '')]));
+}
+const envFilesOf = (s: ComposeService) => (s.env_file === undefined ? [] : ([] as string[]).concat(s.env_file));
+const dependsOf = (s: ComposeService) =>
+  !s.depends_on ? [] : Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on);
+
+function onPath(binary: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, binary);
+    if (dir && fs.existsSync(candidate)) return candidate;
+  }
+  return null;
+}
+
+/** `.env.example`-style KEY=value lines. */
+function envFileKeys(text: string): string[] {
+  return [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+}
+
+describe('docker-compose.yml', () => {
+  it('has the services of the deployment', () => {
+    expect(Object.keys(services).sort()).toEqual(['postgres', 'temporal', 'temporal-ui', 'web', 'worker'].sort());
+    expect(services.temporal.image).toMatch(/^temporalio\/auto-setup:\d/);
+    expect(services['temporal-ui'].image).toMatch(/^temporalio\/ui:\d/);
+    expect(services.postgres.image).toMatch(/^postgres:\d/);
+  });
+
+  it('references only services and named volumes it defines', () => {
+    const declaredVolumes = new Set(Object.keys(compose.volumes ?? {}));
+    const usedVolumes = new Set<string>();
+    for (const [name, s] of Object.entries(services)) {
+      for (const dep of dependsOf(s)) expect(services, `${name} depends on ${dep}`).toHaveProperty([dep]);
+      for (const v of s.volumes ?? []) {
+        const source = typeof v === 'string' ? v.split(':')[0] : (v.source ?? '');
+        // Bind mounts (paths) would tie the deployment to one checkout layout: only named volumes here.
+        expect(source, `${name} mounts ${JSON.stringify(v)}`).toMatch(/^[a-z][a-z0-9_-]*$/);
+        expect(declaredVolumes, `${name} uses volume ${source}`).toContain(source);
+        usedVolumes.add(source);
+      }
+    }
+    expect([...declaredVolumes].sort()).toEqual([...usedVolumes].sort());
+  });
+
+  it('builds web and worker from the one Dockerfile, each with its command, health check and restart policy', () => {
+    for (const name of ['web', 'worker']) {
+      const s = services[name];
+      const build = typeof s.build === 'string' ? { context: s.build } : s.build;
+      expect(build, name).toBeDefined();
+      expect(fs.existsSync(path.join(ROOT, build!.context, build!.dockerfile ?? 'Dockerfile'))).toBe(true);
+      expect(s.restart, name).toMatch(/^(always|unless-stopped|on-failure)/);
+      expect(s.healthcheck?.test, name).toBeDefined();
+    }
+    expect(services.web.image).toBe(services.worker.image);
+    expect(services.web.command).toEqual(['npm', 'run', 'web']);
+    expect(services.worker.command).toEqual(['npm', 'run', 'worker']);
+    const scripts = JSON.parse(read('package.json')).scripts as Record<string, string>;
+    expect(scripts.web).toBeDefined();
+    expect(scripts.worker).toBeDefined();
+    for (const name of ['postgres', 'temporal', 'temporal-ui']) expect(services[name].restart, name).toBeDefined();
+    expect(services.postgres.healthcheck).toBeDefined();
+    expect(services.temporal.healthcheck).toBeDefined();
+    // The worker's health check reads the port its environment sets for the SDK metrics.
+    expect(envOf(services.worker).WORKER_METRICS_PORT).toMatch(/^\d+$/);
+  });
+
+  it('mounts the jobs workdir and the provider cache where the worker is told they are', () => {
+    const env = envOf(services.worker);
+    const targets = (services.worker.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
+    expect(targets).toContain(env.JOBS_WORKDIR);
+    expect(targets).toContain(env.TF_PLUGIN_CACHE_DIR);
+  });
+
+  it('sets for web and worker only variables src/config.ts knows', () => {
+    for (const name of ['web', 'worker']) {
+      const unknown = Object.keys(envOf(services[name])).filter((k) => !configKeys.has(k));
+      expect(unknown, `${name} sets variables the app ignores`).toEqual([]);
+    }
+  });
+
+  it('takes secrets from an env file that exists as an example and is never committed', () => {
+    const files = new Set(Object.values(services).flatMap(envFilesOf));
+    expect([...files]).toEqual(['.env.production']);
+    for (const name of ['web', 'worker', 'postgres', 'temporal']) expect(envFilesOf(services[name])).toContain('.env.production');
+    expect(fs.existsSync(path.join(ROOT, '.env.production.example'))).toBe(true);
+    const ignored = spawnSync('git', ['check-ignore', '-q', '.env.production'], { cwd: ROOT });
+    expect(ignored.status, '.env.production must be git-ignored').toBe(0);
+
+    // No secret inline: nothing that looks like a password, key or token has a value in the compose file.
+    for (const [name, s] of Object.entries(services)) {
+      for (const [k, v] of Object.entries(envOf(s))) {
+        if (/PASS|PWD|SECRET|TOKEN|KEY/.test(k)) expect.fail(`${name} sets ${k}=${v} inline`);
+        expect(v, `${name} ${k}`).not.toMatch(/:\/\/[^/\s]*:[^@/\s]+@/); // credentials in a URL
+      }
+    }
+  });
+
+  it('.env.production.example lists only settings of the app, Postgres/Temporal and the AWS SDK, and parses', () => {
+    const text = read('.env.production.example');
+    const keys = envFileKeys(text);
+    const outside = keys.filter((k) => !configKeys.has(k) && !/^(POSTGRES_(USER|PASSWORD|PWD)|AWS_[A-Z_]+)$/.test(k));
+    expect(outside).toEqual([]);
+    for (const k of ['SECRET_KEY', 'APP_ADMIN_PASS', 'POSTGRES_PASSWORD', 'POSTGRES_PWD', 'DATABASE_URL']) {
+      expect(keys).toContain(k);
+    }
+  });
+
+  const dockerCompose = onPath('docker-compose');
+  it('passes `docker-compose config`', (ctx) => {
+    if (!dockerCompose) ctx.skip('docker-compose is not on PATH (.ci/run installs Debian\'s docker-compose)');
+    // In a copy with an .env.production made from the example, as a deployment would have it.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-compose-'));
+    try {
+      for (const f of ['docker-compose.yml', 'Dockerfile', '.dockerignore']) fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+      fs.copyFileSync(path.join(ROOT, '.env.production.example'), path.join(dir, '.env.production'));
+      const res = spawnSync(dockerCompose!, ['-f', 'docker-compose.yml', 'config', '-q'], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', HOME: dir },
+      });
+      expect(res.status, `${res.stdout}${res.stderr}`).toBe(0);
+      // The resolved file keeps the health checks and dependency conditions (docker-compose 1.x drops nothing silently).
+      const resolved = parseYaml(
+        execFileSync(dockerCompose!, ['-f', 'docker-compose.yml', 'config'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir } }),
+      ) as ComposeFile;
+      expect(resolved.services.worker.depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
+      expect(envOf(resolved.services['temporal-ui']).TEMPORAL_CODEC_ENDPOINT).toBe('http://localhost:8000/codec');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  const text = read('Dockerfile');
+  const lines = text.split('\n');
+
+  it('is multi-stage on Node 20 slim with production packages only in the image', () => {
+    const froms = lines.filter((l) => /^FROM\s/i.test(l));
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    expect(text).toMatch(/^ARG NODE_IMAGE=node:20-slim$/m);
+    for (const f of froms) expect(f).toMatch(/^FROM \$\{NODE_IMAGE\} AS [a-z]+$/);
+    expect(text).toMatch(/npm ci --omit=dev/);
+    expect(text).not.toMatch(/npm (ci|install)(?![^\n]*--omit=dev)/);
+  });
+
+  it('runs as a non-root user', () => {
+    const users = lines.filter((l) => /^USER\s/.test(l)).map((l) => l.split(/\s+/)[1]);
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
+  });
+
+  it('installs a pinned Terraform checked against its SHA-256', () => {
+    const version = /^ARG TERRAFORM_VERSION=(\d+\.\d+\.\d+)$/m.exec(text)?.[1];
+    expect(version).toBeDefined();
+    expect(text).toMatch(/^ARG TERRAFORM_SHA256_AMD64=[0-9a-f]{64}$/m);
+    expect(text).toMatch(/releases\.hashicorp\.com\/terraform\/\$\{TERRAFORM_VERSION\}/);
+    expect(text).toMatch(/sha256sum -c/);
+    // The same minor version the tests run against.
+    const local = spawnSync('terraform', ['version', '-json'], { encoding: 'utf8' });
+    if (local.status === 0) {
+      const localVersion = JSON.parse(local.stdout).terraform_version as string;
+      expect(version!.split('.').slice(0, 2)).toEqual(localVersion.split('.').slice(0, 2));
+    }
+  });
+
+  it('has a health check and defaults to the web command', () => {
+    expect(text).toMatch(/^HEALTHCHECK /m);
+    expect(text).toMatch(/^CMD \["npm", "run", "web"\]$/m);
+    expect(fs.existsSync(path.join(ROOT, 'scripts', 'healthcheck.mjs'))).toBe(true);
+    // Everything the image copies exists.
+    for (const m of text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)) {
+      for (const src of m[1].split(/\s+/)) expect(fs.existsSync(path.join(ROOT, src)), src).toBe(true);
+    }
+  });
+
+  const hadolint = onPath('hadolint');
+  it('passes hadolint', (ctx) => {
+    if (!hadolint) ctx.skip('hadolint is not on PATH (it is not packaged in Debian)');
+    const res = spawnSync(hadolint!, ['Dockerfile'], { cwd: ROOT, encoding: 'utf8' });
+    expect(res.status, res.stdout + res.stderr).toBe(0);
+  });
+});
