@@ -13,6 +13,7 @@ export const NON_RETRYABLE_TYPES = new Set([
   'TerraformConfigError',
   'UserDataTooLarge',
   'NotReady',
+  'PlanChangedSinceApproval',
 ]);
 
 export function toFailure(err: unknown): unknown {

@@ -17,6 +17,7 @@ import {
   terraformInit,
   terraformOutput,
   terraformPlan,
+  type PlanSummary,
   type TerraformContext,
 } from './terraformRunner.js';
 import { jobWorkspaceDir, prepareWorkspace } from './workspace.js';
@@ -128,6 +129,11 @@ export function createActivities(deps: ActivityDeps) {
       onHeartbeat: io.heartbeat,
       heartbeatMs: settings.heartbeatMs ?? 1_000,
     };
+  }
+
+  async function approvedPlan(jobId: string): Promise<PlanSummary | undefined> {
+    const job = await getJob(db, jobId);
+    return job?.plan_summary_json ? (JSON.parse(job.plan_summary_json) as PlanSummary) : undefined;
   }
 
   return {
@@ -244,7 +250,11 @@ export function createActivities(deps: ActivityDeps) {
         'apply',
         async (io) => {
           await updateJob(db, jobId, { has_resources: 1 });
-          await terraformApply(await terraformContext(jobId, spec, io));
+          const approved = spec.options?.requireApproval ? await approvedPlan(jobId) : undefined;
+          await terraformApply(await terraformContext(jobId, spec, io), {
+            // A retried apply re-plans; an approved job may only finish what was approved.
+            checkReplan: approved ? (plan) => replanBeyondApproval(approved, plan) : undefined,
+          });
         },
         secretsOf(spec),
       );
@@ -332,6 +342,23 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * A re-plan after a partial apply may only contain changes the approved plan
+ * had: anything else needs a new approval, so it is refused, never applied.
+ */
+export function replanBeyondApproval(approved: PlanSummary, replan: PlanSummary): string | null {
+  const allowed = new Set(approved.resources.map((r) => `${r.address}:${r.actions.join('+')}`));
+  const extra = replan.resources.filter(
+    (r) => !r.actions.every((a) => a === 'no-op' || a === 'read') && !allowed.has(`${r.address}:${r.actions.join('+')}`),
+  );
+  if (!extra.length) return null;
+  return (
+    'the plan changed since it was approved (' +
+    extra.map((r) => `${r.actions.join('+')} ${r.address}`).join(', ') +
+    '); start a new job to approve the new plan'
+  );
+}
 
 /** Must match the workflow's retry policy for `notify`: the last attempt records a failure instead of throwing. */
 export const NOTIFY_MAX_ATTEMPTS = 8;

@@ -505,13 +505,31 @@ const isStalePlan = (err: unknown) =>
  * Applies the saved plan. A retried apply finds its plan stale (the first try
  * changed the state) or gone; it plans again and applies that.
  */
-export async function terraformApply(ctx: TerraformContext): Promise<ApplyResult> {
+export class PlanChangedError extends TerraformError {
+  readonly type = 'PlanChangedSinceApproval';
+  readonly retryable = false;
+}
+
+export interface ApplyOptions {
+  /**
+   * Called with a fresh plan made because the saved one was stale or missing;
+   * returns why it must not be applied (e.g. it goes beyond what was approved), or null.
+   */
+  checkReplan?: (plan: PlanSummary) => string | null;
+}
+
+export async function terraformApply(ctx: TerraformContext, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const apply = () => run(ctx, ['apply', lockTimeout(ctx), '-input=false', '-no-color', PLAN_FILE]);
-  if (!fs.existsSync(path.join(ctx.workspaceDir, PLAN_FILE))) {
-    ctx.sink.write('system', `no saved plan in the workspace: planning again before apply`);
+  const replanAndApply = async (): Promise<ApplyResult> => {
     const plan = await terraformPlan(ctx);
+    const refusal = opts.checkReplan?.(plan);
+    if (refusal) throw new PlanChangedError(refusal);
     await apply();
     return { replanned: true, plan };
+  };
+  if (!fs.existsSync(path.join(ctx.workspaceDir, PLAN_FILE))) {
+    ctx.sink.write('system', `no saved plan in the workspace: planning again before apply`);
+    return replanAndApply();
   }
   try {
     await apply();
@@ -519,9 +537,7 @@ export async function terraformApply(ctx: TerraformContext): Promise<ApplyResult
   } catch (err) {
     if (!isStalePlan(err)) throw err;
     ctx.sink.write('system', 'the saved plan is stale (the state changed since it was made): planning again');
-    const plan = await terraformPlan(ctx);
-    await apply();
-    return { replanned: true, plan };
+    return replanAndApply();
   }
 }
 

@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -56,20 +57,31 @@ const aws = proxyActivities<Activities>({
   },
 });
 
+// On cancel, wait until the activity has really stopped (Terraform exited, state saved)
+// before the clean-up destroys from that state: never two Terraform runs in one workspace.
 const terraform = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   heartbeatTimeout: '10s',
   retry: {
     initialInterval: '5s',
     backoffCoefficient: 2,
     maximumInterval: '2m',
     maximumAttempts: 4,
-    nonRetryableErrorTypes: ['InvalidInput', 'AccessDenied', 'InvalidCredentials', 'TerraformConfigError', 'UserDataTooLarge'],
+    nonRetryableErrorTypes: [
+      'InvalidInput',
+      'AccessDenied',
+      'InvalidCredentials',
+      'TerraformConfigError',
+      'UserDataTooLarge',
+      'PlanChangedSinceApproval',
+    ],
   },
 });
 
 const readiness = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   heartbeatTimeout: '10s',
   retry: { maximumAttempts: 2, nonRetryableErrorTypes: ['NotReady'] },
 });
@@ -169,7 +181,7 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
       const pre = await step('preflight', () => aws.preflight({ jobId, spec, accountId: identity.accountId }));
       await step('render', () => terraform.renderWorkspace({ jobId, spec, amiId: pre.amiId }));
       await step('init', () => terraform.terraformInit({ jobId, spec }));
-      const plan = await step('plan', () => terraform.terraformPlan({ jobId, spec }));
+      await step('plan', () => terraform.terraformPlan({ jobId, spec }));
 
       if (spec.options?.requireApproval) {
         const approved = await step('approval', async () => {
@@ -179,14 +191,13 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
           await notify('approval_needed');
           const decided = await condition(() => decision !== undefined, input.approvalTimeoutMs);
           progress.approvalDeadline = undefined;
-          const d = decision;
-          const detail = !decided
-            ? 'no decision before the approval deadline'
-            : d?.approved
-              ? `approved by ${d.by.approver}${d.by.comment ? `: ${d.by.comment}` : ''}`
-              : `rejected by ${d?.by && 'by' in d.by ? d.by.by : '?'}: ${d && !d.approved ? d.by.reason : ''}`;
-          await quick.recordApprovalStep({ jobId, state: decided && d?.approved ? 'succeeded' : 'failed', detail });
-          if (!decided || !d?.approved) {
+          const d = decided ? decision : undefined;
+          let detail: string;
+          if (!d) detail = 'no decision before the approval deadline';
+          else if (d.approved) detail = `approved by ${d.by.approver}${d.by.comment ? `: ${d.by.comment}` : ''}`;
+          else detail = `rejected by ${d.by.by}: ${d.by.reason}`;
+          await quick.recordApprovalStep({ jobId, state: d?.approved ? 'succeeded' : 'failed', detail });
+          if (!d?.approved) {
             progress.error = detail;
             return false;
           }
@@ -195,7 +206,6 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
         });
         if (!approved) return 'rejected' as const;
       }
-      void plan;
 
       progress.hasResources = true; // from here on, something may exist in the account
       await step('apply', () => terraform.terraformApply({ jobId, spec }));

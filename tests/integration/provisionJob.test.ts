@@ -16,6 +16,7 @@ import { createTempDb, tempDir } from '../support/tempDb.js';
 import { startMoto } from '../support/moto.js';
 import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
 import { sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
+import { waitFor } from '../support/processes.js';
 
 /**
  * The provisioning workflow end to end on real parts: the Temporal dev
@@ -168,15 +169,19 @@ describe('provisionJob workflow', () => {
     expect(Date.now() - t0).toBeLessThan(45_000);
 
     const steps = await listSteps(temp.db, jobId);
-    expect(steps.find((s) => s.step === 'apply')?.state).toBe('cancelled');
+    expect(steps.find((s) => s.step === 'apply')?.state, JSON.stringify(steps)).toBe('cancelled');
     expect(steps.find((s) => s.step === 'destroy')?.state).toBe('succeeded');
     const logs = await listLogLines(temp.db, jobId, { afterSeq: 0, limit: 10_000 });
     const interrupts = logs.filter((l) => l.step === 'apply' && /Interrupt received/.test(l.line));
     expect(interrupts).toHaveLength(1);
     expect(stateList(jobId)).toEqual([]);
     expect(terraformProcessesIn(path.join(jobsWorkdir, jobId))).toEqual([]);
-    const mail = await temp.db.selectFrom('notifications').select('event').where('job_id', '=', jobId).execute();
-    expect(mail.map((m) => m.event)).toContain('cancelled');
+    // The email goes out right after the status changes.
+    await waitFor('cancelled email', async () =>
+      (await temp.db.selectFrom('notifications').select('event').where('job_id', '=', jobId).execute()).some(
+        (m) => m.event === 'cancelled',
+      ),
+    );
   });
 
   it('fails at plan with a readable error and shows where it stopped', async () => {
