@@ -199,6 +199,33 @@ describe('provisionJob workflow', () => {
     await expect(client.workflow.getHandle(`job-${jobId}`).result()).rejects.toThrow();
   });
 
+  it('fails at apply keeping what it made destroyable, then destroys on request', async () => {
+    const spec = sampleSpec();
+    knobs.set(spec.name, { sandbox_fail_step: 'apply', sandbox_resource_count: 1 });
+    const jobId = await launch(spec);
+    const job = await waitForStatus(temp.db, jobId, ['failed', 'succeeded']);
+    expect(job.status).toBe('failed');
+    expect(job.error).toMatch(/failing at apply as asked/);
+    expect(job.has_resources).toBe(1);
+    expect(stateList(jobId).length).toBeGreaterThan(0);
+    const handle = client.workflow.getHandle(`job-${jobId}`);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await signalJob(commands, jobId, 'destroy', actor);
+    expect((await waitForStatus(temp.db, jobId, ['destroyed'])).has_resources).toBe(0);
+    expect(stateList(jobId)).toEqual([]);
+  });
+
+  it('skips the destroy when cancelled before anything was created', async () => {
+    const spec = sampleSpec({ options: { requireApproval: true } });
+    const jobId = await launch(spec);
+    await waitForStatus(temp.db, jobId, ['awaiting_approval']);
+    await signalJob(commands, jobId, 'cancel', actor);
+    const job = await waitForStatus(temp.db, jobId, ['cancelled', 'failed']);
+    expect(job.status).toBe('cancelled');
+    const steps = await listSteps(temp.db, jobId);
+    expect(steps.some((s) => s.step === 'destroy' || s.step === 'apply')).toBe(false);
+  });
+
   it('waits for approval after plan and continues when approved', async () => {
     const spec = sampleSpec({ options: { requireApproval: true } });
     const jobId = await launch(spec);
