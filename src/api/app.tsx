@@ -15,11 +15,23 @@ import { createJobSpecSchema } from '../domain/jobSpec.js';
 import { apiJobsApp } from './routes/apiJobs.js';
 import { pagesApp } from './routes/pages.js';
 import type { RouteDeps } from './routes/deps.js';
+import { codecApp, codecCors } from './codecEndpoint.js';
+import {
+  FixedWindowLimiter,
+  JOB_CREATES,
+  LOGIN_FAILURES,
+  credentialThrottle,
+  jobCreationLimit,
+  type RateRule,
+} from './rateLimit.js';
+import { EncryptionCodec, parseEncryptionKeys } from '../temporal/codec.js';
 
 export interface AppDeps {
   db: Db;
   temporal: Client;
   config: Config;
+  /** Overrides of the default rate limits (failed sign-ins 5 per 15 min, job creations 30 per min per client). */
+  rateLimits?: { loginFailures?: RateRule; jobCreates?: RateRule };
 }
 
 declare module 'hono' {
@@ -56,8 +68,14 @@ export function createApp(deps: AppDeps) {
     }),
   };
 
+  const trust = { trustProxy: config.TRUST_PROXY };
+  const loginLimiter = new FixedWindowLimiter(deps.rateLimits?.loginFailures ?? LOGIN_FAILURES);
+  const jobLimiter = new FixedWindowLimiter(deps.rateLimits?.jobCreates ?? JOB_CREATES);
+
   const app = new Hono<AppEnv>();
   app.use(securityHeaders());
+  // Before authentication: Temporal UI's preflights carry no credentials.
+  app.use('/codec/*', codecCors(config.temporalUiUrl));
   app.use(
     bodyLimit({
       maxSize: 2 * 1024 * 1024,
@@ -67,7 +85,17 @@ export function createApp(deps: AppDeps) {
   );
   app.route('/health', healthApp(deps));
   app.route('/static', staticApp());
+  app.use(credentialThrottle(loginLimiter, auth, trust));
   app.use(requireAuth(auth));
+  // Read-only, JSON-only and Origin-checked; mounted before the form CSRF check, which Temporal UI cannot pass.
+  app.route(
+    '/codec',
+    codecApp({
+      codec: new EncryptionCodec(parseEncryptionKeys(config.PAYLOAD_ENCRYPTION_KEYS, config.SECRET_KEY)),
+      temporalUiUrl: config.temporalUiUrl,
+      publicBaseUrl: config.publicBaseUrl,
+    }),
+  );
   app.use(requireCsrf(auth, () => [new URL(config.publicBaseUrl).origin]));
   app.use(
     jsxRenderer(({ children, title }, c) => (
@@ -82,7 +110,23 @@ export function createApp(deps: AppDeps) {
       </Layout>
     )),
   );
-  app.route('/', sessionApp(auth));
+  app.on(
+    'POST',
+    ['/jobs', '/api/jobs'],
+    jobCreationLimit(jobLimiter, trust, (c, message) => {
+      c.status(429);
+      return c.render(
+        <section class="card narrow">
+          <h1>Too many new jobs</h1>
+          <p class="error" role="alert">
+            {message}
+          </p>
+        </section>,
+        { title: 'Too many new jobs' },
+      );
+    }),
+  );
+  app.route('/', sessionApp(auth, { limiter: loginLimiter, ...trust }));
   app.route('/api', apiJobsApp(routeDeps));
   app.route('/', pagesApp(routeDeps));
   return app;

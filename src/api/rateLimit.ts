@@ -1,0 +1,224 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
+
+/**
+ * In-memory fixed-window rate limits, keyed by the client's address: failed
+ * sign-ins (the login form and wrong Basic/Bearer credentials share one
+ * budget, so a script cannot brute-force around the form) and job creation.
+ *
+ * One process holds the counters; behind several web processes each keeps
+ * its own, which still bounds an attacker to N times the limit.
+ */
+
+export interface RateRule {
+  limit: number;
+  windowMs: number;
+}
+
+export const LOGIN_FAILURES: RateRule = { limit: 5, windowMs: 15 * 60_000 };
+export const JOB_CREATES: RateRule = { limit: 30, windowMs: 60_000 };
+
+export interface RateState {
+  limited: boolean;
+  /** Whole seconds until the window resets (at least 1 while limited). */
+  retryAfterSeconds: number;
+  remaining: number;
+}
+
+interface Window {
+  count: number;
+  resetAt: number;
+}
+
+export class FixedWindowLimiter {
+  private readonly windows = new Map<string, Window>();
+  private lastSweep = 0;
+
+  constructor(
+    readonly rule: RateRule,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private current(key: string): Window | undefined {
+    const t = this.now();
+    this.sweep(t);
+    const w = this.windows.get(key);
+    if (w && w.resetAt <= t) {
+      this.windows.delete(key);
+      return undefined;
+    }
+    return w;
+  }
+
+  /** Expired windows go, so a flood of addresses cannot grow the map for ever. */
+  private sweep(t: number): void {
+    if (t - this.lastSweep < this.rule.windowMs && this.windows.size < 10_000) return;
+    this.lastSweep = t;
+    for (const [k, w] of this.windows) if (w.resetAt <= t) this.windows.delete(k);
+  }
+
+  private state(w: Window | undefined): RateState {
+    const count = w?.count ?? 0;
+    const retryAfterSeconds = w ? Math.max(1, Math.ceil((w.resetAt - this.now()) / 1000)) : 0;
+    return { limited: count >= this.rule.limit, retryAfterSeconds, remaining: Math.max(0, this.rule.limit - count) };
+  }
+
+  /** Whether `key` has used its budget, without spending any. */
+  peek(key: string): RateState {
+    return this.state(this.current(key));
+  }
+
+  /** Spends one unit of `key`'s budget. */
+  hit(key: string): RateState {
+    let w = this.current(key);
+    if (!w) {
+      w = { count: 0, resetAt: this.now() + this.rule.windowMs };
+      this.windows.set(key, w);
+    }
+    w.count += 1;
+    return this.state(w);
+  }
+
+  /**
+   * Spends one unit unless the budget is used up (then nothing is spent):
+   * for work that takes a while, so concurrent requests cannot all pass a
+   * check made before any of them was counted.
+   */
+  take(key: string): RateState {
+    const before = this.peek(key);
+    return before.limited ? before : this.hit(key);
+  }
+
+  /** Gives back a unit `take` spent on something that did not happen after all. */
+  refund(key: string): void {
+    const w = this.current(key);
+    if (w && w.count > 0) w.count -= 1;
+  }
+
+  reset(key: string): void {
+    this.windows.delete(key);
+  }
+}
+
+export interface ClientAddressOptions {
+  /** TRUST_PROXY: take the address our reverse proxy saw from X-Forwarded-For. */
+  trustProxy: boolean;
+}
+
+/**
+ * The client's address from the socket. Only when the operator says a
+ * reverse proxy sits in front (TRUST_PROXY) is X-Forwarded-For believed, and
+ * then only its last entry, the one our proxy appended: earlier entries are
+ * whatever the client chose to send. Null when there is no socket (in-process
+ * `app.request` calls), which no network client can arrange.
+ */
+export function clientAddress(c: Context, opts: ClientAddressOptions): string | null {
+  if (opts.trustProxy) {
+    const forwarded = (c.req.header('x-forwarded-for') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .at(-1);
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function tooManyMessage(what: string, retryAfterSeconds: number): string {
+  const minutes = Math.ceil(retryAfterSeconds / 60);
+  const wait = retryAfterSeconds < 90 ? `${retryAfterSeconds} seconds` : `${minutes} minutes`;
+  return `${what} from your address; try again in ${wait}.`;
+}
+
+export const LOGIN_LIMIT_WHAT = 'Too many failed sign-ins';
+const JOBS_LIMIT_WHAT = 'Too many jobs created';
+
+function wantsJson(c: Context): boolean {
+  return c.req.path.startsWith('/api/') || (c.req.header('accept') ?? '').includes('application/json');
+}
+
+/** Renders a 429 page for browsers; without one the message goes out as text. */
+export type HtmlRenderer = (c: Context, message: string) => Response | Promise<Response>;
+
+export function rateLimited(c: Context, what: string, state: RateState, html?: HtmlRenderer): Response | Promise<Response> {
+  c.header('Retry-After', String(state.retryAfterSeconds));
+  const message = tooManyMessage(what, state.retryAfterSeconds);
+  if (wantsJson(c)) return c.json({ error: { code: 'rate_limited', message } }, 429);
+  return html ? html(c, message) : c.text(message, 429);
+}
+
+/** What the credential throttle needs of the Authenticator: its synchronous checks. */
+export interface CredentialChecker {
+  checkPassword(user: string, pass: string): boolean;
+  checkToken(token: string): boolean;
+}
+
+/** Whether an Authorization header's Basic or Bearer credentials are right; null for other schemes. */
+export function credentialsValid(header: string, auth: CredentialChecker): boolean | null {
+  if (/^bearer\s+/i.test(header)) return auth.checkToken(header.replace(/^bearer\s+/i, '').trim());
+  if (/^basic\s+/i.test(header)) {
+    const decoded = Buffer.from(header.replace(/^basic\s+/i, ''), 'base64').toString();
+    const sep = decoded.indexOf(':');
+    return sep >= 0 && auth.checkPassword(decoded.slice(0, sep), decoded.slice(sep + 1));
+  }
+  return null;
+}
+
+/**
+ * Before authentication: a client over its failed-login budget gets 429 for
+ * any request carrying Basic or Bearer credentials (even right ones, or the
+ * lockout would only slow guessing down), and every wrong credential spends
+ * one unit. The check, the verification and the count happen in one
+ * synchronous stretch, so pipelined or concurrent guesses cannot all pass a
+ * check made before any of them was counted. Requests without an
+ * Authorization header (a browser with its session cookie) pass untouched;
+ * requireAuth still decides who gets in.
+ */
+export function credentialThrottle(
+  limiter: FixedWindowLimiter,
+  auth: CredentialChecker,
+  opts: ClientAddressOptions,
+): MiddlewareHandler {
+  return async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    if (!/^(basic|bearer)\s/i.test(header)) return next();
+    const addr = clientAddress(c, opts);
+    if (addr === null) return next();
+    const state = limiter.peek(addr);
+    if (state.limited) return rateLimited(c, LOGIN_LIMIT_WHAT, state);
+    if (credentialsValid(header, auth) === false) limiter.hit(addr);
+    return next();
+  };
+}
+
+/**
+ * Job creation (POST /jobs, POST /api/jobs): jobs created, not attempts, are
+ * counted, so a user correcting or checking a form is not locked out; once over, every
+ * attempt gets 429 until the window resets. The unit is taken before the
+ * handler runs (it awaits the database and Temporal, so a burst could
+ * otherwise slip past the check) and given back when nothing was created.
+ */
+export function jobCreationLimit(
+  limiter: FixedWindowLimiter,
+  opts: ClientAddressOptions,
+  html?: HtmlRenderer,
+): MiddlewareHandler {
+  return async (c, next) => {
+    const addr = clientAddress(c, opts);
+    if (addr === null) return next();
+    const state = limiter.take(addr);
+    if (state.limited) return rateLimited(c, JOBS_LIMIT_WHAT, state, html);
+    try {
+      await next();
+    } finally {
+      // 201 (API) and a redirect to the new job (form) mean a job was made; a
+      // form check (200), validation errors and failures give the unit back.
+      const created = c.res.status === 201 || (c.res.status >= 300 && c.res.status < 400);
+      if (!created) limiter.refund(addr);
+    }
+  };
+}

@@ -1,0 +1,55 @@
+import { parseConfig, type Config } from '../../src/config.js';
+import type { createApp } from '../../src/api/app.js';
+import { Authenticator } from '../../src/api/auth.js';
+import { SANDBOX_MODULE } from '../support/jobs.js';
+import { ROOT } from '../support/processes.js';
+import { TEST_SECRET_KEY } from '../support/worker.js';
+
+/** Shared by the security tests: one way to build the app's config and to sign in. */
+
+export const ADMIN_USER = 'admin';
+export const ADMIN_PASS = 'correct-horse-battery';
+export const API_TOKEN = 'sec-token-0123456789';
+export const PUBLIC_BASE_URL = 'http://prov.test';
+export const TEMPORAL_UI_URL = 'http://temporal-ui.test:8233';
+export const UI_ORIGIN = new URL(TEMPORAL_UI_URL).origin;
+
+export type App = ReturnType<typeof createApp>;
+
+export function securityConfig(extra: Record<string, string>): Config {
+  return parseConfig(
+    {
+      APP_ADMIN_USER: ADMIN_USER,
+      APP_ADMIN_PASS: ADMIN_PASS,
+      SECRET_KEY: TEST_SECRET_KEY,
+      API_TOKENS: `${API_TOKEN}, other-token-abcdef`,
+      TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
+      ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
+      ALLOWED_REGIONS: 'us-east-1,eu-west-1',
+      PUBLIC_BASE_URL,
+      TEMPORAL_UI_URL,
+      ...extra,
+    },
+    ROOT,
+  );
+}
+
+export const basic = (user = ADMIN_USER, pass = ADMIN_PASS) => ({
+  authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+});
+export const bearer = (token = API_TOKEN) => ({ authorization: `Bearer ${token}` });
+
+/** Signs in through the login form; returns the session cookie and the CSRF token the pages carry. */
+export async function login(app: App): Promise<{ cookie: string; csrf: string }> {
+  const res = await app.request('/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS, next: '/' }),
+  });
+  if (res.status !== 303) throw new Error(`login answered ${res.status}: ${await res.text()}`);
+  const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
+  // The signed value is "user|sid|expires.signature"; the token is bound to the sid.
+  const sid = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).split('|')[1];
+  const auth = new Authenticator({ adminUser: ADMIN_USER, adminPass: ADMIN_PASS, secretKey: TEST_SECRET_KEY, apiTokens: [] });
+  return { cookie, csrf: auth.csrfToken(`session:${sid}`) };
+}
