@@ -73,7 +73,12 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);
   }
-  const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Own process group: a terminal's Ctrl-C reaches only us, and we stop the
+  // server last, after the worker has drained.
+  const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   let exitInfo: string | null = null;
   let tail = '';
   const collect = (chunk: Buffer) => {

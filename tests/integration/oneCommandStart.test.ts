@@ -25,7 +25,7 @@ describe('npm start', () => {
     expect(pkg.scripts.start).toBe('tsx src/main.ts');
   });
 
-  it('brings up Temporal, worker and web; SIGINT stops every child', async () => {
+  it('brings up Temporal, worker and web; Ctrl-C stops every child', async () => {
     const dataDir = tempDir('prov-start-');
     dirs.push(dataDir);
     const [port, tPort, uiPort] = [await freePort(), await freePort(), await freePort()];
@@ -35,7 +35,7 @@ describe('npm start', () => {
       TEMPORAL_DEV_PORT: String(tPort),
       TEMPORAL_DEV_UI_PORT: String(uiPort),
       TEMPORAL_CLI_PATH: inject('temporalCliPath'),
-    });
+    }, { detached: true });
     const out = collectOutput(child);
     try {
       const health = await waitFor(
@@ -56,7 +56,8 @@ describe('npm start', () => {
 
       const children = descendants(child.pid!);
       expect(children.map(commandOf).some((c) => /temporal server start-dev/.test(c))).toBe(true);
-      child.kill('SIGINT');
+      // Ctrl-C in a terminal signals the whole foreground process group.
+      process.kill(-child.pid!, 'SIGINT');
       expect(await waitExit(child, 60_000)).toBe(0);
       await waitFor('every child to exit', () => children.every((pid) => !isAlive(pid)), 10_000);
       expect(out.text()).toMatch(/stopped/);

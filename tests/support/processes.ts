@@ -12,8 +12,14 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function runTsx(script: string, env: Record<string, string>, cwd = ROOT): ChildProcess {
-  return spawn(TSX, [script], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** `detached` puts the child in its own process group, as a shell does for a foreground job. */
+export function runTsx(script: string, env: Record<string, string>, opts: { cwd?: string; detached?: boolean } = {}): ChildProcess {
+  return spawn(TSX, [script], {
+    cwd: opts.cwd ?? ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+  });
 }
 
 export function collectOutput(child: ChildProcess): { text: () => string } {
