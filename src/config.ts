@@ -110,6 +110,9 @@ export const configSchema = z.object({
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),
   /** Port of the worker's Prometheus endpoint for the Temporal SDK's metrics; unset or 0: off. */
   WORKER_METRICS_PORT: port.optional(),
+  /** A bearer token that opens GET /metrics (and the worker's) to a scraper; unset: /metrics needs a sign-in or API token. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READINESS_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(600),
   PAYLOAD_ENCRYPTION_KEYS: z.string().optional(),
   API_TOKENS: z.string().optional(),

@@ -1,10 +1,11 @@
-import { Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from './config.js';
 import { createDb, migrateToLatest } from './db/database.js';
 import { ensureTemporalCli } from './temporal/cli.js';
 import { startDevServer, type DevServer } from './temporal/devServer.js';
 import { startWeb, type WebServer } from './api/server.js';
 import { startWorker, type RunningWorker } from './worker/worker.js';
+import { installWorkerRuntime } from './worker/telemetry.js';
+import { configureLogging } from './observability/logger.js';
 
 /**
  * `npm start`: the whole service in one command. An embedded Temporal dev
@@ -13,8 +14,10 @@ import { startWorker, type RunningWorker } from './worker/worker.js';
  */
 async function main() {
   const config = loadConfigOrExit();
+  configureLogging({ level: config.LOG_LEVEL, process: 'all' });
   // We stop the worker ourselves, in order, instead of the runtime's own signal handler.
-  Runtime.install({ shutdownSignals: [] });
+  // The SDK's worker metrics join the web's /metrics (one process, one scrape).
+  await installWorkerRuntime({ metrics: true, shutdownSignals: [] });
 
   let temporal: DevServer | undefined;
   let worker: RunningWorker | undefined;

@@ -23,6 +23,8 @@ import {
 import { jobWorkspaceDir, prepareWorkspace } from './workspace.js';
 import { renderTfvars, renderUserData } from './userData.js';
 import type { Notifier } from '../notifications/notifier.js';
+import { jobLogger } from '../observability/logger.js';
+import { stepFinished } from '../observability/metrics.js';
 
 export interface ActivitySettings {
   jobsWorkdir: string;
@@ -82,6 +84,10 @@ export function createActivities(deps: ActivityDeps) {
   ): Promise<T> {
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
+    const { workflowId = `job-${jobId}`, runId } = ctx.info.workflowExecution ?? {};
+    const log = jobLogger({ jobId, workflowId, runId, activity: ctx.info.activityType, step, attempt });
+    const startedMs = performance.now();
+    log.info(`step ${step} started`);
     await startStep(db, jobId, step, attempt);
     await updateJob(db, jobId, { step });
     const sink = new LogSink({ db, jobId, step, attempt, secrets });
@@ -90,6 +96,7 @@ export function createActivities(deps: ActivityDeps) {
       const result = await mapFailures(() => run({ sink, signal: ctx.cancellationSignal, heartbeat, attempt }));
       await sink.close();
       await finishStep(db, jobId, step, attempt, 'succeeded');
+      stepFinished(log, step, 'succeeded', startedMs);
       return result;
     } catch (err) {
       const cancelled = ctx.cancellationSignal.aborted;
@@ -98,6 +105,7 @@ export function createActivities(deps: ActivityDeps) {
       await finishStep(db, jobId, step, attempt, cancelled ? 'cancelled' : 'failed', {
         error: cancelled ? 'cancelled' : (err as Error).message,
       });
+      stepFinished(log, step, cancelled ? 'cancelled' : 'failed', startedMs, err);
       if (cancelled) throw new CancelledFailure('cancelled by request');
       throw err;
     }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../db/database.js';
 import { appendLogLines, type LogLineInput } from '../db/logs.js';
 import { redactorFor } from '../domain/redact.js';
+import { observeLogLines } from '../observability/metrics.js';
 
 export interface LogSinkOptions {
   db: Db;
@@ -149,6 +150,7 @@ export class LogSink {
       // Only acknowledged lines leave the buffer, so a failed batch is retried whole
       // (and the origin key makes a half-seen retry harmless).
       this.#buffer.splice(0, batch.length);
+      observeLogLines(this.step, batch.length);
       // Let heartbeats, timers and the child's pipes run between transactions.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }

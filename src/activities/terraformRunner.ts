@@ -6,6 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { redactorFor } from '../domain/redact.js';
 import type { LogSink } from './logSink.js';
 import { clearRun, recordRun, stopLeftoverRun } from './leftoverRun.js';
+import { observeTerraformExit } from '../observability/metrics.js';
 
 // ---------------------------------------------------------------------------
 // Failures. Each carries an explicit `type` so the activity layer can map it to
@@ -335,6 +336,7 @@ export function runTerraform(opts: RunTerraformOptions): Promise<TerraformRunRes
         return;
       }
       const exitCode = exit?.code ?? -1;
+      observeTerraformExit(command, interrupted ? 'cancelled' : exitCode);
       if (interrupted) {
         const how = killed
           ? `killed after the ${opts.graceMs} ms grace period`

@@ -15,6 +15,8 @@ import { createJobSpecSchema } from '../domain/jobSpec.js';
 import { apiJobsApp } from './routes/apiJobs.js';
 import { pagesApp } from './routes/pages.js';
 import type { RouteDeps } from './routes/deps.js';
+import { requestLog } from './requestLog.js';
+import { metricsApp, metricsTokenShortcut } from './metricsRoute.js';
 import { codecApp, codecCors } from './codecEndpoint.js';
 import {
   FixedWindowLimiter,
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps) {
   const jobLimiter = new FixedWindowLimiter(deps.rateLimits?.jobCreates ?? JOB_CREATES);
 
   const app = new Hono<AppEnv>();
+  app.use(requestLog());
   app.use(securityHeaders());
   // Before authentication: Temporal UI's preflights carry no credentials.
   app.use('/codec/*', codecCors(config.temporalUiUrl));
@@ -85,6 +88,7 @@ export function createApp(deps: AppDeps) {
   );
   app.route('/health', healthApp(deps));
   app.route('/static', staticApp());
+  app.use('/metrics', metricsTokenShortcut({ db: deps.db, metricsToken: config.METRICS_TOKEN }));
   app.use(credentialThrottle(loginLimiter, auth, trust));
   app.use(requireAuth(auth));
   // Read-only, JSON-only and Origin-checked; mounted before the form CSRF check, which Temporal UI cannot pass.
@@ -127,6 +131,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.route('/', sessionApp(auth, { limiter: loginLimiter, ...trust }));
+  app.route('/metrics', metricsApp({ db: deps.db }));
   app.route('/api', apiJobsApp(routeDeps));
   app.route('/', pagesApp(routeDeps));
   return app;

@@ -3,6 +3,7 @@ import { loadConfigOrExit, type Config } from '../config.js';
 import { createDb, migrateToLatest, type Db } from '../db/database.js';
 import { createTemporalClient } from '../temporal/connection.js';
 import { createApp } from './app.js';
+import { configureLogging } from '../observability/logger.js';
 
 export interface WebServer {
   server: ServerType;
@@ -33,10 +34,11 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
 
 async function main() {
   const config = loadConfigOrExit();
+  const log = configureLogging({ level: config.LOG_LEVEL, process: 'web' });
   const db = createDb(config.databasePath);
   await migrateToLatest(db);
   const web = await startWeb(config, db);
-  console.log(`web listening on http://${config.HOST}:${web.port}`);
+  log.info({ host: config.HOST, port: web.port }, `web listening on http://${config.HOST}:${web.port}`);
   const stop = async () => {
     await web.close();
     await db.destroy();

@@ -1,6 +1,8 @@
 import { loadConfigOrExit } from '../config.js';
 import { createDb, migrateToLatest } from '../db/database.js';
+import { configureLogging } from '../observability/logger.js';
 import { startWorker } from './worker.js';
+import { installWorkerRuntime, startWorkerHttp } from './telemetry.js';
 
 /**
  * `npm run worker`: the worker alone, for production. The Temporal runtime's
@@ -9,11 +11,25 @@ import { startWorker } from './worker.js';
  */
 async function main() {
   const config = loadConfigOrExit();
+  const log = configureLogging({ level: config.LOG_LEVEL, process: 'worker' });
+  await installWorkerRuntime({ metrics: Boolean(config.WORKER_METRICS_PORT) });
   const db = createDb(config.databasePath);
   await migrateToLatest(db);
   const running = await startWorker(config, db);
-  console.log(`worker polling task queue "${config.TEMPORAL_TASK_QUEUE}" on ${config.temporalAddress}`);
+  const http = config.WORKER_METRICS_PORT
+    ? await startWorkerHttp({
+        port: config.WORKER_METRICS_PORT,
+        metricsToken: config.METRICS_TOKEN,
+        isRunning: () => running.worker.getState() === 'RUNNING',
+      })
+    : undefined;
+  log.info(
+    { taskQueue: config.TEMPORAL_TASK_QUEUE, temporalAddress: config.temporalAddress },
+    `worker polling task queue "${config.TEMPORAL_TASK_QUEUE}" on ${config.temporalAddress}`,
+  );
   await running.done;
+  log.info('worker stopped');
+  await http?.close();
   await db.destroy();
 }
 

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createApp, type App } from '../../src/api/app.js';
@@ -344,6 +345,14 @@ describe('new job form', () => {
     expect(JSON.parse(job.spec_json).usersCsv).toBe('username,email,role,display_name\nalice,alice@example.com,admin,Alice A\nbob,bob@example.com,,Bob\n');
     expect(JSON.parse(job.spec_json).instance.volumeSizeGb).toBe(30);
 
+    // "Remove the users file" drops the kept CSV.
+    const removed = validForm({ usersCsvText: kept, usersCsvName: 'users.csv' });
+    removed.append('usersCsvClear', 'on');
+    const r = await post('/jobs', removed);
+    expect(r.res.status).toBe(303);
+    const removedJob = (await getJob(temp.db, r.res.headers.get('location')!.split('/').pop()!))!;
+    expect(JSON.parse(removedJob.spec_json).usersCsv).toBeUndefined();
+
     // The flash cookie carries the notice to the job page, once.
     const cookie = ok.res.headers.get('set-cookie')!.split(';')[0];
     const page = await app.request(location, { headers: { authorization: AUTH, cookie } });
@@ -687,6 +696,12 @@ describe('outbox and audit', () => {
     expect(html).toContain('<iframe class="mail-frame" sandbox="" srcdoc="&lt;p style=&quot;color:red&quot;&gt;Hello &quot;succeeded&quot;&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;"');
     expect(html).toContain('<pre class="mail-text">Hello succeeded\n&lt;b&gt;not bold&lt;/b&gt;</pre>');
     expectNoInlineScript(html.replace(/srcdoc="[^"]*"/, ''));
+    // The page allows exactly the email's inline styles, by hash; every other page allows none.
+    const csp = res.headers.get('content-security-policy')!;
+    const hash = crypto.createHash('sha256').update('color:red').digest('base64');
+    expect(csp).toContain(`style-src 'self' 'unsafe-hashes' 'sha256-${hash}'`);
+    expect(csp).toMatch(/script-src 'self' 'nonce-[^']+'(;|$)/);
+    expect((await get('/outbox')).res.headers.get('content-security-policy')).toContain("style-src 'self';");
     expect((await get('/outbox/999999')).res.status).toBe(404);
   });
 

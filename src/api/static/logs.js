@@ -29,6 +29,7 @@
   var es = null;
   var pollTimer = null;
   var stateText = '';
+  var unseen = 0; // lines received while the reader was not following
 
   function syncEnds() {
     firstSeq = box.firstElementChild ? Number(box.firstElementChild.dataset.seq) : 0;
@@ -76,10 +77,8 @@
     olderBtn.hidden = !(firstSeq > 1);
     var showJump = !follow || detached;
     jumpBtn.hidden = !showJump;
-    if (showJump) {
-      var fresh = lastSeq - renderedLast;
-      jumpBtn.textContent = fresh > 0 ? 'Jump to latest (' + fresh.toLocaleString() + ' new)' : 'Jump to latest';
-    }
+    if (!showJump) unseen = 0;
+    else jumpBtn.textContent = unseen > 0 ? 'Jump to latest (' + unseen.toLocaleString() + ' new)' : 'Jump to latest';
   }
 
   // Removes the first n lines in one operation.
@@ -108,9 +107,15 @@
     pending = [];
     if (batch.length === 0) return;
     var gap = box.childElementCount > 0 && batch[0].seq !== renderedLast + 1;
-    if (!follow && (detached || gap || box.childElementCount >= MAX_BROWSE)) {
-      // The reader is looking at older lines: do not move them; offer the jump instead.
-      detached = true;
+    if (!follow) {
+      // The reader is looking at older lines: never move them. New lines go below while the box has room;
+      // beyond that the jump button takes over.
+      if (!detached && !gap) {
+        var room = MAX_BROWSE - box.childElementCount;
+        if (room > 0) box.appendChild(fragmentOf(batch.slice(0, room)));
+        if (batch.length > room) detached = true;
+        syncEnds();
+      } else detached = true;
       updateButtons();
       return;
     }
@@ -119,11 +124,9 @@
       if (batch.length > MAX_LINES) batch = batch.slice(-MAX_LINES);
     }
     box.appendChild(fragmentOf(batch));
-    if (follow) {
-      dropTop(box.childElementCount - MAX_LINES);
-      syncEnds();
-      toBottom();
-    } else syncEnds();
+    dropTop(box.childElementCount - MAX_LINES);
+    syncEnds();
+    toBottom();
     updateButtons();
   }
 
@@ -137,6 +140,7 @@
   function receive(l) {
     if (!l || typeof l.seq !== 'number' || l.seq <= lastSeq) return;
     lastSeq = l.seq;
+    if (!follow || detached) unseen++;
     pending.push(l);
     // A burst larger than the box can show: keep only what could still be rendered.
     if (pending.length > 3 * MAX_LINES) pending.splice(0, pending.length - MAX_LINES);
@@ -189,6 +193,8 @@
   jumpBtn.addEventListener('click', function () {
     follow = true;
     if (!detached) {
+      dropTop(box.childElementCount - MAX_LINES);
+      syncEnds();
       toBottom();
       updateButtons();
       box.focus();
@@ -228,12 +234,13 @@
         lines = lines.filter(function (l) {
           return l.seq < until;
         });
-        var oldHeight = box.scrollHeight;
-        var oldTop = box.scrollTop;
+        var boundary = box.firstElementChild;
         box.insertBefore(fragmentOf(lines), box.firstChild);
-        // Keep the line the reader was looking at where it was.
-        box.scrollTop = oldTop + (box.scrollHeight - oldHeight);
         follow = false;
+        // Show where the loaded page meets what was there: its last lines above, the old first line below.
+        if (boundary) {
+          box.scrollTop += boundary.getBoundingClientRect().top - box.getBoundingClientRect().top - box.clientHeight / 3;
+        }
         var extra = box.childElementCount - MAX_BROWSE;
         if (extra > 0) {
           dropBottom(extra);
@@ -248,6 +255,7 @@
         busy = false;
         olderBtn.disabled = false;
         updateButtons();
+        schedule();
       });
   });
 

@@ -12,8 +12,6 @@ export interface DashboardPageProps {
   /** True when this page was reached through "Older". */
   paged: boolean;
   counts: Record<string, number>;
-  /** Shown once after an action, e.g. "Job created". */
-  notice?: string;
 }
 
 function pageHref(q: { status: string; search: string; cursor?: string }) {
@@ -71,11 +69,6 @@ export function DashboardPage(props: DashboardPageProps) {
           New job
         </a>
       </div>
-      {props.notice ? (
-        <p class="notice" role="status">
-          {props.notice}
-        </p>
-      ) : null}
       <form method="get" action="/" class="filters card" role="search" aria-label="Filter jobs">
         <div class="filter-field">
           <label for="filter-status">Status</label>

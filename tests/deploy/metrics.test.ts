@@ -1,0 +1,213 @@
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { createApp } from '../../src/api/app.js';
+import { createJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
+import { parseConfig } from '../../src/config.js';
+import type { ActivityDeps } from '../../src/activities/index.js';
+import { createNotifier } from '../../src/notifications/notifier.js';
+import { createOutboxProvider } from '../../src/notifications/providers.js';
+import { configureLogging } from '../../src/observability/logger.js';
+import { installWorkerRuntime, startWorkerHttp, type WorkerHttp } from '../../src/worker/telemetry.js';
+import { createTempDb, tempDir } from '../support/tempDb.js';
+import { startMoto } from '../support/moto.js';
+import { startTestWorker, testClient, TEST_SECRET_KEY, type TestWorker } from '../support/worker.js';
+import { SANDBOX_MODULE, sampleSpec, sandboxSettings, waitForStatus } from '../support/jobs.js';
+import { ROOT } from '../support/processes.js';
+
+/**
+ * /metrics and the JSON logs after a real sandbox job: a worker with the
+ * real activities (Temporal dev server, terraform, moto, SQLite) and the web
+ * app in this process, as `npm start` runs them.
+ */
+
+const METRICS_TOKEN = 'metrics-token-0123456789';
+const BASIC = { authorization: `Basic ${Buffer.from('admin:secret-pass').toString('base64')}` };
+const logLines: Record<string, unknown>[] = [];
+
+let temp: Awaited<ReturnType<typeof createTempDb>>;
+let moto: Awaited<ReturnType<typeof startMoto>>;
+let worker: TestWorker;
+let workerHttp: WorkerHttp;
+let client: Client;
+let closeClient: () => Promise<void>;
+let jobsWorkdir: string;
+let app: ReturnType<typeof createApp>;
+let jobId: string;
+
+beforeAll(async () => {
+  // Before any worker: the runtime (and its metrics exporter) is installed once per process.
+  await installWorkerRuntime({ metrics: true, shutdownSignals: [] });
+  configureLogging({
+    level: 'info',
+    process: 'test',
+    destination: { write: (line: string) => void logLines.push(JSON.parse(line)) },
+  });
+  moto = await startMoto();
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+  });
+  temp = await createTempDb();
+  jobsWorkdir = tempDir('prov-metrics-jobs-');
+  const deps: ActivityDeps = {
+    db: temp.db,
+    notifier: createNotifier({
+      db: temp.db,
+      provider: createOutboxProvider(),
+      from: 'Provisioning <prov@example.com>',
+      publicBaseUrl: 'http://localhost:8000',
+    }),
+    settings: sandboxSettings(jobsWorkdir),
+  };
+  worker = await startTestWorker(deps);
+  workerHttp = await startWorkerHttp({
+    port: 0,
+    host: '127.0.0.1',
+    metricsToken: METRICS_TOKEN,
+    isRunning: () => worker.worker.getState() === 'RUNNING',
+  });
+  ({ client, close: closeClient } = await testClient());
+  const config = parseConfig(
+    {
+      APP_ADMIN_PASS: 'secret-pass',
+      SECRET_KEY: TEST_SECRET_KEY,
+      API_TOKENS: 'api-token-1',
+      METRICS_TOKEN,
+      TEMPORAL_TASK_QUEUE: worker.taskQueue,
+      TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
+      ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
+      DATA_DIR: temp.dir,
+      JOBS_WORKDIR: jobsWorkdir,
+      PUBLIC_BASE_URL: 'http://prov.test',
+    },
+    ROOT,
+  );
+  app = createApp({ db: temp.db, temporal: client, config });
+
+  const commands: CommandDeps = { db: temp.db, temporal: client, taskQueue: worker.taskQueue, approvalTimeoutMs: 60_000 };
+  const spec = sampleSpec();
+  const job = await createJob(commands, spec, { user: 'tester' });
+  jobId = job.id;
+  await startJob(commands, job.id, spec, { user: 'tester' });
+  const done = await waitForStatus(temp.db, job.id, ['succeeded', 'failed']);
+  expect(done.status, done.error ?? '').toBe('succeeded');
+}, 180_000);
+
+afterAll(async () => {
+  await workerHttp?.close();
+  await worker?.stop();
+  await closeClient?.();
+  await temp?.cleanup();
+  await moto?.stop();
+  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  configureLogging({ level: 'silent' });
+});
+
+/** Sample lines of one metric family: `name{labels} value`. */
+function samples(text: string, name: string): { labels: string; value: number }[] {
+  const re = new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.eE+-]+|NaN|\\+Inf)$`, 'gm');
+  return [...text.matchAll(re)].map((m) => ({ labels: m[1] ?? '', value: Number(m[2]) }));
+}
+
+describe('GET /metrics', () => {
+  it('needs a sign-in, an API token or the metrics token', async () => {
+    expect((await app.request('/metrics')).status).toBe(401);
+    expect((await app.request('/metrics', { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+    expect((await app.request('/metrics', { headers: BASIC })).status).toBe(200);
+    expect((await app.request('/metrics', { headers: { authorization: 'Bearer api-token-1' } })).status).toBe(200);
+    const res = await app.request('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    // The metrics token opens /metrics only.
+    expect((await app.request('/api/jobs', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(401);
+  });
+
+  it('exposes jobs by status, step durations, terraform exits, log lines, HTTP latency and the SDK worker metrics', async () => {
+    expect((await app.request(`/api/jobs/${jobId}`, { headers: BASIC })).status).toBe(200);
+    const res = await app.request('/metrics', { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const text = await res.text();
+
+    const jobs = samples(text, 'provisioning_jobs');
+    expect(jobs.find((s) => s.labels === '{status="succeeded"}')?.value).toBe(1);
+    expect(jobs.find((s) => s.labels === '{status="failed"}')?.value).toBe(0);
+
+    const stepCounts = samples(text, 'provisioning_step_duration_seconds_count');
+    for (const step of ['verify', 'preflight', 'render', 'init', 'plan', 'apply', 'output', 'ready', 'notify']) {
+      expect(stepCounts.find((s) => s.labels === `{step="${step}",outcome="succeeded"}`)?.value, step).toBeGreaterThanOrEqual(1);
+    }
+    expect(text).toMatch(/^# TYPE provisioning_step_duration_seconds histogram$/m);
+
+    const exits = samples(text, 'provisioning_terraform_exits_total');
+    for (const command of ['init', 'plan', 'apply', 'output']) {
+      expect(exits.find((s) => s.labels === `{command="${command}",exit_code="0"}`)?.value, command).toBeGreaterThanOrEqual(1);
+    }
+
+    const lines = samples(text, 'provisioning_job_log_lines_written_total');
+    expect(lines.find((s) => s.labels === '{step="apply"}')?.value).toBeGreaterThan(0);
+
+    const http = samples(text, 'provisioning_http_request_duration_seconds_count');
+    expect(http.find((s) => s.labels === '{method="GET",route="/api/jobs/:id",status="200"}')?.value).toBeGreaterThanOrEqual(1);
+    expect(http.some((s) => s.labels.includes('route="/metrics"'))).toBe(true);
+
+    // The Temporal SDK's own worker metrics, from its exporter.
+    expect(text).not.toMatch(/Temporal SDK metrics unavailable/);
+    expect(text).toMatch(/^temporal_[a-z_]+(\{[^}]*\})? /m);
+    expect(text).toMatch(/^temporal_activity_execution_latency/m);
+    expect(text).toMatch(new RegExp(`task_queue="${worker.taskQueue}"`));
+  });
+
+  it('is valid Prometheus text: one TYPE per family', async () => {
+    const text = await (await app.request('/metrics', { headers: BASIC })).text();
+    const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+    expect(new Set(types).size).toBe(types.length);
+  });
+});
+
+describe("the worker's metrics endpoint", () => {
+  it('serves its metrics and the SDK metrics behind the metrics token, and /health', async () => {
+    const base = `http://127.0.0.1:${workerHttp.port}`;
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/^provisioning_step_duration_seconds_count\{step="apply",outcome="succeeded"\} \d+/m);
+    expect(text).toMatch(/^temporal_/m);
+    // Jobs by status is the web's to serve: workers scaled out would multiply it.
+    expect(text).not.toMatch(/^provisioning_jobs\{/m);
+    const health = await fetch(`${base}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('JSON logs', () => {
+  it('carry the job id and workflow id on every line of job work, one line per step with its duration', () => {
+    const jobWork = logLines.filter((l) => 'step' in l || l.jobId !== undefined);
+    expect(jobWork.length).toBeGreaterThan(10);
+    for (const l of jobWork) {
+      expect(l.jobId, JSON.stringify(l)).toBe(jobId);
+      expect(l.workflowId, JSON.stringify(l)).toBe(`job-${jobId}`);
+      expect(typeof l.time).toBe('string');
+      expect(typeof l.level).toBe('string');
+    }
+    const applyDone = jobWork.find((l) => l.msg === 'step apply succeeded');
+    expect(applyDone).toMatchObject({ step: 'apply', activity: 'terraformApply', outcome: 'succeeded', attempt: 1 });
+    expect(applyDone!.durationMs).toEqual(expect.any(Number));
+  });
+
+  it('log each request with its latency, never its headers or credentials', () => {
+    const requests = logLines.filter((l) => l.component === 'http');
+    const apiGet = requests.find((l) => l.route === '/api/jobs/:id');
+    expect(apiGet).toMatchObject({ method: 'GET', status: 200, path: `/api/jobs/${jobId}` });
+    expect(apiGet!.durationMs).toEqual(expect.any(Number));
+    const all = JSON.stringify(logLines);
+    expect(all).not.toContain(METRICS_TOKEN);
+    expect(all).not.toContain('api-token-1');
+    expect(all).not.toContain(BASIC.authorization.slice('Basic '.length));
+    expect(all.toLowerCase()).not.toContain('"authorization"');
+    expect(all.toLowerCase()).not.toContain('"cookie"');
+  });
+});

@@ -1,0 +1,496 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type ServerType } from '@hono/node-server';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Client } from '@temporalio/client';
+import { createApp } from '../../src/api/app.js';
+import { parseConfig } from '../../src/config.js';
+import type { ActivityDeps } from '../../src/activities/index.js';
+import { getJob, insertJob } from '../../src/db/jobs.js';
+import { appendLogLines } from '../../src/db/logs.js';
+import { createNotifier } from '../../src/notifications/notifier.js';
+import { createOutboxProvider } from '../../src/notifications/providers.js';
+import { createTempDb, tempDir } from '../support/tempDb.js';
+import { freePort, startMoto } from '../support/moto.js';
+import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
+import { sandboxSettings, waitForStep } from '../support/jobs.js';
+import { ROOT } from '../support/processes.js';
+
+/**
+ * The UI in a real browser (Debian's chromium through playwright-core)
+ * against the real app on a free port, a real worker on the test Temporal
+ * server, real terraform on the sandbox module and moto for AWS. A screenshot
+ * of every page lands in test-output/screenshots on every run.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
+const USER = 'admin';
+const PASS = 'e2e-password-123';
+const USERS_CSV = 'username,email,role,display_name\nalice,alice@example.com,admin,Alice Admin\nbob,bob@example.com,viewer,Bob\n';
+
+let temp: Awaited<ReturnType<typeof createTempDb>>;
+let moto: Awaited<ReturnType<typeof startMoto>>;
+let worker: TestWorker;
+let client: Client;
+let closeClient: () => Promise<void>;
+let jobsWorkdir: string;
+let server: ServerType;
+let base: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const knobs = new Map<string, Record<string, unknown>>();
+const envBefore: Record<string, string | undefined> = {};
+const consoleErrors: string[] = [];
+
+async function shot(name: string, p: Page = page) {
+  await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+
+beforeAll(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  moto = await startMoto();
+  const env = { AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
+  for (const [k, v] of Object.entries(env)) {
+    envBefore[k] = process.env[k];
+    process.env[k] = v;
+  }
+  temp = await createTempDb();
+  jobsWorkdir = tempDir('prov-e2e-jobs-');
+  const deps: ActivityDeps = {
+    db: temp.db,
+    notifier: createNotifier({
+      db: temp.db,
+      provider: createOutboxProvider(),
+      from: 'Provisioning <prov@example.com>',
+      publicBaseUrl: 'http://127.0.0.1',
+    }),
+    settings: sandboxSettings(jobsWorkdir, { extraTfvars: (_id, spec) => knobs.get(spec.name) ?? {} }),
+  };
+  worker = await startTestWorker(deps);
+  ({ client, close: closeClient } = await testClient());
+
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  const config = parseConfig({
+    APP_ADMIN_USER: USER,
+    APP_ADMIN_PASS: PASS,
+    SECRET_KEY: 'e2e-secret-key-0123456789abcdef0123',
+    DATA_DIR: temp.dir,
+    PUBLIC_BASE_URL: base,
+    TEMPORAL_TASK_QUEUE: worker.taskQueue,
+    ALLOWED_REGIONS: 'us-east-1,eu-west-1',
+    ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
+    APPROVAL_TIMEOUT_HOURS: '1',
+  });
+  const app = createApp({ db: temp.db, temporal: client, config });
+  server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  page = await context.newPage();
+  page.on('console', (m) => {
+    // Failed documents (401 on a wrong password, 422 on a bad form) are expected; failed requests are checked below.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(`${m.text()} @ ${m.location().url}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && r.request().resourceType() !== 'document' && !r.url().endsWith('/favicon.ico')) {
+      consoleErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    }
+  });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close().catch(() => undefined);
+  if (server) {
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  await worker?.stop();
+  await closeClient?.();
+  await temp?.cleanup();
+  await moto?.stop();
+  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  for (const [k, v] of Object.entries(envBefore)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+
+/** Fills the new-job form with a valid job; the caller changes what it tests. */
+async function fillJobForm(p: Page, name: string, opts: { csv?: string; approval?: boolean } = {}) {
+  await p.goto(`${base}/jobs/new`);
+  await p.fill('#f-name', name);
+  await p.fill('#f-requesterEmail', 'alice@example.com');
+  await p.selectOption('#f-region', 'us-east-1');
+  await p.check('#f-authMethod-assume_role');
+  await p.fill('#f-roleArn', 'arn:aws:iam::123456789012:role/Provisioner');
+  await p.fill('#f-externalId', 'tenant-42');
+  await p.selectOption('#f-instanceType', 't3.micro');
+  if (opts.csv !== undefined) {
+    await p.setInputFiles('#f-usersCsvFile', { name: 'users.csv', mimeType: 'text/csv', buffer: Buffer.from(opts.csv) });
+  }
+  if (opts.approval) await p.check('#f-requireApproval');
+}
+
+async function jobIdFromUrl(p: Page): Promise<string> {
+  await p.waitForURL(/\/jobs\/j[0-9a-v]+$/);
+  return new URL(p.url()).pathname.split('/').pop()!;
+}
+
+async function expectStatus(p: Page, status: string, timeout = 90_000) {
+  await p.locator(`#job-live #job-status[data-status="${status}"]`).waitFor({ timeout });
+}
+
+describe('the web UI in a browser', () => {
+  it('signs in through the login form', async () => {
+    await page.goto(`${base}/`);
+    await page.waitForURL(/\/login\?next=%2F$/);
+    await shot('01-login');
+    await page.fill('#username', USER);
+    await page.fill('#password', 'wrong');
+    await page.click('button[type=submit]');
+    await page.locator('.error[role=alert]').waitFor();
+    await page.fill('#password', PASS);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${base}/`);
+    await expect(page.locator('h1').textContent()).resolves.toBe('Jobs');
+    await shot('02-dashboard-empty');
+  });
+
+  let succeededJob = { id: '', name: '' };
+
+  it('creates a job with a CSV upload, starts it, streams its logs live, shows outputs, destroys it', async () => {
+    const name = unique('e2e-web');
+    // Enough time between the page load and the apply's last line to prove the lines arrive live.
+    knobs.set(name, { sandbox_log_lines: 40, sandbox_sleep_seconds: { apply: 4 } });
+    await fillJobForm(page, name, { csv: USERS_CSV });
+    await shot('03-new-job-form');
+    await page.click('button[name=intent][value=start]');
+    const id = await jobIdFromUrl(page);
+    succeededJob = { id, name };
+    await expect(page.locator('.flash').textContent()).resolves.toContain('Job created and started.');
+    const initialLog = await page.locator('#log-box').innerText();
+    expect(initialLog).not.toContain('sandbox: instance ready');
+
+    // Lines appear without a reload, and the box follows the tail.
+    await page.locator('#log-box .ll', { hasText: 'sandbox line 40' }).waitFor({ timeout: 60_000 });
+    await page.locator('#log-state', { hasText: 'Live' }).waitFor();
+    await shot('04-job-running');
+    await page.locator('#log-box .ll', { hasText: 'sandbox: instance ready' }).waitFor({ timeout: 60_000 });
+    await expectStatus(page, 'succeeded');
+    const following = await page.$eval('#log-box', (b) => b.scrollHeight - b.scrollTop - b.clientHeight < 40);
+    expect(following).toBe(true);
+
+    // Outputs, users, steps, Temporal link.
+    await expect(page.locator('[data-output="instance_id"]').textContent()).resolves.toMatch(/^i-[0-9a-f]{17}$/);
+    await expect(page.locator('[data-output="public_ip"]').textContent()).resolves.toMatch(/^203\.0\.113\.\d+$/);
+    await expect(page.locator('#users-title').textContent()).resolves.toBe('Users (2)');
+    await page.locator('td', { hasText: 'Alice Admin' }).waitFor();
+    for (const step of ['verify', 'plan', 'apply', 'notify']) {
+      await page.locator(`li.tl-succeeded[data-step="${step}"]`).waitFor();
+    }
+    const temporalHref = await page.getAttribute('a:has-text("Workflow in Temporal UI")', 'href');
+    expect(temporalHref).toMatch(new RegExp(`/namespaces/default/workflows/job-${id}$`));
+    await shot('05-job-succeeded');
+
+    // Destroy, confirmed in the dialog; the page follows the job to destroyed without a reload.
+    const dialogs: string[] = [];
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    await page.click('button[data-action=destroy]');
+    await page.waitForLoadState();
+    expect(dialogs[0]).toMatch(/^Destroy the environment of job/);
+    await expectStatus(page, 'destroyed');
+    await page.locator('#log-box .ll', { hasText: '(local-exec): sandbox: destroying' }).waitFor({ timeout: 30_000 });
+    expect(await page.locator('button[data-action]').count()).toBe(0);
+    await shot('06-job-destroyed');
+    const audit = await temp.db.selectFrom('audit_log').select('action').where('job_id', '=', id).orderBy('id').execute();
+    expect(audit.map((a) => a.action)).toEqual(['create', 'start', 'destroy']);
+  });
+
+  it('shows each error beside its field and keeps every input, the uploaded file included', async () => {
+    await fillJobForm(page, 'Not A Valid Name', { csv: USERS_CSV });
+    await page.fill('#f-requesterEmail', 'alice-at-example');
+    await page.fill('#f-vpcId', 'vpc-nothex');
+    await page.fill('#f-volumeSizeGb', '4');
+    await page.fill('#f-containersJson', '[\n  { "name": "web", "image": "nginx:1.27" \n]');
+    await page.fill('#f-ttlHours', '48');
+    await page.click('button[name=intent][value=create]');
+    await page.locator('.error-summary').waitFor();
+    // The summary has the focus and links to every field.
+    await expect(page.evaluate(() => document.activeElement?.className)).resolves.toBe('error-summary');
+    const summary = await page.locator('.error-summary li').allInnerTexts();
+    expect(summary.length).toBeGreaterThanOrEqual(5);
+    for (const [id, text] of [
+      ['f-name', /Job name "Not A Valid Name" must be/],
+      ['f-requesterEmail', /not a valid email address/],
+      ['f-vpcId', /not a VPC id/],
+      ['f-volumeSizeGb', /at least 8 GiB/],
+      ['f-containersJson', /line 3, column 1: expected "," or "}" after a property value, found "]"/],
+    ] as const) {
+      await expect(page.locator(`#${id}-error`).innerText(), id).resolves.toMatch(text);
+      await expect(page.getAttribute(`#${id}`, 'aria-describedby')).resolves.toContain(`${id}-error`);
+    }
+    // Following a summary link focuses the field.
+    await page.click('.error-summary a[href="#f-volumeSizeGb"]');
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('f-volumeSizeGb');
+    // Everything typed is still there, and so is the file.
+    await expect(page.inputValue('#f-name')).resolves.toBe('Not A Valid Name');
+    await expect(page.inputValue('#f-requesterEmail')).resolves.toBe('alice-at-example');
+    await expect(page.inputValue('#f-roleArn')).resolves.toBe('arn:aws:iam::123456789012:role/Provisioner');
+    await expect(page.inputValue('#f-externalId')).resolves.toBe('tenant-42');
+    await expect(page.inputValue('#f-ttlHours')).resolves.toBe('48');
+    await expect(page.inputValue('#f-containersJson')).resolves.toBe('[\n  { "name": "web", "image": "nginx:1.27" \n]');
+    await expect(page.locator('.kept').innerText()).resolves.toContain('Using users.csv (2 valid users)');
+    await expect(page.inputValue('input[name=usersCsvText]')).resolves.toBe(USERS_CSV);
+    await page.locator('.csv-preview td', { hasText: 'bob@example.com' }).waitFor();
+    await shot('07-form-errors');
+
+    // Fixing the fields without uploading again creates the job with the kept users.
+    const name = unique('e2e-fixed');
+    await page.fill('#f-name', name);
+    await page.fill('#f-requesterEmail', 'alice@example.com');
+    await page.fill('#f-vpcId', '');
+    await page.fill('#f-volumeSizeGb', '20');
+    await page.fill('#f-containersJson', '[{ "name": "web", "image": "nginx:1.27", "ports": ["8080:80"] }]');
+    await page.click('button[name=intent][value=create]');
+    const id = await jobIdFromUrl(page);
+    await expect(page.locator('#users-title').textContent()).resolves.toBe('Users (2)');
+    await expectStatus(page, 'draft');
+    await expect(page.locator('button[data-action]').allInnerTexts()).resolves.toEqual(['Start']);
+    const job = await getJob(temp.db, id);
+    expect(JSON.parse(job!.spec_json).options.ttlHours).toBe(48);
+
+    // Clone opens the form prefilled, CSV included.
+    await page.click('a:has-text("Clone")');
+    await expect(page.inputValue('#f-name')).resolves.toBe(`${name}-copy`);
+    await expect(page.inputValue('input[name=usersCsvText]')).resolves.toBe(USERS_CSV);
+    await shot('08-clone-form');
+  });
+
+  it('cancels a running job from its page', async () => {
+    const name = unique('e2e-slow');
+    knobs.set(name, { sandbox_sleep_seconds: { apply: 30 } });
+    await fillJobForm(page, name);
+    await page.click('button[name=intent][value=start]');
+    const id = await jobIdFromUrl(page);
+    await waitForStep(temp.db, id, 'apply', 'running', 60_000);
+    await page.locator('li.tl-running[data-step="apply"]').waitFor({ timeout: 10_000 });
+    await shot('09-job-applying');
+    page.once('dialog', (d) => void d.accept());
+    await page.click('button[data-action=cancel]');
+    await page.waitForLoadState();
+    await expectStatus(page, 'cancelled', 60_000);
+    await expect(page.locator('button[data-action]').count()).resolves.toBe(0);
+    await shot('10-job-cancelled');
+  });
+
+  it('approves a job that waits for approval', async () => {
+    const name = unique('e2e-approve');
+    await fillJobForm(page, name, { approval: true });
+    await page.click('button[name=intent][value=start]');
+    const id = await jobIdFromUrl(page);
+    await expectStatus(page, 'awaiting_approval');
+    await page.locator('#plan-title + .plan-counts').waitFor();
+    await expect(page.locator('button[data-action]').allInnerTexts()).resolves.toEqual(['Approve plan', 'Reject plan', 'Cancel job']);
+    await shot('11-job-awaiting-approval');
+    await page.fill('#approve-comment', 'looks right');
+    await page.click('button[data-action=approve]');
+    await expect(page.locator('.flash').textContent()).resolves.toContain('Plan approved');
+    await expectStatus(page, 'succeeded');
+    const audit = await temp.db.selectFrom('audit_log').select(['action', 'detail']).where('job_id', '=', id).orderBy('id').execute();
+    expect(audit).toContainEqual({ action: 'approve', detail: 'looks right' });
+    succeededJob = { id, name };
+  });
+
+  it('finds the job with the dashboard filter and search; running rows refresh by themselves', async () => {
+    await page.goto(`${base}/`);
+    await page.selectOption('#filter-status', 'succeeded');
+    await page.fill('#filter-q', succeededJob.name);
+    await page.click('.filters button[type=submit]');
+    await page.waitForURL(/status=succeeded/);
+    const rows = page.locator('#job-rows tr');
+    await expect(rows.count()).resolves.toBe(1);
+    await expect(rows.first().getAttribute('data-job-id')).resolves.toBe(succeededJob.id);
+    await shot('12-dashboard-filtered');
+
+    await page.fill('#filter-q', 'alice@example');
+    await page.selectOption('#filter-status', '');
+    await page.click('.filters button[type=submit]');
+    await expect(page.locator(`#job-rows tr[data-job-id="${succeededJob.id}"]`).count()).resolves.toBe(1);
+
+    // A job started elsewhere shows up as running and turns succeeded on the open dashboard.
+    const name = unique('e2e-dash');
+    knobs.set(name, { sandbox_sleep_seconds: { apply: 3 } });
+    const other = await context.newPage();
+    await fillJobForm(other, name);
+    await other.click('button[name=intent][value=start]');
+    const id = await jobIdFromUrl(other);
+    await other.close();
+    await page.goto(`${base}/`);
+    const row = page.locator(`#job-rows tr[data-job-id="${id}"]`);
+    await row.locator('.badge-running').waitFor();
+    await shot('13-dashboard-running');
+    await row.locator('.badge-succeeded').waitFor({ timeout: 60_000 });
+  });
+
+  it('shows the outbox, one notification, and the audit log', async () => {
+    await page.goto(`${base}/outbox`);
+    const first = page.locator('table.outbox tbody tr').first();
+    await first.waitFor();
+    await shot('14-outbox');
+    await first.locator('td[data-label=Subject] a').click();
+    await page.locator('iframe.mail-frame[sandbox=""]').waitFor();
+    const frame = page.frameLocator('iframe.mail-frame');
+    await expect(frame.locator('body').innerText()).resolves.toMatch(/\S/);
+    await expect(page.locator('pre.mail-text').innerText()).resolves.toMatch(/\S/);
+    await shot('15-notification');
+    await page.goto(`${base}/audit`);
+    await page.locator('table.audit tbody tr').first().waitFor();
+    await shot('16-audit');
+  });
+
+  it('stays fast with 100,000 log lines: a bounded DOM, older lines on request, the tail followed', async () => {
+    // A succeeded job (its stream stays open: it can still be destroyed) with a huge log, written straight
+    // to the DB; the terraform output path is covered above.
+    const bigId = `jbig${Date.now().toString(36)}`;
+    const now = new Date().toISOString();
+    const spec = {
+      name: 'huge-log',
+      requesterEmail: 'alice@example.com',
+      region: 'us-east-1',
+      auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/Provisioner' },
+      instance: { type: 't3.micro', volumeSizeGb: 20, ingressCidr: '0.0.0.0/0' },
+      containers: [{ name: 'web', image: 'nginx:1.27', ports: [], environment: {}, volumes: [], restart: 'unless-stopped' }],
+      options: { requireApproval: false },
+    };
+    await insertJob(temp.db, {
+      id: bigId,
+      name: 'huge-log',
+      status: 'succeeded',
+      step: 'notify',
+      requester_email: 'alice@example.com',
+      region: 'us-east-1',
+      instance_type: 't3.micro',
+      auth_method: 'assume_role',
+      spec_json: JSON.stringify(spec),
+      account_id: null,
+      assumed_role_arn: null,
+      plan_summary_json: null,
+      outputs_json: null,
+      error: null,
+      workflow_id: null,
+      created_by: 'e2e',
+      created_at: now,
+      started_at: now,
+      finished_at: now,
+      destroy_at: null,
+      has_resources: 1,
+      updated_at: now,
+    });
+    const start = 1;
+    for (let chunk = 0; chunk < 100; chunk++) {
+      await appendLogLines(
+        temp.db,
+        bigId,
+        Array.from({ length: 1000 }, (_, i) => ({
+          step: 'bench',
+          attempt: 1,
+          stream: 'stdout',
+          lineNo: chunk * 1000 + i + 1,
+          line: `bulk line ${start + chunk * 1000 + i} ${'·'.repeat(40)}`,
+          ts: now,
+        })),
+      );
+    }
+    const t0 = Date.now();
+    await page.goto(`${base}/jobs/${bigId}`);
+    await page.locator('#log-box .ll').last().waitFor();
+    const loadMs = Date.now() - t0;
+    expect(loadMs).toBeLessThan(5_000);
+    const count = () => page.locator('#log-box .ll').count();
+    expect(await count()).toBe(200);
+    await page.click('#log-older');
+    await page.waitForFunction(() => document.querySelectorAll('#log-box .ll').length === 1200);
+    // The view moves up to the loaded lines, out of the tail, and offers the way back.
+    await page.locator('#log-box .ll', { hasText: `bulk line ${start + 100_000 - 1200} ` }).waitFor();
+    await expect(page.locator('#log-jump').isVisible()).resolves.toBe(true);
+
+    // New lines while reading older ones: the view does not move; the button counts them.
+    const top = await page.$eval('#log-box', (b) => b.scrollTop);
+    const last = start + 100_000 - 1;
+    await appendLogLines(
+      temp.db,
+      bigId,
+      Array.from({ length: 3000 }, (_, i) => ({
+        step: 'bench',
+        attempt: 2,
+        stream: i % 10 === 0 ? 'stderr' : 'stdout',
+        lineNo: i + 1,
+        line: `late line ${last + i + 1}`,
+        ts: now,
+      })),
+    );
+    await page.locator('#log-jump', { hasText: 'new' }).waitFor({ timeout: 10_000 });
+    expect(await page.$eval('#log-box', (b) => b.scrollTop)).toBe(top);
+    // What the reader sees is still the older page, not the new tail.
+    const firstVisible = await page.$eval('#log-box', (b) => {
+      const top = b.getBoundingClientRect().top;
+      return Array.from(b.children).find((el) => el.getBoundingClientRect().bottom > top)?.textContent ?? '';
+    });
+    expect(firstVisible).toMatch(/bulk line \d+/);
+    await shot('17-logs-browsing-older');
+    await page.click('#log-jump');
+    await page.locator('#log-box .ll', { hasText: `late line ${last + 3000}` }).waitFor();
+    expect(await count()).toBeLessThanOrEqual(2000);
+    const atBottom = await page.$eval('#log-box', (b) => b.scrollHeight - b.scrollTop - b.clientHeight < 40);
+    expect(atBottom).toBe(true);
+    await expect(page.locator('#log-jump').isHidden()).resolves.toBe(true);
+    // The page stays responsive: a scripted interaction answers quickly.
+    const t1 = Date.now();
+    await page.evaluate(() => document.getElementById('log-box')!.scrollTo(0, 0));
+    expect(Date.now() - t1).toBeLessThan(1_000);
+    await shot('18-logs-100k');
+  });
+
+  it('works at 375 px wide without horizontal scrolling', async () => {
+    const phone = await browser.newPage({ viewport: { width: 375, height: 800 } });
+    await phone.context().addCookies(await context.cookies());
+    for (const [name, url] of [
+      ['19-mobile-dashboard', '/'],
+      ['20-mobile-job', `/jobs/${succeededJob.id}`],
+      ['21-mobile-new-job', '/jobs/new'],
+    ] as const) {
+      await phone.goto(`${base}${url}`);
+      const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+      expect(width, url).toBeLessThanOrEqual(375);
+      await shot(name, phone);
+    }
+    await phone.close();
+  });
+
+  it('raised no script or CSP errors in the browser', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
