@@ -111,6 +111,8 @@ export type AppEnv = {
     csrfToken: string;
     nonce: string;
     secureHeadersNonce?: string;
+    /** sha256-… hashes of inline styles a page allows (securityHeaders adds them to style-src). */
+    cspStyleHashes?: string[];
   };
 };
 

@@ -11,12 +11,15 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
     const nonce = crypto.randomBytes(16).toString('base64');
     c.set('nonce', nonce);
     await next();
+    // A page may allow the exact inline styles of a document it frames (the outbox's email preview), by hash only.
+    const styleHashes = c.get('cspStyleHashes') ?? [];
+    const styleSrc = styleHashes.length ? `style-src 'self' 'unsafe-hashes' ${styleHashes.map((h) => `'${h}'`).join(' ')}` : "style-src 'self'";
     c.header(
       'Content-Security-Policy',
       [
         "default-src 'self'",
         `script-src 'self' 'nonce-${nonce}'`,
-        "style-src 'self'",
+        styleSrc,
         "img-src 'self' data:",
         "connect-src 'self'",
         "form-action 'self'",
