@@ -86,7 +86,8 @@ export class FixedWindowLimiter {
    */
   take(key: string): RateState {
     const before = this.peek(key);
-    return before.limited ? before : this.hit(key);
+    // The unit just taken was within the budget, even when it was the last one.
+    return before.limited ? before : { ...this.hit(key), limited: false };
   }
 
   /** Gives back a unit `take` spent on something that did not happen after all. */
