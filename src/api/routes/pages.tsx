@@ -45,6 +45,8 @@ import { AuditPage } from '../views/AuditPage.js';
 
 const FLASH_COOKIE = 'prov_flash';
 const LOG_TAIL_LINES = 200;
+/** The server-rendered tail stays small whatever the lines' length; the viewer pages in the rest. */
+const LOG_TAIL_BYTES = 32 * 1024;
 const JOB_USERS_SHOWN = 200;
 const PAGE_SIZE = 25;
 
@@ -505,6 +507,18 @@ function schemaErrors(issues: { path: string; message: string }[], skipContainer
   return out;
 }
 
+/** The newest lines that fit in `budget` bytes, oldest first. */
+function tailWithin<T extends { line: string }>(lines: T[], budget: number): T[] {
+  let used = 0;
+  let from = lines.length;
+  while (from > 0) {
+    used += Buffer.byteLength(lines[from - 1].line) + 80;
+    if (used > budget && from < lines.length) break;
+    from -= 1;
+  }
+  return lines.slice(from);
+}
+
 function parseJson<T>(json: string | null): T | null {
   if (!json) return null;
   try {
@@ -713,7 +727,7 @@ export function pagesApp(deps: RouteDeps) {
         {...live}
         users={csvUsers.slice(0, JOB_USERS_SHOWN)}
         usersTotal={csvUsers.length}
-        logLines={await lastLogLines(db, job.id, LOG_TAIL_LINES)}
+        logLines={tailWithin(await lastLogLines(db, job.id, LOG_TAIL_LINES), LOG_TAIL_BYTES)}
         logLive={status !== 'draft' && !FINAL_STATUSES.includes(status)}
         temporalUrl={temporalUrl}
         flash={takeFlash(c, job.id)}
