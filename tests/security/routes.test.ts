@@ -1,0 +1,462 @@
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { createApp } from '../../src/api/app.js';
+import { SESSION_COOKIE } from '../../src/api/auth.js';
+import { createTempDb } from '../support/tempDb.js';
+import { testClient, uniqueQueue, TEST_SECRET_KEY } from '../support/worker.js';
+import { ADMIN_PASS, ADMIN_USER, basic, bearer, login, securityConfig, type App } from './support.js';
+
+/**
+ * Every route the app serves, enumerated from the app itself (so a route
+ * added tomorrow is checked without touching this file): each refuses a
+ * missing or wrong login except /health, /login and /static/*; each
+ * state-changing browser route refuses a missing or forged CSRF token;
+ * bearer-token calls need no token and never fall back to a cookie; and
+ * the security headers are on pages, API answers and errors alike.
+ */
+
+let temp: Awaited<ReturnType<typeof createTempDb>>;
+let client: Client;
+let closeClient: () => Promise<void>;
+let app: App;
+let jobId: string;
+let jobName: string;
+let session: { cookie: string; csrf: string };
+
+const PUBLIC = [/^\/health$/, /^\/login$/, /^\/static\//];
+/** Read-only and JSON-only, refused to other origins; Temporal UI cannot send a CSRF token (see codec.test.ts). */
+const CSRF_EXEMPT = new Set(['POST /login', 'POST /codec/decode']);
+
+beforeAll(async () => {
+  temp = await createTempDb();
+  ({ client, close: closeClient } = await testClient());
+  // No worker polls this queue: a started workflow just waits, which is all these tests need.
+  app = createApp({
+    db: temp.db,
+    temporal: client,
+    config: securityConfig({ DATA_DIR: temp.dir, TEMPORAL_TASK_QUEUE: uniqueQueue('routes') }),
+  });
+  jobName = `routes-${crypto.randomBytes(3).toString('hex')}`;
+  const res = await app.request('/api/jobs', {
+    method: 'POST',
+    headers: { ...bearer(), 'content-type': 'application/json' },
+    body: JSON.stringify(spec(jobName)),
+  });
+  if (res.status !== 201) throw new Error(`job creation answered ${res.status}: ${await res.text()}`);
+  jobId = ((await res.json()) as { id: string }).id;
+  session = await login(app);
+}, 60_000);
+
+afterAll(async () => {
+  await closeClient?.();
+  await temp?.cleanup();
+});
+
+function spec(name: string) {
+  return {
+    name,
+    requesterEmail: 'alice@example.com',
+    region: 'us-east-1',
+    auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/Provisioner' },
+    instance: { type: 't3.micro' },
+    containers: [{ name: 'web', image: 'nginx:latest', ports: ['80:80'] }],
+  };
+}
+
+interface Endpoint {
+  method: string;
+  pattern: string;
+  path: string;
+}
+
+/** The app's own route table, one entry per method and concrete path (parameters filled with real values). */
+function endpoints(): Endpoint[] {
+  const seen = new Set<string>();
+  const out: Endpoint[] = [];
+  for (const r of app.routes) {
+    if (r.method === 'ALL') continue; // middleware
+    const key = `${r.method} ${r.path}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    for (const path of concretize(r.path)) out.push({ method: r.method, pattern: r.path, path });
+  }
+  return out;
+}
+
+function concretize(pattern: string): string[] {
+  let paths = [pattern];
+  const expand = (re: RegExp, values: (m: RegExpMatchArray) => string[]) => {
+    paths = paths.flatMap((p) => {
+      const m = p.match(re);
+      return m ? values(m).map((v) => p.replace(m[0], v)) : [p];
+    });
+  };
+  expand(/:action\{([^}]+)\}/, (m) => m[1].split('|'));
+  expand(/:id\{\[0-9\]\+\}/, () => ['1']);
+  expand(/:id(?![{\w])/, () => [jobId]);
+  expand(/:name(?![{\w])/, () => ['app.css']);
+  for (const p of paths) {
+    if (p.includes(':') || p.includes('*')) throw new Error(`route ${pattern}: add a value for its parameter to concretize()`);
+  }
+  return paths;
+}
+
+const isPublic = (e: Endpoint) => PUBLIC.some((re) => re.test(e.path));
+const isHtmlGet = (e: Endpoint) => e.method === 'GET' && !e.path.startsWith('/api/');
+
+function sign(value: string, secret: string): string {
+  const sig = crypto.createHmac('sha256', secret).update(value).digest('base64');
+  return `${SESSION_COOKIE}=${encodeURIComponent(`${value}.${sig}`)}`;
+}
+
+const future = () => Date.now() + 3_600_000;
+const WRONG_LOGINS: Array<[string, Record<string, string>]> = [
+  ['no credentials', {}],
+  ['basic, wrong password', basic(ADMIN_USER, 'not-the-password')],
+  ['basic, wrong user', basic('root', ADMIN_PASS)],
+  ['basic, empty', { authorization: 'Basic ' }],
+  ['basic, not base64', { authorization: 'Basic !!!not-base64:' }],
+  ['bearer, wrong token', bearer('not-a-token')],
+  ['bearer, empty', { authorization: 'Bearer ' }],
+  ['unknown scheme', { authorization: `Digest username="${ADMIN_USER}"` }],
+  ['session cookie, bad signature', { cookie: `${SESSION_COOKIE}=${encodeURIComponent(`admin|abc|${future()}.AAAA`)}` }],
+  ['session cookie, signed with another key', { cookie: sign(`admin|abc|${future()}`, 'some-other-secret-key-0123456789') }],
+  ['session cookie, expired', { cookie: sign(`admin|abc|${Date.now() - 1000}`, TEST_SECRET_KEY) }],
+  ['session cookie, unsigned', { cookie: `${SESSION_COOKIE}=${encodeURIComponent(`admin|abc|${future()}`)}` }],
+];
+
+async function send(e: Endpoint, headers: Record<string, string>, opts: { html?: boolean; body?: Record<string, string> } = {}) {
+  const h: Record<string, string> = { ...headers };
+  if (opts.html) h.accept = 'text/html,application/xhtml+xml';
+  let body: string | undefined;
+  if (e.method !== 'GET' && e.method !== 'HEAD') {
+    if (e.path.startsWith('/api/') || e.path.startsWith('/codec/')) {
+      h['content-type'] = 'application/json';
+      body = JSON.stringify(e.path === '/api/jobs' ? spec(`routes-${crypto.randomBytes(3).toString('hex')}`) : (opts.body ?? {}));
+    } else {
+      h['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(opts.body ?? {}).toString();
+    }
+  }
+  const res = await app.request(e.path, { method: e.method, headers: h, body });
+  const text = e.path.endsWith('/stream') && res.status === 200 ? (await res.body?.cancel(), '') : await res.text();
+  return { res, text };
+}
+
+describe('the route table', () => {
+  it('is what this file checks: every route, parameters filled in', () => {
+    const all = endpoints();
+    const patterns = new Set(all.map((e) => `${e.method} ${e.pattern}`));
+    // A sanity floor: the pages, the API and the session routes are all there.
+    for (const must of ['GET /', 'GET /jobs/new', 'POST /jobs', 'GET /jobs/:id', 'POST /api/jobs', 'GET /api/jobs/:id', 'POST /logout', 'POST /codec/decode']) {
+      expect(patterns, must).toContain(must);
+    }
+    // Every action of the form route is expanded: run, cancel, approve, reject, destroy.
+    expect(all.filter((e) => e.pattern.startsWith('/jobs/:id/:action')).map((e) => e.path.split('/').at(-1))).toEqual(
+      ['run', 'cancel', 'approve', 'reject', 'destroy'],
+    );
+    expect(all.filter((e) => !isPublic(e)).length).toBeGreaterThanOrEqual(25);
+    expect(all.filter((e) => e.method !== 'GET' && !CSRF_EXEMPT.has(`${e.method} ${e.pattern}`)).length).toBeGreaterThanOrEqual(13);
+    expect(all.filter(isPublic).map((e) => `${e.method} ${e.pattern}`).sort()).toEqual(
+      ['GET /health', 'GET /login', 'GET /static/:name', 'POST /login'].sort(),
+    );
+  });
+});
+
+describe('authentication on every route', () => {
+  it('refuses a missing or wrong login: 401 for API and JSON, a redirect to /login for HTML GETs', async () => {
+    const problems: string[] = [];
+    for (const e of endpoints().filter((x) => !isPublic(x))) {
+      for (const [what, headers] of WRONG_LOGINS) {
+        for (const html of [false, true]) {
+          const { res, text } = await send(e, headers, { html });
+          const label = `${e.method} ${e.path} (${what}${html ? ', HTML' : ''})`;
+          if (html && isHtmlGet(e)) {
+            const location = res.headers.get('location') ?? '';
+            if (res.status !== 302 || !location.startsWith(`/login?next=${encodeURIComponent(e.path)}`)) {
+              problems.push(`${label}: ${res.status} ${location}`);
+            }
+          } else if (res.status !== 401) {
+            problems.push(`${label}: ${res.status}`);
+          } else {
+            if (!/^Basic realm=/.test(res.headers.get('www-authenticate') ?? '')) problems.push(`${label}: no WWW-Authenticate`);
+            if (!text.includes('"unauthorized"')) problems.push(`${label}: body ${text.slice(0, 80)}`);
+          }
+          // Nothing of the job leaks in a refusal.
+          if (text.includes(jobName) || text.includes(jobId)) problems.push(`${label}: the refusal mentions the job`);
+          if (res.headers.get('set-cookie')) problems.push(`${label}: sets a cookie`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('serves every GET route to a right login (basic, bearer, session), so the refusals above are not 404s', async () => {
+    const problems: string[] = [];
+    for (const e of endpoints().filter((x) => x.method === 'GET')) {
+      for (const [what, headers] of [
+        ['basic', basic()],
+        ['bearer', bearer()],
+        ['session', { cookie: session.cookie }],
+      ] as const) {
+        const { res } = await send(e, headers);
+        // /outbox/1 may not exist: its handler answering 404 is fine, the route was reached.
+        const ok = res.status < 400 || (e.pattern === '/outbox/:id{[0-9]+}' && res.status === 404);
+        if (!ok) problems.push(`${e.method} ${e.path} (${what}): ${res.status}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('leaves /health, /login and /static/* open', async () => {
+    expect((await app.request('/health')).status).not.toBe(401);
+    expect((await app.request('/login')).status).toBe(200);
+    expect((await app.request('/static/app.css')).status).toBe(200);
+  });
+});
+
+describe('CSRF on every state-changing browser route', () => {
+  const unsafe = () => endpoints().filter((e) => e.method !== 'GET' && !CSRF_EXEMPT.has(`${e.method} ${e.pattern}`));
+
+  it('refuses a session or basic-auth POST without a token, with a forged one, or with another session\'s', async () => {
+    const other = await login(app);
+    expect(other.csrf).not.toBe(session.csrf);
+    const forged = crypto.createHmac('sha256', 'guessed-secret').update(`csrf:session:x`).digest('base64url');
+    const problems: string[] = [];
+    for (const e of unsafe()) {
+      const cases: Array<[string, Record<string, string>, Record<string, string>]> = [
+        ['no token', { cookie: session.cookie }, {}],
+        ['forged field', { cookie: session.cookie }, { _csrf: forged }],
+        ['forged header', { cookie: session.cookie, 'x-csrf-token': forged }, {}],
+        ['empty token', { cookie: session.cookie, 'x-csrf-token': '' }, { _csrf: '' }],
+        ["another session's token", { cookie: session.cookie, 'x-csrf-token': other.csrf }, { _csrf: other.csrf }],
+        ['token without its session', {}, { _csrf: session.csrf }],
+        ['basic auth, no token', basic(), {}],
+        ['right token, foreign Origin', { cookie: session.cookie, 'x-csrf-token': session.csrf, origin: 'https://evil.example' }, { _csrf: session.csrf }],
+      ];
+      for (const [what, headers, body] of cases) {
+        const { res } = await send(e, headers, { body });
+        const expected = what === 'token without its session' ? 401 : 403;
+        if (res.status !== expected) problems.push(`${e.method} ${e.path} (${what}): ${res.status}, expected ${expected}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('lets the right token through (form field or X-CSRF-Token header)', async () => {
+    const problems: string[] = [];
+    // Log-out last: it ends nothing server-side, but keep the order a person would follow.
+    const routes = unsafe().sort((a, b) => Number(a.path === '/logout') - Number(b.path === '/logout'));
+    for (const e of routes) {
+      const viaHeader = await send(e, { cookie: session.cookie, 'x-csrf-token': session.csrf, origin: 'http://prov.test' });
+      if ([401, 403].includes(viaHeader.res.status)) problems.push(`${e.method} ${e.path} (header): ${viaHeader.res.status}`);
+      if (!e.path.startsWith('/api/')) {
+        const viaField = await send(e, { cookie: session.cookie }, { body: { _csrf: session.csrf } });
+        if ([401, 403].includes(viaField.res.status)) problems.push(`${e.method} ${e.path} (field): ${viaField.res.status}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('bearer calls need no token, and a bearer request never uses the cookie beside it', async () => {
+    // No CSRF token, and a session cookie too: the bearer token decides, and nothing else is needed.
+    const created = await app.request('/api/jobs', {
+      method: 'POST',
+      headers: { ...bearer(), cookie: session.cookie, 'content-type': 'application/json' },
+      body: JSON.stringify(spec(`routes-bearer-${crypto.randomBytes(3).toString('hex')}`)),
+    });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as { id: string }).id;
+    const audit = await temp.db.selectFrom('audit_log').select('actor').where('job_id', '=', id).execute();
+    expect(audit.map((a) => a.actor)).toEqual(['api-token']);
+    // Action routes too: refused by the job's state, never by CSRF.
+    const cancel = await app.request(`/api/jobs/${id}/cancel`, { method: 'POST', headers: bearer() });
+    expect(cancel.status).toBe(409);
+    const formCancel = await app.request(`/jobs/${id}/cancel`, {
+      method: 'POST',
+      headers: { ...bearer(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: '',
+    });
+    expect([401, 403]).not.toContain(formCancel.status);
+
+    // A wrong token is not rescued by a valid session cookie, for reads or writes.
+    for (const [method, path] of [
+      ['GET', '/api/jobs'],
+      ['GET', `/jobs/${id}`],
+      ['POST', '/api/jobs'],
+      ['POST', `/jobs/${id}/cancel`],
+    ]) {
+      const res = await app.request(path, {
+        method,
+        headers: { ...bearer('wrong-token'), cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
+        body: method === 'POST' ? JSON.stringify(spec('routes-never')) : undefined,
+      });
+      expect(res.status, `${method} ${path}`).toBe(401);
+    }
+  });
+});
+
+describe('sessions', () => {
+  it('sets an HttpOnly, SameSite=Lax cookie for the whole site, Secure when served over https', async () => {
+    const res = await app.request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS }),
+    });
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=`));
+    expect(cookie).toMatch(/; HttpOnly/i);
+    expect(cookie).toMatch(/; SameSite=Lax/i);
+    expect(cookie).toMatch(/; Path=\//);
+    expect(cookie).not.toMatch(/; Secure/i);
+
+    const tlsApp = createApp({
+      db: temp.db,
+      temporal: client,
+      config: securityConfig({ DATA_DIR: temp.dir, PUBLIC_BASE_URL: 'https://prov.example' }),
+    });
+    const tls = await tlsApp.request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS }),
+    });
+    expect(tls.headers.get('set-cookie')).toMatch(/; Secure/i);
+  });
+
+  it('sends a wrong login back to the form with 401 and sets no cookie', async () => {
+    const res = await app.request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: ADMIN_USER, password: 'nope' }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(await res.text()).toContain('Wrong user or password.');
+  });
+
+  it('redirects after login only within the site', async () => {
+    const after = async (next: string) => {
+      const res = await app.request('/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS, next }),
+      });
+      expect(res.status).toBe(303);
+      return res.headers.get('location');
+    };
+    expect(await after(`/jobs/${jobId}?tab=logs`)).toBe(`/jobs/${jobId}?tab=logs`);
+    for (const evil of ['//evil.example', '/\\evil.example', '\\\\evil.example', 'https://evil.example', '/\t/evil.example', '/\n/evil.example', ' /x', 'javascript:alert(1)']) {
+      expect(await after(evil), JSON.stringify(evil)).toBe('/');
+    }
+    // The same check guards the hidden field the login page renders.
+    const page = await (await app.request(`/login?next=${encodeURIComponent('//evil.example')}`)).text();
+    expect(page).toContain('name="next" value="/"');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Security headers
+// ---------------------------------------------------------------------------
+
+function csp(res: Response): Map<string, string[]> {
+  const header = res.headers.get('content-security-policy') ?? '';
+  return new Map(
+    header
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .filter((d) => d[0])
+      .map(([name, ...values]) => [name, values]),
+  );
+}
+
+function headerProblems(label: string, res: Response): string[] {
+  const problems: string[] = [];
+  const policy = csp(res);
+  if (!policy.size) return [`${label}: no Content-Security-Policy`];
+  const scripts = policy.get('script-src') ?? policy.get('default-src') ?? [];
+  for (const bad of ["'unsafe-inline'", "'unsafe-eval'", '*', 'data:', 'http:', 'https:']) {
+    if (scripts.includes(bad)) problems.push(`${label}: script-src allows ${bad}`);
+  }
+  if (!scripts.length) problems.push(`${label}: no script-src`);
+  if ((policy.get('frame-ancestors') ?? []).join(' ') !== "'none'") problems.push(`${label}: frame-ancestors is not 'none'`);
+  if ((policy.get('object-src') ?? []).join(' ') !== "'none'") problems.push(`${label}: object-src is not 'none'`);
+  if (!policy.has('base-uri')) problems.push(`${label}: no base-uri`);
+  if (res.headers.get('x-content-type-options') !== 'nosniff') problems.push(`${label}: no nosniff`);
+  const referrer = res.headers.get('referrer-policy') ?? '';
+  if (!['no-referrer', 'same-origin', 'strict-origin', 'strict-origin-when-cross-origin'].includes(referrer)) {
+    problems.push(`${label}: Referrer-Policy "${referrer}"`);
+  }
+  if (res.headers.get('x-frame-options') !== 'DENY') problems.push(`${label}: X-Frame-Options is not DENY`);
+  return problems;
+}
+
+describe('security headers', () => {
+  it('are on pages, API answers, static files, health and every kind of error', async () => {
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const cases: Array<[string, () => Response | Promise<Response>]> = [
+      ['login page', () => app.request('/login')],
+      ['dashboard', () => app.request('/', { headers: { cookie: session.cookie } })],
+      ['job page', () => app.request(`/jobs/${jobId}`, { headers: { cookie: session.cookie } })],
+      ['new job form', () => app.request('/jobs/new', { headers: { cookie: session.cookie } })],
+      ['API list', () => app.request('/api/jobs', { headers: bearer() })],
+      ['API job', () => app.request(`/api/jobs/${jobId}`, { headers: bearer() })],
+      ['static file', () => app.request('/static/app.js')],
+      ['health', () => app.request('/health')],
+      ['401 JSON', () => app.request('/api/jobs')],
+      ['401 redirect', () => app.request('/', { headers: { accept: 'text/html' } })],
+      ['403 CSRF', () => app.request('/logout', { method: 'POST', headers: { cookie: session.cookie } })],
+      ['404 page', () => app.request('/no/such/page', { headers: { cookie: session.cookie } })],
+      ['404 API', () => app.request('/api/jobs/jnosuchjob000', { headers: bearer() })],
+      ['413 too large', () => app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json', 'content-length': String(big.length) }, body: big })],
+      ['415 content type', () => app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'text/plain' }, body: 'hi' })],
+      ['422 validation', () => app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body: '{}' })],
+      ['codec preflight', () => app.request('/codec/decode', { method: 'OPTIONS', headers: { origin: 'https://evil.example' } })],
+    ];
+    const problems: string[] = [];
+    const statuses: Record<string, number> = {};
+    for (const [label, call] of cases) {
+      const res = await call();
+      statuses[label] = res.status;
+      problems.push(...headerProblems(label, res));
+      if (res.headers.get('strict-transport-security')) problems.push(`${label}: HSTS over plain http`);
+    }
+    expect(problems).toEqual([]);
+    expect(statuses).toMatchObject({ '401 JSON': 401, '401 redirect': 302, '403 CSRF': 403, '404 page': 404, '404 API': 404, '413 too large': 413, '415 content type': 415, '422 validation': 422 });
+  });
+
+  it('add a year of HSTS when served over TLS, directly or behind a TLS proxy', async () => {
+    for (const res of [
+      await app.request('https://prov.test/login'),
+      await app.request('/login', { headers: { 'x-forwarded-proto': 'https' } }),
+      await app.request('https://prov.test/api/jobs'),
+    ]) {
+      const hsts = res.headers.get('strict-transport-security') ?? '';
+      expect(Number(/max-age=(\d+)/.exec(hsts)?.[1])).toBeGreaterThanOrEqual(31_536_000);
+    }
+  });
+
+  it('pages run no script but our own files and the nonce of that response; no inline handlers', async () => {
+    const problems: string[] = [];
+    for (const e of endpoints().filter((x) => x.method === 'GET' && !x.path.startsWith('/api/') && !x.path.startsWith('/static/'))) {
+      const res = await app.request(e.path, { headers: { cookie: session.cookie, accept: 'text/html' } });
+      if (!(res.headers.get('content-type') ?? '').includes('text/html')) continue;
+      const html = await res.text();
+      const nonce = (csp(res).get('script-src') ?? []).find((v) => v.startsWith("'nonce-"))?.slice(7, -1);
+      for (const tag of html.match(/<script\b[^>]*>/gi) ?? []) {
+        const src = /\ssrc="([^"]*)"/.exec(tag)?.[1];
+        const tagNonce = /\snonce="([^"]*)"/.exec(tag)?.[1];
+        if (src && !src.startsWith('/static/')) problems.push(`${e.path}: script from ${src}`);
+        if (!src && (!nonce || tagNonce !== nonce)) problems.push(`${e.path}: inline script without this response's nonce`);
+      }
+      const handlers = html.match(/<[^>]+\son[a-z]+\s*=/gi) ?? [];
+      if (handlers.length) problems.push(`${e.path}: inline event handlers ${handlers.slice(0, 2).join(' ')}`);
+      if (/href\s*=\s*["']?\s*javascript:/i.test(html)) problems.push(`${e.path}: javascript: link`);
+    }
+    expect(problems).toEqual([]);
+    // A fresh nonce per response.
+    const a = csp(await app.request('/login')).get('script-src');
+    const b = csp(await app.request('/login')).get('script-src');
+    expect(a).not.toEqual(b);
+  });
+});
