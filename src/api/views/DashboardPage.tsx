@@ -1,7 +1,7 @@
 import type { JobRow } from '../../db/schema.js';
 import { JOB_STATUSES, isActive, type JobStatus } from '../../domain/lifecycle.js';
 import { StatusBadge } from './StatusBadge.js';
-import { formatTime, humanize } from './format.js';
+import { formatShortTime, formatTime, humanize } from './format.js';
 
 export interface DashboardPageProps {
   jobs: JobRow[];
@@ -39,10 +39,18 @@ export function JobRowView({ job }: { job: JobRow }) {
       <td data-label="Region">{job.region}</td>
       <td data-label="Type">{job.instance_type}</td>
       <td data-label="Created">
-        <time datetime={job.created_at}>{formatTime(job.created_at)}</time>
+        <time datetime={job.created_at} title={formatTime(job.created_at)}>
+          {formatShortTime(job.created_at)}
+        </time>
       </td>
       <td data-label="Finished">
-        {job.finished_at ? <time datetime={job.finished_at}>{formatTime(job.finished_at)}</time> : '—'}
+        {job.finished_at ? (
+          <time datetime={job.finished_at} title={formatTime(job.finished_at)}>
+            {formatShortTime(job.finished_at)}
+          </time>
+        ) : (
+          '—'
+        )}
       </td>
     </tr>
   );
@@ -113,8 +121,8 @@ export function DashboardPage(props: DashboardPageProps) {
                 <th scope="col">Requester</th>
                 <th scope="col">Region</th>
                 <th scope="col">Type</th>
-                <th scope="col">Created</th>
-                <th scope="col">Finished</th>
+                <th scope="col">Created (UTC)</th>
+                <th scope="col">Finished (UTC)</th>
               </tr>
             </thead>
             <tbody id="job-rows">

@@ -8,6 +8,12 @@ export function formatTime(iso: string | null | undefined): string {
   return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
+/** "2025-01-02 13:04" (UTC): for dense tables whose header says UTC. */
+export function formatShortTime(iso: string | null | undefined): string {
+  const full = formatTime(iso);
+  return full.endsWith(' UTC') ? full.slice(0, 16) : full;
+}
+
 /** "1h 02m", "3m 05s", "12s", "450 ms". */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '';
