@@ -255,6 +255,7 @@ describe('new job form', () => {
     expect(html).not.toContain('name="secretAccessKey"');
     expect(html).toContain('enctype="multipart/form-data"');
     expect(html).toContain('&quot;image&quot;: &quot;nginx:1.27&quot;');
+    expect(html).toMatch(/Environment values travel in the instance(?:'|&#39;)s user data.*not a\s+place for secrets/s);
     expectNoInlineScript(html);
 
     const withKeys = (await get('/jobs/new', keysApp)).html;

@@ -386,7 +386,9 @@ export function JobForm(props: JobFormProps) {
             <label for="f-containersJson">Containers (JSON)</label>
             <p class="hint" id="f-containersJson-hint">
               A list of containers: name, image, and optionally ports ("host:container"), environment, volumes
-              ("/host:/container"), restart, command.
+              ("/host:/container"), restart, command.{' '}
+              <strong>Environment values travel in the instance's user data, readable on the instance: they are not a
+              place for secrets.</strong>
             </p>
             <FieldErrors id="f-containersJson-error" messages={containersErrors} />
             <textarea
