@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { timeOneJob, type StepJson } from './lib/api.js';
+import { makeWorkspace, runBareJob } from './lib/bareTerraform.js';
+import { row, type Row } from './lib/report.js';
+import { SANDBOX_MODULE, type App, type Infra } from './lib/stack.js';
+import { median, sec, sum } from './lib/stats.js';
+
+/**
+ * Workload 1: orchestration overhead. One job at a time from
+ * `POST /api/jobs/:id/run` to `succeeded` (seen through the API), against the
+ * same terraform init, plan, apply and output run as bare commands in the
+ * same workspace layout with the same tfvars. Runs alternate (bare, service,
+ * bare, …) so a change in the machine's load hits both sides alike.
+ */
+
+const W = '1 overhead';
+const TERRAFORM_STEPS = ['init', 'plan', 'apply', 'output'];
+
+const ms = (s: StepJson) => (s.finishedAt ? Date.parse(s.finishedAt) - Date.parse(s.startedAt) : 0);
+
+export async function runOverhead(infra: Infra, app: App, opts: { runs: number }): Promise<Row[]> {
+  const { api } = app;
+  // Warm-up (not counted): first workflow task, SDK clients, terraform's page cache.
+  const warm = await timeOneJob(api, { everyMs: 25, prefix: 'warm' });
+  infra.log(`overhead: warm-up job ${warm.id} took ${sec(warm.ms)}`);
+  const tfvars = JSON.parse(fs.readFileSync(path.join(app.dataDir, 'jobs', warm.id, 'terraform.tfvars.json'), 'utf8'));
+
+  const bare: number[] = [];
+  const show: number[] = [];
+  const service: number[] = [];
+  const inTerraform: number[] = [];
+  const inOther: number[] = [];
+  const between: number[] = [];
+  const from = Date.now();
+  for (let i = 0; i < opts.runs; i++) {
+    const dir = makeWorkspace(path.join(infra.root, 'bare-jobs', `run-${i}`), SANDBOX_MODULE, tfvars);
+    const b = await runBareJob(dir);
+    bare.push(b.totalMs);
+    show.push(b.showMs);
+
+    const s = await timeOneJob(api, { everyMs: 25, prefix: 'overhead' });
+    service.push(s.ms);
+    const steps = (await api.steps(s.id)).filter((st) => st.state === 'succeeded');
+    const tfMs = sum(steps.filter((st) => TERRAFORM_STEPS.includes(st.step)).map(ms));
+    const otherMs = sum(steps.filter((st) => !TERRAFORM_STEPS.includes(st.step)).map(ms));
+    inTerraform.push(tfMs);
+    inOther.push(otherMs);
+    between.push(s.ms - tfMs - otherMs);
+    infra.log(`overhead: run ${i + 1}/${opts.runs}: bare ${sec(b.totalMs)}, service ${sec(s.ms)}`);
+  }
+
+  infra.mark('overhead (bare and service runs alternate)', from, Date.now());
+  const bareMed = median(bare);
+  const serviceMed = median(service);
+  const ratio = serviceMed / bareMed;
+  const overhead = serviceMed - bareMed;
+  return [
+    row(W, `bare terraform init+plan+apply+output, median of ${bare.length}`, sec(bareMed)),
+    row(W, `service, run → succeeded via API, median of ${service.length}`, sec(serviceMed)),
+    row(W, 'ratio service / bare', ratio.toFixed(2), '≤ 1.15', ratio <= 1.15),
+    row(W, 'absolute overhead (difference of medians)', sec(overhead), '< 1.5 s', overhead < 1500),
+    row(W, '  of the service time: terraform steps (init, plan + show, apply, output)', sec(median(inTerraform))),
+    row(W, '  of the service time: other steps (verify, preflight, render, ready, notify)', sec(median(inOther))),
+    row(W, '  of the service time: between steps (Temporal scheduling, status polling)', sec(median(between))),
+    row(W, '  bare `terraform show -json tfplan` (the plan step runs it too)', sec(median(show))),
+  ];
+}

@@ -1,0 +1,197 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runConcurrency } from './concurrency.js';
+import { runLogPipeline, logVars } from './logPipeline.js';
+import { memoryAtRest, memoryRows, type AtRest } from './memory.js';
+import { runOverhead } from './overhead.js';
+import { runPages } from './pages.js';
+import { installSignalHandlers, stopAll, sweep } from './lib/processes.js';
+import { failedRow, markdownTable, row, textTable, type Row } from './lib/report.js';
+import { startApp, startInfra, type App, type Infra } from './lib/stack.js';
+
+/**
+ * `npm run bench`: the whole service for real on this machine (Temporal dev
+ * server, moto, the worker and web processes, the sandbox Terraform module),
+ * five workloads, one table. It reports and exits 0 whatever the figures.
+ *
+ *   --quick           reduced sizes, for a smoke check
+ *   --only=1,3        run only these workloads (5 comes with 2)
+ *   --markdown=FILE   also write the table as Markdown (for the README)
+ *   --profile         run web and worker with --cpu-prof (profiles are kept)
+ *   --keep            keep the temporary directory (logs, databases, workspaces)
+ */
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+const quick = flag('quick');
+const only = new Set((option('only') ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
+if (only.has('5')) only.add('2');
+const profile = flag('profile');
+const keep = flag('keep') || profile;
+const markdownFile = option('markdown');
+
+const sizes = quick
+  ? {
+      overheadRuns: 3,
+      jobs: 10,
+      singles: 1,
+      sleepSeconds: 2,
+      logLines: 20_000,
+      seedJobs: 1_000,
+      seedLines: 100_000,
+      bigJobLines: 20_000,
+      loadSeconds: 3,
+    }
+  : {
+      overheadRuns: 10,
+      jobs: 50,
+      singles: 2,
+      sleepSeconds: 5,
+      logLines: 200_000,
+      seedJobs: 10_000,
+      seedLines: 1_000_000,
+      bigJobLines: 200_000,
+      loadSeconds: 15,
+    };
+
+const started = Date.now();
+const log = (message: string) => {
+  const t = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[bench ${t}s] ${message}\n`);
+};
+
+function version(cmd: string, args: string[]): string {
+  const res = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' } });
+  if (res.error) return `${cmd} not found`;
+  // wrk prints its version on stdout and exits 1.
+  return `${res.stdout}${res.stderr}`.split('\n')[0].replace(/ \[.*$/, '').trim();
+}
+
+function machine(): string[] {
+  const cpus = os.cpus();
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  return [
+    `machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GB memory, ` +
+      `${os.type()} ${os.release()}`,
+    `software: node ${process.version}, ${version('terraform', ['version'])}, ${version('wrk', ['-v'])}`,
+    `load average at start (1, 5, 15 min): ${load}`,
+    `sizes: ${quick ? 'QUICK (reduced)' : 'full'}: ${JSON.stringify(sizes)}`,
+  ];
+}
+
+async function withApp(
+  infra: Infra,
+  name: string,
+  extraVars: Record<string, unknown> | undefined,
+  fn: (app: App) => Promise<Row[]>,
+): Promise<Row[]> {
+  const app = await startApp(infra, { name, extraVars });
+  try {
+    return await fn(app);
+  } finally {
+    await app.stop();
+  }
+}
+
+async function main() {
+  const header = machine();
+  for (const line of header) log(line);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-bench-'));
+  installSignalHandlers(log, () => {
+    if (keep) log(`kept ${root}`);
+    else fs.rmSync(root, { recursive: true, force: true });
+    log('stopped');
+  });
+  const cpuProfDir = profile ? path.join(root, 'cpu-profiles') : undefined;
+  log(`working directory: ${root}`);
+
+  const rows: Row[] = [];
+  const attempt = async (workload: string, fn: () => Promise<Row[]>) => {
+    log(`--- workload ${workload}`);
+    const t0 = Date.now();
+    try {
+      rows.push(...(await fn()));
+    } catch (err) {
+      log(`workload ${workload} failed: ${(err as Error).stack ?? err}`);
+      rows.push(failedRow(workload, err));
+    }
+    log(`workload ${workload} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  };
+
+  let infra: Infra | undefined;
+  try {
+    infra = await startInfra(root, log, cpuProfDir);
+    const inf = infra;
+    if (only.has('1')) {
+      await attempt('1 overhead', () => withApp(inf, 'overhead', undefined, (app) => runOverhead(inf, app, { runs: sizes.overheadRuns })));
+    }
+    if (only.has('2')) {
+      let atStart: AtRest | undefined;
+      let afterLoad: AtRest | undefined;
+      await attempt('2 concurrency', () =>
+        withApp(inf, 'concurrency', { sandbox_sleep_seconds: { apply: sizes.sleepSeconds } }, async (app) => {
+          atStart = await memoryAtRest(app, 5_000);
+          try {
+            return await runConcurrency(inf, app, {
+              jobs: sizes.jobs,
+              singles: sizes.singles,
+              sleepSeconds: sizes.sleepSeconds,
+              timeoutMs: quick ? 300_000 : 1_200_000,
+            });
+          } finally {
+            afterLoad = await memoryAtRest(app, 5_000);
+          }
+        }),
+      );
+      if (only.has('5')) {
+        rows.push(...(atStart ? memoryRows(atStart, afterLoad, sizes.jobs) : [row('5 memory at rest', 'not measured', 'workload 2 did not start')]));
+      }
+    }
+    if (only.has('3')) {
+      await attempt('3 log pipeline', () =>
+        withApp(inf, 'logs', logVars(sizes.logLines), (app) =>
+          runLogPipeline(inf, app, { lines: sizes.logLines, pollMs: 20, timeoutMs: quick ? 300_000 : 900_000 }),
+        ),
+      );
+    }
+    if (only.has('4')) {
+      await attempt('4 pages under load', () =>
+        runPages(inf, {
+          jobs: sizes.seedJobs,
+          lines: sizes.seedLines,
+          bigJobLines: sizes.bigJobLines,
+          seconds: sizes.loadSeconds,
+          connections: 20,
+        }),
+      );
+    }
+  } catch (err) {
+    log(`benchmark set-up failed: ${(err as Error).stack ?? err}`);
+    rows.push(failedRow('set-up', err));
+  } finally {
+    await stopAll(log);
+    const left = sweep(log);
+    if (left) log(`killed ${left} leftover processes`);
+  }
+
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const finished = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const footer = [`load average at end (1, 5, 15 min): ${load}`, `finished ${finished}, took ${((Date.now() - started) / 60_000).toFixed(1)} min`];
+  process.stdout.write(`\n${header.join('\n')}\n\n${textTable(rows)}\n\n${footer.join('\n')}\n`);
+  if (markdownFile) {
+    const md = [...header.map((l) => `- ${l}`), ...footer.map((l) => `- ${l}`), '', markdownTable(rows), ''].join('\n');
+    fs.writeFileSync(markdownFile, md);
+    log(`markdown table written to ${markdownFile}`);
+  }
+  if (cpuProfDir) log(`CPU profiles: ${cpuProfDir}`);
+  const failed = rows.some((r) => r.figure.startsWith('FAILED'));
+  if (keep || failed) log(`kept ${root}${failed ? ' (a workload failed: its logs are there)' : ''}`);
+  else fs.rmSync(root, { recursive: true, force: true });
+  process.exit(0);
+}
+
+void main();
