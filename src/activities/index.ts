@@ -1,4 +1,5 @@
 import { Context, CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/database.js';
 import { finishStep, getJob, startStep, updateJob } from '../db/jobs.js';
 import type { JobSpec } from '../domain/jobSpec.js';
@@ -98,8 +99,12 @@ export function createActivities(deps: ActivityDeps) {
       await finishStep(db, jobId, step, attempt, 'succeeded');
       stepFinished(log, step, 'succeeded', startedMs);
       return result;
-    } catch (err) {
-      const cancelled = ctx.cancellationSignal.aborted;
+    } catch (caught) {
+      // A worker shutting down (SIGTERM, a deploy) cancels its activities: that is
+      // no cancel of the job, so the step fails retryably and another worker runs it.
+      const shutdown = ctx.cancellationSignal.aborted && workerShuttingDown(ctx);
+      const err = shutdown ? ApplicationFailure.retryable(WORKER_SHUTDOWN_MESSAGE, 'WorkerShutdown') : caught;
+      const cancelled = ctx.cancellationSignal.aborted && !shutdown;
       sink.write('system', cancelled ? `${step} cancelled` : `${step} failed: ${(err as Error).message}`);
       await sink.close();
       await finishStep(db, jobId, step, attempt, cancelled ? 'cancelled' : 'failed', {
@@ -350,6 +355,14 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+const WORKER_SHUTDOWN_MESSAGE = 'interrupted: the worker shut down during the step; another worker retries it';
+
+/** The SDK cancels running activities with reason WORKER_SHUTDOWN once the shutdown grace time is over. */
+function workerShuttingDown(ctx: Context): boolean {
+  const reason = ctx.cancellationSignal.reason as { message?: string } | undefined;
+  return Boolean(ctx.cancellationDetails?.workerShutdown) || reason?.message === 'WORKER_SHUTDOWN';
+}
 
 /**
  * A re-plan after a partial apply may only contain changes the approved plan
