@@ -18,6 +18,7 @@ import type { RouteDeps } from './routes/deps.js';
 import { requestLog } from './requestLog.js';
 import { metricsApp, metricsTokenShortcut } from './metricsRoute.js';
 import { codecApp, codecCors } from './codecEndpoint.js';
+import { MAX_BODY_BYTES, formContentTypes, tooLarge } from './inputGuards.js';
 import {
   FixedWindowLimiter,
   JOB_CREATES,
@@ -80,11 +81,7 @@ export function createApp(deps: AppDeps) {
   // Before authentication: Temporal UI's preflights carry no credentials.
   app.use('/codec/*', codecCors(config.temporalUiUrl));
   app.use(
-    bodyLimit({
-      maxSize: 2 * 1024 * 1024,
-      onError: (c) =>
-        c.json({ error: { code: 'too_large', message: 'request body is larger than the 2 MB limit' } }, 413),
-    }),
+    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }),
   );
   app.route('/health', healthApp(deps));
   app.route('/static', staticApp());
@@ -100,6 +97,7 @@ export function createApp(deps: AppDeps) {
       publicBaseUrl: config.publicBaseUrl,
     }),
   );
+  app.use(formContentTypes());
   app.use(requireCsrf(auth, () => [new URL(config.publicBaseUrl).origin]));
   app.use(
     jsxRenderer(({ children, title }, c) => (
