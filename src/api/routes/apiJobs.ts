@@ -26,6 +26,7 @@ import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } fr
 import type { JobRow } from '../../db/schema.js';
 import type { JobStatus } from '../../domain/lifecycle.js';
 import { allowedActions, FINAL_STATUSES } from '../../domain/lifecycle.js';
+import { parseUsersCsv } from '../../domain/usersCsv.js';
 
 /**
  * The REST API under /api. Routes come from the table in openapi.ts (paths,
@@ -87,10 +88,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 async function utf8Field(value: string | File, field: string): Promise<string> {
   if (typeof value === 'string') return value;
+  const bytes = Buffer.from(await value.arrayBuffer());
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(await value.arrayBuffer());
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new ApiError('validation_failed', `${field} must be UTF-8 text`, [{ path: field, message: `${field} must be UTF-8 text` }]);
+    // For the users CSV its parser says what is wrong: the line of the first bad byte, UTF-16, a workbook.
+    const message =
+      (field === 'usersCsv' ? parseUsersCsv(bytes).errors.find((e) => e.line === null)?.message : undefined) ??
+      `${field} must be UTF-8 text`;
+    throw new ApiError('validation_failed', message, [{ path: field, message }]);
   }
 }
 
