@@ -32,18 +32,23 @@ export async function runOverhead(infra: Infra, app: App, opts: { runs: number }
   const inTerraform: number[] = [];
   const inOther: number[] = [];
   const between: number[] = [];
+  // Per terraform command: bare wall time vs the service's step (which adds STS, DB writes, and `show` to plan).
+  const bareBy: Record<string, number[]> = { init: [], plan: [], apply: [], output: [] };
+  const stepBy: Record<string, number[]> = { init: [], plan: [], apply: [], output: [] };
   const from = Date.now();
   for (let i = 0; i < opts.runs; i++) {
     const dir = makeWorkspace(path.join(infra.root, 'bare-jobs', `run-${i}`), SANDBOX_MODULE, tfvars);
     const b = await runBareJob(dir);
     bare.push(b.totalMs);
     show.push(b.showMs);
+    for (const [name, t] of Object.entries(b.byCommand)) bareBy[name]?.push(t);
 
     const s = await timeOneJob(api, { everyMs: 25, prefix: 'overhead' });
     service.push(s.ms);
     const steps = (await api.steps(s.id)).filter((st) => st.state === 'succeeded');
     const tfMs = sum(steps.filter((st) => TERRAFORM_STEPS.includes(st.step)).map(ms));
     const otherMs = sum(steps.filter((st) => !TERRAFORM_STEPS.includes(st.step)).map(ms));
+    for (const st of steps) stepBy[st.step]?.push(ms(st));
     inTerraform.push(tfMs);
     inOther.push(otherMs);
     between.push(s.ms - tfMs - otherMs);
@@ -64,5 +69,8 @@ export async function runOverhead(infra: Infra, app: App, opts: { runs: number }
     row(W, '  of the service time: other steps (verify, preflight, render, ready, notify)', sec(median(inOther))),
     row(W, '  of the service time: between steps (Temporal scheduling, status polling)', sec(median(between))),
     row(W, '  bare `terraform show -json tfplan` (the plan step runs it too)', sec(median(show))),
+    ...TERRAFORM_STEPS.map((name) =>
+      row(W, `  terraform ${name}: bare command / service step, medians`, `${sec(median(bareBy[name]))} / ${sec(median(stepBy[name]))}`),
+    ),
   ];
 }
