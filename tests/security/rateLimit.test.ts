@@ -275,3 +275,25 @@ describe('job creation', () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(15);
   });
 });
+
+describe('the audit log', () => {
+  it('records the client address the limits use: the socket, or under TRUST_PROXY the proxy\'s last entry', async () => {
+    const create = async (port: number, from: string, headers: Record<string, string> = {}) => {
+      const res = await request(port, {
+        method: 'POST',
+        path: '/api/jobs',
+        from,
+        headers: { ...bearer(), 'content-type': 'application/json', ...headers },
+        body: draftSpec(900),
+      });
+      expect(res.status, res.text).toBe(201);
+      const id = JSON.parse(res.text).id as string;
+      const row = await temp.db.selectFrom('audit_log').select(['ip', 'actor']).where('job_id', '=', id).executeTakeFirstOrThrow();
+      return row.ip;
+    };
+    const direct = await start();
+    expect(await create(direct.port, '127.0.0.7', { 'x-forwarded-for': '198.51.100.1' })).toBe('127.0.0.7');
+    const proxied = await start({ TRUST_PROXY: 'true' });
+    expect(await create(proxied.port, '127.0.0.1', { 'x-forwarded-for': '198.51.100.1, 10.9.8.7' })).toBe('10.9.8.7');
+  });
+});

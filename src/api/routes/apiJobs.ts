@@ -4,7 +4,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { validator } from 'hono/validator';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { getConnInfo } from '@hono/node-server/conninfo';
+import { clientAddress } from '../rateLimit.js';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
@@ -147,15 +147,11 @@ export function apiJobsApp(deps: RouteDeps) {
 
   const toJson = (job: JobRow) => jobJson(job, links);
 
-  const actorOf = (c: Context<AppEnv>): Actor => {
-    let ip: string | null = null;
-    try {
-      ip = getConnInfo(c).remote.address ?? null;
-    } catch {
-      // not served by @hono/node-server (app.request in tests): no socket, no address
-    }
-    return { user: c.get('principal')?.user ?? 'anonymous', ip };
-  };
+  const actorOf = (c: Context<AppEnv>): Actor => ({
+    user: c.get('principal')?.user ?? 'anonymous',
+    // The socket's address, or under TRUST_PROXY the one our proxy saw; null without a socket (app.request).
+    ip: clientAddress(c, { trustProxy: config.TRUST_PROXY }),
+  });
 
   const requireJob = async (id: string): Promise<JobRow> => {
     const job = await getJob(db, id);

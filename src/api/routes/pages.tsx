@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { getConnInfo } from '@hono/node-server/conninfo';
+import { clientAddress } from '../rateLimit.js';
 import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
 import { createJob, JobCommandError, signalJob, startJob, type Actor } from '../jobCommands.js';
@@ -62,17 +62,9 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-function clientIp(c: Context): string | null {
-  try {
-    return getConnInfo(c).remote.address ?? null;
-  } catch {
-    // app.request() in tests has no socket.
-    return null;
-  }
-}
-
-function actorOf(c: Context<AppEnv>): Actor {
-  return { user: c.get('principal').user, ip: clientIp(c) };
+/** The audit's "from which address": the socket's, or under TRUST_PROXY the one our proxy saw (null without a socket). */
+function actorOf(c: Context<AppEnv>, trustProxy: boolean): Actor {
+  return { user: c.get('principal').user, ip: clientAddress(c, { trustProxy }) };
 }
 
 // --- flash messages (one redirect long, bound to a job) ----------------------------------------
@@ -680,7 +672,7 @@ export function pagesApp(deps: RouteDeps) {
       });
     }
 
-    const actor = actorOf(c);
+    const actor = actorOf(c, config.TRUST_PROXY);
     let job: JobRow;
     try {
       job = await createJob(deps.commands, parsed.data, actor);
@@ -770,9 +762,9 @@ export function pagesApp(deps: RouteDeps) {
       });
     }
     try {
-      if (action === 'run') await startJob(deps.commands, id, undefined, actorOf(c));
+      if (action === 'run') await startJob(deps.commands, id, undefined, actorOf(c, config.TRUST_PROXY));
       else {
-        await signalJob(deps.commands, id, action, actorOf(c), {
+        await signalJob(deps.commands, id, action, actorOf(c, config.TRUST_PROXY), {
           reason: str(body.reason).trim().slice(0, 500) || undefined,
           comment: str(body.comment).trim().slice(0, 500) || undefined,
         });
