@@ -102,6 +102,22 @@ export const configSchema = z.object({
    * concurrent inits apart); unset, each workspace downloads its providers.
    */
   TF_PLUGIN_CACHE_DIR: z.string().optional(),
+  /** S3 bucket for job state; unset: each job's state stays in its workspace (local backend). */
+  TF_STATE_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+    .optional(),
+  TF_STATE_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, e.g. us-east-1').optional(),
+  TF_STATE_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, . _ - and / only')
+    .default('provisioning/jobs'),
+  /** A DynamoDB table for state locks; unset: S3's native lock file (use_lockfile). */
+  TF_STATE_LOCK_TABLE: z.string().regex(/^[A-Za-z0-9._-]{3,255}$/, 'must be a DynamoDB table name').optional(),
+  /** A role the S3 backend assumes to reach the bucket (state in another account). */
+  TF_STATE_ROLE_ARN: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN').optional(),
+  /** An S3-compatible endpoint for the state bucket (MinIO; moto in tests). */
+  TF_STATE_ENDPOINT: httpUrl.optional(),
   TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
   APPROVAL_TIMEOUT_HOURS: z.coerce.number().positive().default(72),
   READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),
@@ -125,6 +141,8 @@ export interface Config extends RawConfig {
   databasePath: string;
   jobsWorkdir: string;
   terraformModuleDir: string;
+  /** TF_PLUGIN_CACHE_DIR resolved, when set. */
+  pluginCacheDir?: string;
   publicBaseUrl: string;
   temporalUiUrl: string;
   /** True when the app must start (and own) a Temporal dev server. */
@@ -169,6 +187,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
       problems.push('SECRET_KEY: production needs a unique key of at least 32 characters');
   }
   if (raw.EMAIL_PROVIDER === 'ses' && !raw.SES_FROM_EMAIL) problems.push('SES_FROM_EMAIL: required when EMAIL_PROVIDER=ses');
+  if (raw.TF_STATE_BUCKET && !raw.TF_STATE_REGION) problems.push('TF_STATE_REGION: required when TF_STATE_BUCKET is set');
   if (raw.EMAIL_PROVIDER === 'smtp' && !raw.SMTP_HOST) problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
   if (problems.length) throw new ConfigError(problems);
 
@@ -183,6 +202,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     databasePath,
     jobsWorkdir: path.resolve(cwd, raw.JOBS_WORKDIR ?? path.join(raw.DATA_DIR, 'jobs')),
     terraformModuleDir: path.resolve(cwd, raw.TERRAFORM_MODULE_DIR),
+    pluginCacheDir: raw.TF_PLUGIN_CACHE_DIR ? path.resolve(cwd, raw.TF_PLUGIN_CACHE_DIR) : undefined,
     publicBaseUrl: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
     temporalUiUrl: (raw.TEMPORAL_UI_URL ?? `http://localhost:${raw.TEMPORAL_DEV_UI_PORT}`).replace(/\/$/, ''),
     embeddedTemporal,

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/database.js';
@@ -21,7 +23,8 @@ import {
   type PlanSummary,
   type TerraformContext,
 } from './terraformRunner.js';
-import { jobWorkspaceDir, prepareWorkspace } from './workspace.js';
+import { jobWorkspaceDir, prepareWorkspace, TFVARS_FILE } from './workspace.js';
+import { writeBackendFiles, type S3StateBackend } from './stateBackend.js';
 import { renderTfvars, renderUserData } from './userData.js';
 import type { Notifier } from '../notifications/notifier.js';
 import { jobLogger } from '../observability/logger.js';
@@ -38,6 +41,10 @@ export interface ActivitySettings {
   skipInstanceStatusChecks: boolean;
   allowedAccountIds: string[];
   heartbeatMs?: number;
+  /** TF_PLUGIN_CACHE_DIR: the provider cache every init shares (under a lock). */
+  pluginCacheDir?: string;
+  /** TF_STATE_BUCKET and friends: job state in S3 instead of the workspace. */
+  stateBackend?: S3StateBackend;
   /**
    * Variables merged into every job's tfvars: operator-wide settings for the
    * module, and the sandbox module's knobs in tests and benchmarks.
@@ -135,7 +142,10 @@ export function createActivities(deps: ActivityDeps) {
     return {
       binary: settings.terraformBinary,
       workspaceDir: jobWorkspaceDir(settings.jobsWorkdir, jobId),
-      env: terraformEnv(credentials, spec.region),
+      env: {
+        ...terraformEnv(credentials, spec.region),
+        ...(settings.pluginCacheDir ? { TF_PLUGIN_CACHE_DIR: settings.pluginCacheDir } : {}),
+      },
       sink: io.sink,
       signal: io.signal,
       graceMs: settings.killGraceMs,
@@ -147,6 +157,24 @@ export function createActivities(deps: ActivityDeps) {
   async function approvedPlan(jobId: string): Promise<PlanSummary | undefined> {
     const job = await getJob(db, jobId);
     return job?.plan_summary_json ? (JSON.parse(job.plan_summary_json) as PlanSummary) : undefined;
+  }
+
+  /** The job's workspace: module, tfvars and, with remote state, the backend files. */
+  async function renderJobWorkspace(jobId: string, spec: JobSpec, amiId: string) {
+    const job = await getJob(db, jobId);
+    const userData = renderUserData({ jobId, containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
+    const tfvars = {
+      ...renderTfvars({ jobId, spec, amiId, userData, createdBy: job?.created_by ?? undefined }),
+      ...(settings.extraTfvars?.(jobId, spec) ?? {}),
+    };
+    const dir = await prepareWorkspace({
+      jobsWorkdir: settings.jobsWorkdir,
+      jobId,
+      moduleDir: settings.terraformModuleDir,
+      tfvars,
+    });
+    await writeBackendFiles(dir, jobId, settings.stateBackend);
+    return { dir, userData };
   }
 
   return {
@@ -222,18 +250,7 @@ export function createActivities(deps: ActivityDeps) {
 
     async renderWorkspace({ jobId, spec, amiId }: JobRef & { amiId: string }): Promise<void> {
       await inStep(jobId, 'render', async ({ sink }) => {
-        const job = await getJob(db, jobId);
-        const userData = renderUserData({ jobId, containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
-        const tfvars = {
-          ...renderTfvars({ jobId, spec, amiId, userData, createdBy: job?.created_by ?? undefined }),
-          ...(settings.extraTfvars?.(jobId, spec) ?? {}),
-        };
-        const dir = await prepareWorkspace({
-          jobsWorkdir: settings.jobsWorkdir,
-          jobId,
-          moduleDir: settings.terraformModuleDir,
-          tfvars,
-        });
+        const { dir, userData } = await renderJobWorkspace(jobId, spec, amiId);
         sink.write('system', `workspace ready at ${dir} (user data ${userData.bytes} bytes, ${userData.encoding})`);
       });
     },
@@ -329,6 +346,15 @@ export function createActivities(deps: ActivityDeps) {
         'destroy',
         async (io) => {
           const ctx = await terraformContext(jobId, spec, io);
+          if (settings.stateBackend && !fs.existsSync(path.join(ctx.workspaceDir, TFVARS_FILE))) {
+            // Remote state: this host never had the workspace; rebuild it from the job and reach the state.
+            const job = await getJob(db, jobId);
+            const amiId = (job?.outputs_json ? JSON.parse(job.outputs_json).ami_id : undefined) ?? spec.instance.amiId;
+            if (!amiId) throw new Error('cannot rebuild the workspace for destroy: the job has no AMI recorded');
+            io.sink.write('system', 'workspace not on this host: rebuilding it to reach the job\'s remote state');
+            await renderJobWorkspace(jobId, spec, amiId);
+            await terraformInit(ctx);
+          }
           await terraformDestroy(ctx);
           await updateJob(db, jobId, { has_resources: 0 });
         },

@@ -7,6 +7,8 @@ import { redactorFor } from '../domain/redact.js';
 import type { LogSink } from './logSink.js';
 import { clearRun, recordRun, stopLeftoverRun } from './leftoverRun.js';
 import { observeTerraformExit } from '../observability/metrics.js';
+import { withFileLock } from './fileLock.js';
+import { backendInitArgs, usesRemoteState } from './stateBackend.js';
 
 // ---------------------------------------------------------------------------
 // Failures. Each carries an explicit `type` so the activity layer can map it to
@@ -441,23 +443,42 @@ async function run(ctx: TerraformContext, args: string[], extra: Partial<RunTerr
 
 const lockTimeout = (ctx: TerraformContext) => `-lock-timeout=${ctx.lockTimeout ?? '60s'}`;
 
-function usesPluginCache(ctx: TerraformContext): boolean {
-  return Boolean(ctx.env.TF_PLUGIN_CACHE_DIR ?? process.env.TF_PLUGIN_CACHE_DIR);
+function pluginCacheDir(ctx: TerraformContext): string | undefined {
+  return ctx.env.TF_PLUGIN_CACHE_DIR || process.env.TF_PLUGIN_CACHE_DIR || undefined;
 }
 
-// Terraform's plugin cache is not safe for concurrent init: inits sharing one
-// cache take turns within this worker.
-let initTurn: Promise<unknown> = Promise.resolve();
+/** The lock file that makes inits sharing a provider cache take turns. */
+export const PLUGIN_CACHE_LOCK = '.provisioning-init.lock';
 
+/**
+ * `terraform init`, with `-backend-config` when the workspace has a remote
+ * backend. Terraform's plugin cache is not safe for concurrent init: inits
+ * sharing one cache take turns through a lock file in the cache directory,
+ * across workers, containers and hosts that share it; a waiting init keeps
+ * heartbeating and stops waiting on cancel.
+ */
 export async function terraformInit(ctx: TerraformContext): Promise<void> {
-  const init = () => run(ctx, ['init', '-input=false', '-no-color', lockTimeout(ctx)]);
-  if (!usesPluginCache(ctx)) {
+  const init = () =>
+    run(ctx, ['init', '-input=false', '-no-color', lockTimeout(ctx), ...backendInitArgs(ctx.workspaceDir)]);
+  const cacheDir = pluginCacheDir(ctx);
+  if (!cacheDir) {
     await init();
     return;
   }
-  const mine = initTurn.then(init, init);
-  initTurn = mine.catch(() => undefined);
-  await mine;
+  fs.mkdirSync(cacheDir, { recursive: true });
+  let told = false;
+  await withFileLock(path.join(cacheDir, PLUGIN_CACHE_LOCK), init, {
+    signal: ctx.signal,
+    onWait: (holder) => {
+      ctx.onHeartbeat?.();
+      if (told) return;
+      told = true;
+      ctx.sink.write(
+        'system',
+        `waiting for the provider cache: another init holds it${holder ? ` (pid ${holder.pid} on ${holder.host})` : ''}`,
+      );
+    },
+  });
 }
 
 /** Plans into `tfplan` and returns the plan's summary (the plan JSON itself never reaches the log). */
@@ -579,6 +600,9 @@ const quietSink: LineSink = { write: () => {}, flush: async () => {}, redact: re
 export async function stateHasResources(
   ctx: Pick<TerraformContext, 'binary' | 'workspaceDir'> & Partial<TerraformContext>,
 ): Promise<boolean> {
+  // Remote state is not readable without the job's credentials: once the backend is
+  // initialised, assume resources may exist (a destroy of nothing is a quick no-op).
+  if (usesRemoteState(ctx.workspaceDir)) return fs.existsSync(path.join(ctx.workspaceDir, '.terraform', 'terraform.tfstate'));
   if (!fs.existsSync(path.join(ctx.workspaceDir, 'terraform.tfstate'))) return false;
   const full: TerraformContext = { env: {}, graceMs: 10_000, sink: quietSink, ...ctx };
   const { stdout = '' } = await run(full, ['state', 'list'], { captureStdout: true });

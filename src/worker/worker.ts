@@ -27,6 +27,17 @@ export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
       skipInstanceStatusChecks: !config.READINESS_STATUS_CHECKS,
       allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
       extraTfvars: config.TERRAFORM_EXTRA_VARS_JSON ? () => config.TERRAFORM_EXTRA_VARS_JSON! : undefined,
+      pluginCacheDir: config.pluginCacheDir,
+      stateBackend: config.TF_STATE_BUCKET
+        ? {
+            bucket: config.TF_STATE_BUCKET,
+            region: config.TF_STATE_REGION!,
+            keyPrefix: config.TF_STATE_KEY_PREFIX,
+            lockTable: config.TF_STATE_LOCK_TABLE,
+            roleArn: config.TF_STATE_ROLE_ARN,
+            endpoint: config.TF_STATE_ENDPOINT,
+          }
+        : undefined,
     },
   };
 }

@@ -12,7 +12,7 @@ import { installWorkerRuntime, startWorkerHttp, type WorkerHttp } from '../../sr
 import { createTempDb, tempDir } from '../support/tempDb.js';
 import { startMoto } from '../support/moto.js';
 import { startTestWorker, testClient, TEST_SECRET_KEY, type TestWorker } from '../support/worker.js';
-import { SANDBOX_MODULE, sampleSpec, sandboxSettings, waitForStatus } from '../support/jobs.js';
+import { SANDBOX_MODULE, sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -94,6 +94,8 @@ beforeAll(async () => {
   await startJob(commands, job.id, spec, { user: 'tester' });
   const done = await waitForStatus(temp.db, job.id, ['succeeded', 'failed']);
   expect(done.status, done.error ?? '').toBe('succeeded');
+  // The success email is the step after the status change.
+  await waitForStep(temp.db, job.id, 'notify', 'succeeded');
 }, 180_000);
 
 afterAll(async () => {
