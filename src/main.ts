@@ -36,8 +36,9 @@ async function main() {
     console.log('stopped');
     process.exit(reason === 'error' ? 1 : 0);
   };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  // `on`, not `once`: a terminal's Ctrl-C can arrive twice (the group, and tsx passing it on).
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
 
   try {
     if (config.embeddedTemporal) {

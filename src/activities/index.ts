@@ -13,6 +13,7 @@ import { runPreflight } from './preflight.js';
 import { waitForReady } from './readiness.js';
 import { LogSink } from './logSink.js';
 import { mapFailures } from './failures.js';
+import { redactLine } from '../domain/redact.js';
 import {
   stateHasResources,
   terraformApply,
@@ -115,7 +116,8 @@ export function createActivities(deps: ActivityDeps) {
       sink.write('system', cancelled ? `${step} cancelled` : `${step} failed: ${(err as Error).message}`);
       await sink.close();
       await finishStep(db, jobId, step, attempt, cancelled ? 'cancelled' : 'failed', {
-        error: cancelled ? 'cancelled' : (err as Error).message,
+        // Error text is stored like log lines: through the redaction filter.
+        error: cancelled ? 'cancelled' : sink.redact((err as Error).message),
       });
       stepFinished(log, step, cancelled ? 'cancelled' : 'failed', startedMs, err);
       if (cancelled) throw new CancelledFailure('cancelled by request');
@@ -188,7 +190,7 @@ export function createActivities(deps: ActivityDeps) {
     }): Promise<void> {
       await updateJob(db, input.jobId, {
         ...(input.status ? { status: input.status } : {}),
-        ...(input.error !== undefined ? { error: input.error } : {}),
+        ...(input.error !== undefined ? { error: input.error === null ? null : redactLine(input.error) } : {}),
         ...(input.finishedAt ? { finished_at: input.finishedAt } : {}),
         ...(input.destroyAt ? { destroy_at: input.destroyAt } : {}),
         ...(input.status === 'destroyed' ? { has_resources: 0 } : {}),
