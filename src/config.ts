@@ -44,7 +44,10 @@ export const configSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z
     .string()
-    .refine((v) => v.startsWith('sqlite:'), 'must be sqlite:<path> (for example sqlite:./data/app.db)')
+    .refine(
+      (v) => v.startsWith('sqlite:') || /^postgres(ql)?:\/\/[^\s]+$/.test(v),
+      'must be sqlite:<path> (for example sqlite:./data/app.db) or postgres://user:password@host:5432/database',
+    )
     .optional(),
   PORT: port.default(8000),
   HOST: z.string().default('127.0.0.1'),
@@ -138,6 +141,7 @@ export type RawConfig = z.infer<typeof configSchema>;
 
 export interface Config extends RawConfig {
   dataDir: string;
+  /** What createDb opens: the SQLite file's path, or the postgres:// URL as given. */
   databasePath: string;
   jobsWorkdir: string;
   terraformModuleDir: string;
@@ -192,9 +196,11 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = path.resolve(cwd, raw.DATA_DIR);
-  const databasePath = raw.DATABASE_URL
-    ? path.resolve(cwd, raw.DATABASE_URL.slice('sqlite:'.length))
-    : path.join(dataDir, 'app.db');
+  const databasePath = !raw.DATABASE_URL
+    ? path.join(dataDir, 'app.db')
+    : raw.DATABASE_URL.startsWith('sqlite:')
+      ? path.resolve(cwd, raw.DATABASE_URL.slice('sqlite:'.length))
+      : raw.DATABASE_URL;
   const embeddedTemporal = !raw.TEMPORAL_ADDRESS;
   return {
     ...raw,

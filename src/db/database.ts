@@ -1,7 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, type DatabaseConnection } from 'kysely';
+import pg from 'pg';
+import {
+  CompiledQuery,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+} from 'kysely';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
@@ -33,6 +42,8 @@ export interface OpenDbOptions {
   /** How long a writer waits for another process's lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
   readonly?: boolean;
+  /** Postgres: connections in the pool. */
+  poolSize?: number;
 }
 
 export function openSqlite(file: string, opts: OpenDbOptions = {}): SQLite.Database {
@@ -45,8 +56,28 @@ export function openSqlite(file: string, opts: OpenDbOptions = {}): SQLite.Datab
   return sqlite;
 }
 
-export function createDb(file: string, opts: OpenDbOptions = {}): Db {
-  return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: openSqlite(file, opts) }) });
+export function isPostgresUrl(target: string): boolean {
+  return /^postgres(ql)?:\/\//.test(target);
+}
+
+/**
+ * The database: a SQLite file (WAL, immediate transactions), or Postgres when
+ * `target` is a postgres:// URL (DATABASE_URL=postgres://…): same schema,
+ * same migrations, same queries. What differs lives in ./dialect.ts.
+ */
+export function createDb(target: string, opts: OpenDbOptions = {}): Db {
+  if (isPostgresUrl(target)) {
+    const pool = new pg.Pool({
+      connectionString: target,
+      max: opts.poolSize ?? 10,
+      // A writer waiting on a lock longer than this fails instead of hanging a heartbeat forever.
+      statement_timeout: opts.busyTimeoutMs ?? 30_000,
+    });
+    // An idle client that loses its server must not crash the process.
+    pool.on('error', () => undefined);
+    return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  }
+  return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: openSqlite(target, opts) }) });
 }
 
 /** Applies pending migrations; safe when several processes start at once. */

@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { lockKeyInTransaction } from './dialect.js';
 
 /**
  * Idempotency keys: the first request with a key claims it (a row with
@@ -41,6 +42,7 @@ export async function claimIdempotencyKey(db: Db, opts: ClaimOptions): Promise<I
   const abandonedAfter = opts.abandonedAfterMs ?? DEFAULT_ABANDONED_AFTER_MS;
   const expireAfter = opts.expireAfterMs ?? DEFAULT_EXPIRE_AFTER_MS;
   return db.transaction().execute(async (trx) => {
+    await lockKeyInTransaction(trx, `idempotency:${opts.scope}:${opts.key}`);
     const row = await trx
       .selectFrom('idempotency_keys')
       .selectAll()

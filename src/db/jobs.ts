@@ -72,8 +72,9 @@ export async function listJobs(db: Db, q: JobListQuery = {}): Promise<JobPage> {
     const pattern = `%${q.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     query = query.where((eb) =>
       eb.or([
-        eb(sql`name`, 'like', sql`${pattern} escape '\\'`),
-        eb(sql`requester_email`, 'like', sql`${pattern} escape '\\'`),
+        // lower() on both sides: SQLite's LIKE ignores ASCII case, Postgres's does not.
+        eb(sql`lower(name)`, 'like', sql`lower(${pattern}) escape '\\'`),
+        eb(sql`lower(requester_email)`, 'like', sql`lower(${pattern}) escape '\\'`),
       ]),
     );
   }

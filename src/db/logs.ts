@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { lockKeyInTransaction } from './dialect.js';
 import type { JobLogRow } from './schema.js';
 
 /** One output line as the runner saw it; `lineNo` is its position within the step attempt and stream. */
@@ -26,6 +27,8 @@ const originKey = (l: { step: string; attempt: number; stream: string; lineNo: n
 export async function appendLogLines(db: Db, jobId: string, lines: readonly LogLineInput[]): Promise<number> {
   if (lines.length === 0) return maxLogSeq(db, jobId);
   return db.transaction().execute(async (trx) => {
+    // Two writers of one job's log must not both number from the same last seq.
+    await lockKeyInTransaction(trx, `job_logs:${jobId}`);
     const last = await trx
       .selectFrom('job_logs')
       .select((eb) => eb.fn.max<number | null>('seq').as('seq'))

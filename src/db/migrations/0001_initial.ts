@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { autoIdType } from '../dialect.js';
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -31,7 +32,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('job_steps')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', autoIdType(db), (c) => (autoIdType(db) === 'serial' ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
     .addColumn('step', 'text', (c) => c.notNull())
     .addColumn('attempt', 'integer', (c) => c.notNull())
@@ -59,7 +60,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('notifications')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', autoIdType(db), (c) => (autoIdType(db) === 'serial' ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
     .addColumn('event', 'text', (c) => c.notNull())
     .addColumn('recipient', 'text', (c) => c.notNull())
@@ -78,7 +79,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('audit_log')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', autoIdType(db), (c) => (autoIdType(db) === 'serial' ? c.primaryKey() : c.primaryKey().autoIncrement()))
     .addColumn('at', 'text', (c) => c.notNull())
     .addColumn('actor', 'text', (c) => c.notNull())
     .addColumn('action', 'text', (c) => c.notNull())

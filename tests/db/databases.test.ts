@@ -1,0 +1,236 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createDb, migrateToLatest, type Db } from '../../src/db/database.js';
+import { dialectOf } from '../../src/db/dialect.js';
+import {
+  countJobsByStatus,
+  finishStep,
+  getJob,
+  insertJob,
+  listJobs,
+  listSteps,
+  startStep,
+  transitionJob,
+  updateJob,
+} from '../../src/db/jobs.js';
+import { appendLogLines, countLogLines, lastLogLines, listLogLines, maxLogSeq, type LogLineInput } from '../../src/db/logs.js';
+import { getJobNotification, insertNotificationIfAbsent, transitionNotification } from '../../src/db/notifications.js';
+import { claimIdempotencyKey, completeIdempotencyKey } from '../../src/db/idempotency.js';
+import { listAudit, recordAudit } from '../../src/db/audit.js';
+import { renderMetrics } from '../../src/observability/metrics.js';
+import { parseConfig } from '../../src/config.js';
+import { createTempDbOf, dbKinds, type TempDb } from '../support/tempDb.js';
+
+/**
+ * The database modules on every database the service supports: SQLite
+ * always, Postgres when TEST_POSTGRES_URL is set. Same migrations, same
+ * queries; the concurrency cases use separate connections, as separate
+ * processes (web, workers) would.
+ */
+
+let n = 0;
+function newJob(overrides: Partial<Parameters<typeof insertJob>[1]> = {}) {
+  n += 1;
+  const now = new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString();
+  return {
+    id: `job-${process.pid}-${n}`.toLowerCase(),
+    name: `demo-web-${n}`,
+    status: 'draft',
+    requester_email: 'alice@example.com',
+    region: 'us-east-1',
+    instance_type: 't3.micro',
+    auth_method: 'assume_role',
+    spec_json: '{}',
+    created_at: now,
+    updated_at: now,
+    ...overrides,
+  };
+}
+
+function lines(step: string, attempt: number, from: number, count: number): LogLineInput[] {
+  return Array.from({ length: count }, (_, i) => ({
+    step,
+    attempt,
+    stream: 'stdout',
+    lineNo: from + i,
+    line: `${step} line ${from + i}`,
+    ts: new Date().toISOString(),
+  }));
+}
+
+it('DATABASE_URL selects the database', () => {
+  expect(parseConfig({ DATABASE_URL: 'postgres://app:pw@db:5432/prov' }).databasePath).toBe('postgres://app:pw@db:5432/prov');
+  expect(parseConfig({ DATABASE_URL: 'sqlite:./x.db' }, '/srv').databasePath).toBe('/srv/x.db');
+  expect(() => parseConfig({ DATABASE_URL: 'mysql://db/prov' })).toThrow(/DATABASE_URL/);
+});
+
+describe.each(dbKinds())('on %s', (kind) => {
+  let t: TempDb;
+  let db: Db;
+  beforeAll(async () => {
+    t = await createTempDbOf(kind);
+    db = t.db;
+  }, 60_000);
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  it('uses the dialect it was asked for', () => {
+    expect(dialectOf(db)).toBe(kind);
+  });
+
+  describe('migrations', () => {
+    it('are applied once, and a second run is a no-op', async () => {
+      expect(await migrateToLatest(db)).toEqual([]);
+      const tables = (await db.introspection.getTables()).map((x) => x.name);
+      expect(tables).toEqual(
+        expect.arrayContaining(['jobs', 'job_steps', 'job_logs', 'notifications', 'audit_log', 'idempotency_keys']),
+      );
+    });
+
+    it('survive several connections migrating a fresh database at once', async (ctx) => {
+      if (kind === 'sqlite') ctx.skip('one connection per process: tests/integration/migrations.test.ts runs this across processes');
+      const target = t.target.replace(/\/([^/]+)$/, '/$1_fresh');
+      await sql.raw(`create database ${target.split('/').pop()}`).execute(db);
+      const dbs = [0, 1, 2].map(() => createDb(target));
+      try {
+        const applied = await Promise.all(dbs.map((d) => migrateToLatest(d)));
+        expect(applied.flat()).toEqual(['0001_initial']);
+      } finally {
+        await Promise.all(dbs.map((d) => d.destroy()));
+        await sql.raw(`drop database ${target.split('/').pop()} with (force)`).execute(db);
+      }
+    });
+  });
+
+  describe('jobs and steps', () => {
+    it('insert, read, update and count', async () => {
+      const row = await insertJob(db, newJob({ status: 'running' }));
+      expect(row.has_resources).toBe(0);
+      await updateJob(db, row.id, { step: 'plan', has_resources: 1 });
+      const back = await getJob(db, row.id);
+      expect(back).toMatchObject({ step: 'plan', has_resources: 1, status: 'running' });
+      const counts = await countJobsByStatus(db);
+      expect(counts.running).toBeGreaterThanOrEqual(1);
+      expect(typeof counts.running).toBe('number');
+    });
+
+    it('compare-and-set: of concurrent transitions from separate connections, exactly one wins', async () => {
+      const row = await insertJob(db, newJob());
+      const others = [t.open(), t.open(), t.open()];
+      const won = await Promise.all(others.map((o) => transitionJob(o, row.id, ['draft'], { status: 'running' })));
+      expect(won.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('search ignores case and treats % and _ literally; pages by cursor', async () => {
+      const prefix = `Search${kind}`;
+      for (let i = 0; i < 5; i++) await insertJob(db, newJob({ name: `${prefix}-web-${i}` }));
+      await insertJob(db, newJob({ name: `${prefix}_100%` }));
+      const all = await listJobs(db, { search: prefix.toUpperCase() });
+      expect(all.jobs).toHaveLength(6);
+      expect((await listJobs(db, { search: `${prefix}_1` })).jobs.map((j) => j.name)).toEqual([`${prefix}_100%`]);
+      expect((await listJobs(db, { search: '100%' })).jobs.map((j) => j.name)).toEqual([`${prefix}_100%`]);
+      const page1 = await listJobs(db, { search: prefix, limit: 4 });
+      const page2 = await listJobs(db, { search: prefix, limit: 4, cursor: page1.nextCursor! });
+      expect(page1.jobs).toHaveLength(4);
+      expect(page2.jobs).toHaveLength(2);
+      expect(page2.nextCursor).toBeNull();
+      expect(new Set([...page1.jobs, ...page2.jobs].map((j) => j.id)).size).toBe(6);
+    });
+
+    it('records a step attempt once however often it is started or finished', async () => {
+      const row = await insertJob(db, newJob());
+      await startStep(db, row.id, 'init', 1);
+      await startStep(db, row.id, 'init', 1);
+      await finishStep(db, row.id, 'init', 1, 'failed', { error: 'boom' });
+      await startStep(db, row.id, 'init', 2);
+      await finishStep(db, row.id, 'init', 2, 'succeeded');
+      const steps = await listSteps(db, row.id);
+      expect(steps.map((s) => [s.step, s.attempt, s.state, s.error])).toEqual([
+        ['init', 1, 'failed', 'boom'],
+        ['init', 2, 'succeeded', null],
+      ]);
+      expect(typeof steps[0].id).toBe('number');
+    });
+  });
+
+  describe('job logs', () => {
+    it('number lines gaplessly and skip a redelivered batch', async () => {
+      const row = await insertJob(db, newJob());
+      expect(await appendLogLines(db, row.id, lines('plan', 1, 1, 3))).toBe(3);
+      expect(await appendLogLines(db, row.id, lines('plan', 1, 1, 3))).toBe(3);
+      expect(await appendLogLines(db, row.id, lines('plan', 1, 4, 2))).toBe(5);
+      const stored = await listLogLines(db, row.id);
+      expect(stored.map((l) => l.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(await countLogLines(db, row.id)).toBe(5);
+      expect(await maxLogSeq(db, row.id)).toBe(5);
+      expect((await lastLogLines(db, row.id, 2)).map((l) => l.seq)).toEqual([4, 5]);
+    });
+
+    it('number concurrent writers from separate connections without a gap or a clash', async () => {
+      const row = await insertJob(db, newJob());
+      const writers = [t.open(), t.open(), t.open()];
+      await Promise.all(
+        writers.map(async (w, i) => {
+          for (let b = 0; b < 5; b++) await appendLogLines(w, row.id, lines(`step${i}`, 1, b * 20 + 1, 20));
+        }),
+      );
+      const stored = await listLogLines(db, row.id, { limit: 1000 });
+      expect(stored).toHaveLength(300);
+      expect(stored.map((l) => l.seq)).toEqual(stored.map((_, i) => i + 1));
+    }, 60_000);
+  });
+
+  describe('notifications, idempotency keys and the audit log', () => {
+    it('store a notification once per job and event, and change it by compare-and-set', async () => {
+      const row = await insertJob(db, newJob());
+      const note = {
+        job_id: row.id,
+        event: 'succeeded',
+        recipient: 'alice@example.com',
+        subject: 's',
+        html: '<p>h</p>',
+        text: 't',
+        provider: 'outbox',
+        created_at: new Date().toISOString(),
+      };
+      await insertNotificationIfAbsent(db, note);
+      await insertNotificationIfAbsent(db, { ...note, subject: 'other' });
+      const stored = await getJobNotification(db, row.id, 'succeeded');
+      expect(stored?.subject).toBe('s');
+      expect(await transitionNotification(db, stored!.id, ['pending'], { status: 'sent' })).toBe(true);
+      expect(await transitionNotification(db, stored!.id, ['pending'], { status: 'sent' })).toBe(false);
+    });
+
+    it('let exactly one of concurrent identical requests claim an idempotency key', async () => {
+      const conns = [t.open(), t.open(), t.open(), t.open()];
+      const claims = await Promise.all(
+        conns.map((c) => claimIdempotencyKey(c, { scope: 'POST /api/jobs', key: `k-${kind}`, bodyHash: 'h' })),
+      );
+      expect(claims.filter((c) => c.state === 'claimed')).toHaveLength(1);
+      expect(claims.filter((c) => c.state === 'in_progress')).toHaveLength(3);
+      await completeIdempotencyKey(db, 'POST /api/jobs', `k-${kind}`, 201, '{"id":"x"}');
+      expect(await claimIdempotencyKey(db, { scope: 'POST /api/jobs', key: `k-${kind}`, bodyHash: 'h' })).toEqual({
+        state: 'completed',
+        statusCode: 201,
+        responseJson: '{"id":"x"}',
+      });
+      expect(await claimIdempotencyKey(db, { scope: 'POST /api/jobs', key: `k-${kind}`, bodyHash: 'other' })).toEqual({
+        state: 'mismatch',
+      });
+    });
+
+    it('list audit entries newest first', async () => {
+      await recordAudit(db, { actor: { user: 'alice', ip: '10.0.0.1' }, action: 'job.create', jobId: 'j1' });
+      await recordAudit(db, { actor: { user: 'bob' }, action: 'job.run', jobId: 'j1' });
+      const entries = await listAudit(db, { jobId: 'j1' });
+      expect(entries.map((e) => e.action)).toEqual(['job.run', 'job.create']);
+      expect(typeof entries[0].id).toBe('number');
+    });
+
+    it('feed the jobs-by-status gauge', async () => {
+      const text = await renderMetrics({ db, includeSdk: false });
+      expect(text).toMatch(/^provisioning_jobs\{status="draft"\} \d+$/m);
+    });
+  });
+});
