@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
@@ -10,7 +12,7 @@ import { createOutboxProvider } from '../../src/notifications/providers.js';
 import { configureLogging } from '../../src/observability/logger.js';
 import { installWorkerRuntime, startWorkerHttp, type WorkerHttp } from '../../src/worker/telemetry.js';
 import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto } from '../support/moto.js';
+import { freePort, startMoto } from '../support/moto.js';
 import { startTestWorker, testClient, TEST_SECRET_KEY, type TestWorker } from '../support/worker.js';
 import { SANDBOX_MODULE, sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
@@ -182,6 +184,19 @@ describe("the worker's metrics endpoint", () => {
     const health = await fetch(`${base}/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
+  });
+
+  it("is what the container's health check asks", async () => {
+    const check = (port: number) =>
+      new Promise<number | null>((resolve) => {
+        const c = spawn(process.execPath, [path.join(ROOT, 'scripts', 'healthcheck.mjs'), 'worker'], {
+          env: { PATH: process.env.PATH ?? '', WORKER_METRICS_PORT: String(port) },
+          stdio: 'ignore',
+        });
+        c.once('exit', resolve);
+      });
+    expect(await check(workerHttp.port)).toBe(0);
+    expect(await check(await freePort())).toBe(1);
   });
 });
 
