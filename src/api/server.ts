@@ -5,6 +5,9 @@ import { createTemporalClient } from '../temporal/connection.js';
 import { createApp } from './app.js';
 import { configureLogging } from '../observability/logger.js';
 
+/** How long in-flight requests may run after the web server is asked to stop. */
+export const WEB_SHUTDOWN_GRACE_MS = 10_000;
+
 export interface WebServer {
   server: ServerType;
   port: number;
@@ -26,8 +29,12 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        const http = server as unknown as { closeIdleConnections?: () => void; closeAllConnections?: () => void };
         // Idle keep-alive sockets would hold close() open forever.
-        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        http.closeIdleConnections?.();
+        // So would the live log streams (SSE): in-flight requests get a grace period, then the
+        // remaining connections are cut; browsers reconnect elsewhere and resume by Last-Event-ID.
+        setTimeout(() => http.closeAllConnections?.(), WEB_SHUTDOWN_GRACE_MS).unref();
       }).finally(() => connection.close().catch(() => undefined)),
   };
 }
