@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { insertJob } from '../../src/db/jobs.js';
 import { appendLogLines } from '../../src/db/logs.js';
@@ -90,13 +91,8 @@ describe('SIGTERM to the web service', () => {
 
     const sentAt = Date.now();
     web.kill('SIGTERM');
-    // New connections are refused at once.
-    await waitFor(
-      'new connections to be refused',
-      async () => (await fetch(`${base}/health`).then(() => false, () => true)),
-      3_000,
-      50,
-    );
+    // New connections are refused at once (a fresh TCP connection each try, no pooled keep-alive).
+    await waitFor('new connections to be refused', () => refused(port), 5_000, 50);
     // The open stream is still served: a line stored now reaches it.
     await appendLogLines(temp.db, job.id, [
       { step: 'apply', attempt: 1, stream: 'stdout', lineNo: 1, line: 'written during shutdown', ts: new Date().toISOString() },
@@ -114,3 +110,14 @@ describe('SIGTERM to the web service', () => {
     expect(out.text()).not.toContain(TOKEN);
   }, 90_000);
 });
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
