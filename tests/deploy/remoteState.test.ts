@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import type { ActivityDeps } from '../../src/activities/index.js';
+import type { S3StateBackend } from '../../src/activities/stateBackend.js';
+import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
+import { listLogLines } from '../../src/db/logs.js';
+import { createNotifier } from '../../src/notifications/notifier.js';
+import { createOutboxProvider } from '../../src/notifications/providers.js';
+import { createTempDb, tempDir } from '../support/tempDb.js';
+import { MOTO_ACCESS_KEY_ID, startMoto } from '../support/moto.js';
+import { startTestWorker, testClient, uniqueQueue, type TestWorker } from '../support/worker.js';
+import { sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
+
+/**
+ * With TF_STATE_BUCKET, a job provisioned by a worker on one host is destroyed
+ * by a worker on another (its own JOBS_WORKDIR, no workspace of the job): the
+ * destroy step rebuilds the workspace from the job and reaches the state in S3.
+ */
+
+const bucket = 'prov-remote-state';
+let temp: Awaited<ReturnType<typeof createTempDb>>;
+let moto: Awaited<ReturnType<typeof startMoto>>;
+let client: Client;
+let closeClient: () => Promise<void>;
+const workers: TestWorker[] = [];
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  moto = await startMoto();
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+  });
+  const auth = `AWS4-HMAC-SHA256 Credential=${MOTO_ACCESS_KEY_ID}/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0`;
+  expect((await fetch(`${moto.endpoint}/${bucket}`, { method: 'PUT', headers: { authorization: auth } })).status).toBe(200);
+  temp = await createTempDb();
+  ({ client, close: closeClient } = await testClient());
+}, 60_000);
+
+afterAll(async () => {
+  for (const w of workers) await w.stop();
+  await closeClient?.();
+  await temp?.cleanup();
+  await moto?.stop();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function deps(jobsWorkdir: string, stateBackend: S3StateBackend): ActivityDeps {
+  return {
+    db: temp.db,
+    notifier: createNotifier({
+      db: temp.db,
+      provider: createOutboxProvider(),
+      from: 'Provisioning <prov@example.com>',
+      publicBaseUrl: 'http://localhost:8000',
+    }),
+    settings: sandboxSettings(jobsWorkdir, { stateBackend }),
+  };
+}
+
+describe('job state in S3', () => {
+  it('lets a worker on another host destroy a job it never saw', async () => {
+    const stateBackend: S3StateBackend = { bucket, region: 'us-east-1', keyPrefix: 'jobs', endpoint: moto.endpoint };
+    const hostA = tempDir('prov-remote-a-');
+    const hostB = tempDir('prov-remote-b-');
+    dirs.push(hostA, hostB);
+    const taskQueue = uniqueQueue('remote');
+
+    const a = await startTestWorker(deps(hostA, stateBackend), taskQueue);
+    workers.push(a);
+    const commands: CommandDeps = { db: temp.db, temporal: client, taskQueue, approvalTimeoutMs: 60_000 };
+    const spec = sampleSpec();
+    const job = await createJob(commands, spec, { user: 'tester' });
+    await startJob(commands, job.id, spec, { user: 'tester' });
+    const done = await waitForStatus(temp.db, job.id, ['succeeded', 'failed']);
+    expect(done.status, done.error ?? '').toBe('succeeded');
+    await waitForStep(temp.db, job.id, 'notify', 'succeeded');
+    const wsA = path.join(hostA, job.id);
+    expect(fs.readdirSync(wsA)).toEqual(expect.arrayContaining(['backend.tf', 'backend.s3.tfbackend']));
+    expect(fs.existsSync(path.join(wsA, 'terraform.tfstate'))).toBe(false);
+
+    // Host A goes away; host B has never seen the job.
+    await a.stop();
+    workers.splice(workers.indexOf(a), 1);
+    const b = await startTestWorker(deps(hostB, stateBackend), taskQueue);
+    workers.push(b);
+    await signalJob(commands, job.id, 'destroy', { user: 'tester' });
+    const destroyed = await waitForStatus(temp.db, job.id, ['destroyed', 'failed'], 90_000);
+    expect(destroyed.status, destroyed.error ?? '').toBe('destroyed');
+
+    const logs = await listLogLines(temp.db, job.id, { limit: 10_000 });
+    const destroyLines = logs.filter((l) => l.step === 'destroy').map((l) => l.line);
+    expect(destroyLines.some((l) => /workspace not on this host/.test(l))).toBe(true);
+    expect(destroyLines.some((l) => /Destroy complete! Resources: [1-9]/.test(l))).toBe(true);
+    const wsB = path.join(hostB, job.id);
+    const remaining = execFileSync('terraform', ['state', 'list'], {
+      cwd: wsB,
+      env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' },
+      encoding: 'utf8',
+    });
+    expect(remaining.trim()).toBe('');
+  }, 180_000);
+});
