@@ -107,6 +107,8 @@ describe('provisionJob workflow', () => {
     const plan = JSON.parse(done.plan_summary_json!);
     expect(plan.add).toBeGreaterThan(0);
 
+    // The success email is the last step, right after the status turns succeeded.
+    await waitForStep(temp.db, jobId, 'notify', 'succeeded');
     const steps = await listSteps(temp.db, jobId);
     const order = steps.map((s) => s.step);
     for (const s of ['verify', 'preflight', 'render', 'init', 'plan', 'apply', 'output', 'ready', 'notify']) {
