@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,16 +5,12 @@ import type { Client } from '@temporalio/client';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig, type Config } from '../../src/config.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
 import { appendLogLines, type LogLineInput } from '../../src/db/logs.js';
 import { updateJob } from '../../src/db/jobs.js';
 import { SSE } from '../../src/api/routes/apiJobs.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto, type Moto } from '../support/moto.js';
-import { startTestWorker, testClient, TEST_SECRET_KEY, type TestWorker } from '../support/worker.js';
-import { SANDBOX_MODULE, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
+import { TEST_SECRET_KEY, testClient } from '../support/worker.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { SANDBOX_MODULE, waitForStatus, waitForStep } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -24,42 +19,22 @@ import { ROOT } from '../support/processes.js';
  * terraform on the sandbox module, moto for AWS and a real SQLite file.
  */
 
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let moto: Moto;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
+let worker: SandboxStack['worker'];
 let client: Client;
-let closeClient: () => Promise<void>;
 let jobsWorkdir: string;
+let knobs: SandboxStack['knobs'];
 let config: Config;
 let app: ReturnType<typeof createApp>;
-const knobs = new Map<string, Record<string, unknown>>();
 
 const BEARER = { authorization: 'Bearer tok-1' };
 const BASIC = { authorization: `Basic ${Buffer.from('admin:secret-pass').toString('base64')}` };
 const CSV = 'username,email,role,display_name\nadmin,admin@example.com,admin,Administrator\n';
 
 beforeAll(async () => {
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-api-jobs-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir, { extraTfvars: (_id, spec) => knobs.get(spec.name) ?? {} }),
-  };
-  worker = await startTestWorker(deps);
-  ({ client, close: closeClient } = await testClient());
+  stack = await startSandboxStack({ workdirPrefix: 'prov-api-jobs-' });
+  ({ temp, worker, client, jobsWorkdir, knobs } = stack);
   config = parseConfig(
     {
       APP_ADMIN_PASS: 'secret-pass',
@@ -79,11 +54,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 let counter = 0;

@@ -3,19 +3,14 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
-import { createActivities, type ActivityDeps } from '../../src/activities/index.js';
 import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
 import { listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import { progressQuery } from '../../src/workflows/messages.js';
 import { HAPPY_PATH_HISTORY, encodeHistory } from '../support/histories.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto } from '../support/moto.js';
-import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
-import { sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
 import { waitFor } from '../support/processes.js';
 
 /**
@@ -25,47 +20,20 @@ import { waitFor } from '../support/processes.js';
  */
 
 const actor = { user: 'tester', ip: '127.0.0.1' };
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
 let client: Client;
-let closeClient: () => Promise<void>;
 let commands: CommandDeps;
 let jobsWorkdir: string;
-/** Sandbox knobs per job name, read by the workspace renderer. */
-const knobs = new Map<string, Record<string, unknown>>();
+let knobs: SandboxStack['knobs'];
 
 beforeAll(async () => {
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-jobs-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir, { extraTfvars: (_id, spec) => knobs.get(spec.name) ?? {} }),
-  };
-  worker = await startTestWorker(deps);
-  ({ client, close: closeClient } = await testClient());
-  commands = { db: temp.db, temporal: client, taskQueue: worker.taskQueue, approvalTimeoutMs: 60_000 };
+  stack = await startSandboxStack();
+  ({ temp, client, commands, jobsWorkdir, knobs } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 async function launch(spec: JobSpec, deps: CommandDeps = commands) {
