@@ -1,5 +1,6 @@
 import { FINAL_FOR_RUN, jobSpecInput, timeOneJob } from './lib/api.js';
-import { descendantsOf, rssMb } from './lib/processes.js';
+import os from 'node:os';
+import { cpuSeconds, descendantsOf, rssMb } from './lib/processes.js';
 import { row, type Row } from './lib/report.js';
 import { sampleRss, type App, type Infra } from './lib/stack.js';
 import { mb, sec, sum } from './lib/stats.js';
@@ -28,7 +29,7 @@ export async function runConcurrency(
   // One job alone; the last of `singles` runs counts (the first warms the worker up).
   let single = Number.NaN;
   for (let i = 0; i < opts.singles; i++) {
-    single = (await timeOneJob(api, { everyMs: 100, prefix: 'single' })).ms;
+    single = (await timeOneJob(api, { prefix: 'single' })).ms;
     infra.log(`concurrency: single job ${i + 1}/${opts.singles}: ${sec(single)}`);
   }
 
@@ -42,22 +43,23 @@ export async function runConcurrency(
     childrenPeak = Math.max(childrenPeak, total);
   }, 500);
 
-  const t0 = performance.now();
+  const cpu0 = { worker: app.worker ? cpuSeconds(app.worker.nodePid) : undefined, web: app.web ? cpuSeconds(app.web.nodePid) : undefined };
   const from = Date.now();
   let memory: ReturnType<ReturnType<typeof sampleRss>['stop']>;
+  // When each job finished: its finishedAt (epoch ms), or when the poll saw it final.
   const seen = new Map<string, { status: string; at: number; error: string | null }>();
   try {
     await Promise.all(ids.map((id) => api.runJob(id)));
-    const accepted = performance.now() - t0;
+    const accepted = Date.now() - from;
     infra.log(`concurrency: ${ids.length} run requests answered in ${sec(accepted)}`);
     const deadline = Date.now() + opts.timeoutMs;
     while (seen.size < ids.length) {
       if (Date.now() > deadline) throw new Error(`only ${seen.size} of ${ids.length} jobs finished within ${opts.timeoutMs} ms`);
       const { jobs } = await api.listJobs(200);
-      const now = performance.now();
+      const now = Date.now();
       for (const j of jobs) {
         if (wanted.has(j.id) && !seen.has(j.id) && FINAL_FOR_RUN.includes(j.status)) {
-          seen.set(j.id, { status: j.status, at: now, error: j.error });
+          seen.set(j.id, { status: j.status, at: j.finishedAt ? Date.parse(j.finishedAt) : now, error: j.error });
         }
       }
       await new Promise((r) => setTimeout(r, 250));
@@ -68,10 +70,15 @@ export async function runConcurrency(
     infra.mark(`concurrency (${opts.jobs} jobs)`, from, Date.now());
   }
 
+  const cpu1 = { worker: app.worker ? cpuSeconds(app.worker.nodePid) : undefined, web: app.web ? cpuSeconds(app.web.nodePid) : undefined };
+  const used = (a?: { self: number; children: number }, b?: { self: number; children: number }) =>
+    a && b ? { self: b.self - a.self, children: b.children - a.children } : { self: Number.NaN, children: Number.NaN };
+  const workerCpu = used(cpu0.worker, cpu1.worker);
+  const webCpu = used(cpu0.web, cpu1.web);
   const succeeded = [...seen.values()].filter((s) => s.status === 'succeeded').length;
   const failures = [...seen.values()].filter((s) => s.status !== 'succeeded');
   if (failures.length) infra.log(`concurrency: ${failures.length} jobs did not succeed, e.g. ${failures[0].status}: ${failures[0].error}`);
-  const wall = Math.max(...[...seen.values()].map((s) => s.at)) - t0;
+  const wall = Math.max(...[...seen.values()].map((s) => s.at)) - from;
   const ratio = wall / single;
   return [
     row(W, `one job alone (sandbox apply sleeps ${opts.sleepSeconds} s)`, sec(single)),
@@ -82,6 +89,11 @@ export async function runConcurrency(
     row(W, 'worker peak RSS', mb(memory.workerPeak)),
     row(W, 'web peak RSS', mb(memory.webPeak)),
     row(W, 'web + worker peak RSS (sampled together)', mb(memory.sumPeak), '< 500 MB', memory.sumPeak < 500),
-    row(W, "  terraform processes under the worker, peak RSS sum (not counted above)", mb(childrenPeak)),
+    row(W, '  terraform processes under the worker, peak RSS sum (not counted above)', mb(childrenPeak)),
+    row(
+      W,
+      `  CPU used meanwhile: terraform (with its children) / worker / web, of ${os.cpus().length} cores × wall`,
+      `${workerCpu.children.toFixed(0)} / ${workerCpu.self.toFixed(0)} / ${webCpu.self.toFixed(0)} s of ${((os.cpus().length * wall) / 1000).toFixed(0)} s`,
+    ),
   ];
 }

@@ -27,7 +27,35 @@ import { runTerraform } from '../src/activities/terraformRunner.js';
  */
 
 const W = '3 log pipeline';
-const LINE = /sandbox line (\d+) t=(\d+)/;
+const PREFIX = /^terraform_data\.instance \(local-exec\): /;
+const LINE = /^sandbox line (\d+) t=(\d{13})$/;
+
+/**
+ * Recognises the sandbox's timestamped lines in terraform's output. Terraform
+ * copies a provisioner's output in chunks and now and then cuts a line in two
+ * ("sandbox line 9628 t" + "=1795818945455"), each half printed as a line of
+ * its own: the halves are joined again here (and counted).
+ */
+export class SandboxLines {
+  splits = 0;
+  #carry = '';
+  feed(raw: string): { n: number; printed: number } | undefined {
+    const payload = raw.replace(PREFIX, '');
+    if (this.#carry) {
+      const joined = LINE.exec(this.#carry + payload);
+      this.#carry = '';
+      if (joined) {
+        this.splits++;
+        return { n: Number(joined[1]), printed: Number(joined[2]) };
+      }
+    }
+    const m = LINE.exec(payload);
+    if (m) return { n: Number(m[1]), printed: Number(m[2]) };
+    if (payload && ('sandbox line'.startsWith(payload) || /^sandbox line \d*( t?(=\d*)?)?$/.test(payload))) this.#carry = payload;
+    return undefined;
+  }
+}
+
 // The workflow's heartbeatTimeout for terraform activities, and the runner's heartbeat interval.
 const HEARTBEAT_TIMEOUT_MS = 10_000;
 const HEARTBEAT_EVERY_MS = 1_000;
@@ -53,6 +81,7 @@ async function terraformAlone(infra: Infra, lines: number) {
   const delays: number[] = [];
   let first = Number.NaN;
   let last = Number.NaN;
+  const sandbox = new SandboxLines();
   await new Promise<void>((resolve, reject) => {
     const child = spawn('terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], {
       cwd: dir,
@@ -66,9 +95,9 @@ async function terraformAlone(infra: Infra, lines: number) {
       const parts = (partial + chunk.toString()).split('\n');
       partial = parts.pop() ?? '';
       for (const line of parts) {
-        const m = LINE.exec(line);
+        const m = sandbox.feed(line);
         if (!m) continue;
-        const t = Number(m[2]);
+        const t = m.printed;
         if (delays.length === 0) first = t;
         last = t;
         delays.push(now - t);
@@ -87,6 +116,7 @@ async function terraformAlone(infra: Infra, lines: number) {
     rate: delays.length / ((last - first) / 1000),
     p50: percentileSorted(delays, 50),
     p95: percentileSorted(delays, 95),
+    splits: sandbox.splits,
   };
 }
 
@@ -175,15 +205,16 @@ export async function runLogPipeline(infra: Infra, app: App, opts: { lines: numb
   let lastReadable = 0;
   let after = 0;
   let status = 'running';
+  const sandbox = new SandboxLines();
   try {
     while (delays.length < opts.lines) {
       if (Date.now() > deadline) throw new Error(`read ${delays.length} of ${opts.lines} lines within ${opts.timeoutMs} ms`);
       const page = await api.logs(job.id, after, 5000);
       const readable = Date.now();
       for (const l of page.lines) {
-        const m = LINE.exec(l.line);
+        const m = sandbox.feed(l.line);
         if (!m) continue;
-        const printed = Number(m[2]);
+        const printed = m.printed;
         delays.push(readable - printed);
         firstPrinted = Math.min(firstPrinted, printed);
         lastPrinted = Math.max(lastPrinted, printed);
@@ -227,7 +258,13 @@ export async function runLogPipeline(infra: Infra, app: App, opts: { lines: numb
     row(W, `terraform alone, stdout read and dropped: ${int(opts.lines)} lines (source ceiling)`, `${int(alone.rate)} lines/s`),
     row(W, '  terraform alone: delay printed → on terraform\'s stdout, p50 / p95', `${msFmt(alone.p50)} / ${msFmt(alone.p95)}`),
     row(W, 'runner + LogSink + SQLite without terraform (pipeline ceiling)', `${int(capacity.rate)} lines/s`),
-    row(W, 'lines readable through the API', `${int(delays.length)} / ${int(opts.lines)}`, 'all', delays.length === opts.lines && status === 'succeeded'),
+    row(
+      W,
+      `lines readable through the API (terraform cut ${sandbox.splits} in two; joined again)`,
+      `${int(delays.length)} / ${int(opts.lines)}`,
+      'all',
+      delays.length === opts.lines && status === 'succeeded',
+    ),
     row(W, 'lines per second stored (first printed → last readable)', `${int(rate)} lines/s`, '≥ 50,000 lines/s', rate >= 50_000),
     row(W, '  time terraform spent printing them in the job', sec(lastPrinted - firstPrinted)),
     row(W, 'delay printed → readable via API, p50', msFmt(percentileSorted(sorted, 50))),

@@ -47,6 +47,14 @@ export async function memoryAtRest(app: App, settleMs: number): Promise<AtRest> 
     if (app.worker) worker.push(rssMb(app.worker.nodePid) ?? Number.NaN);
     await new Promise((r) => setTimeout(r, 400));
   }
+  for (const s of [app.web, app.worker]) {
+    try {
+      if (s) process.kill(s.nodePid, 'SIGWINCH'); // the loop probe writes process.memoryUsage()
+    } catch {
+      // gone
+    }
+  }
+  await new Promise((r) => setTimeout(r, 500));
   return {
     web: web.length ? median(web) : undefined,
     worker: worker.length ? median(worker) : undefined,

@@ -4,7 +4,7 @@
 // (a setInterval on the same loop) is late by as much. Lines "<epoch ms> <late ms>"
 // go to BENCH_LOOP_PROBE_DIR/<pid>.txt; nothing is written while the loop is fine.
 // <pid>.clock pairs wall time with the monotonic clock CPU profiles use;
-// <pid>.mem.json holds process.memoryUsage(), rewritten every second.
+// <pid>.mem.json gets process.memoryUsage() on SIGWINCH.
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
@@ -23,9 +23,11 @@ if (isMainThread && dir) {
     if (late >= 20) fs.appendFileSync(file, `${Date.now()} ${Math.round(late)}\n`);
   }, every);
   timer.unref();
-  // The main isolate's share of the memory, for the memory figures' breakdown.
-  const mem = setInterval(() => {
-    fs.writeFileSync(path.join(dir, `${process.pid}.mem.json`), JSON.stringify(process.memoryUsage()));
-  }, 1000);
-  mem.unref();
+  // The main isolate's share of the memory, for the memory figures' breakdown: on
+  // request only, as writing a file every second showed up in the web's profile.
+  // SIGWINCH because its default is to be ignored (Temporal's runtime shuts the
+  // worker down on SIGUSR2, and SIGUSR1 starts the inspector).
+  process.on('SIGWINCH', () => {
+    fs.writeFile(path.join(dir, `${process.pid}.mem.json`), JSON.stringify(process.memoryUsage()), () => {});
+  });
 }

@@ -159,6 +159,20 @@ export function rssMb(pid: number): number | undefined {
   }
 }
 
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** CPU seconds of a process itself and of its reaped children (their children included), from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): { self: number; children: number } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    // f[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
+    return { self: (f[11] + f[12]) / CLOCK_TICKS, children: (f[13] + f[14]) / CLOCK_TICKS };
+  } catch {
+    return undefined;
+  }
+}
+
 // --- services (tsx entry points) -------------------------------------------------------------
 
 export interface Service {
@@ -232,7 +246,11 @@ export async function startService(
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
+  let stopping = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => {
+    if (!stopping) process.stderr.write(`[bench] ${name} exited unexpectedly (${child.exitCode ?? child.signalCode}); see ${logFile}\n`);
+  });
   void exited.then(() => fs.closeSync(out));
 
   let nodePid: number;
@@ -244,6 +262,7 @@ export async function startService(
   }
 
   const stop = async (graceMs = 20_000) => {
+    stopping = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
     // Remember the whole tree now: what outlives the parent gets reparented and is lost from sight.
     const tree = [nodePid, ...descendantsOf(child.pid!)];
