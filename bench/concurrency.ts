@@ -43,7 +43,13 @@ export async function runConcurrency(
     childrenPeak = Math.max(childrenPeak, total);
   }, 500);
 
-  const cpu0 = { worker: app.worker ? cpuSeconds(app.worker.nodePid) : undefined, web: app.web ? cpuSeconds(app.web.nodePid) : undefined };
+  const cpuNow = () => ({
+    worker: app.worker ? cpuSeconds(app.worker.nodePid) : undefined,
+    web: app.web ? cpuSeconds(app.web.nodePid) : undefined,
+    temporal: infra.pids.temporal ? cpuSeconds(infra.pids.temporal) : undefined,
+    moto: infra.pids.moto ? cpuSeconds(infra.pids.moto) : undefined,
+  });
+  const cpu0 = cpuNow();
   const from = Date.now();
   let memory: ReturnType<ReturnType<typeof sampleRss>['stop']>;
   // When each job finished: its finishedAt (epoch ms), or when the poll saw it final.
@@ -70,11 +76,13 @@ export async function runConcurrency(
     infra.mark(`concurrency (${opts.jobs} jobs)`, from, Date.now());
   }
 
-  const cpu1 = { worker: app.worker ? cpuSeconds(app.worker.nodePid) : undefined, web: app.web ? cpuSeconds(app.web.nodePid) : undefined };
+  const cpu1 = cpuNow();
   const used = (a?: { self: number; children: number }, b?: { self: number; children: number }) =>
     a && b ? { self: b.self - a.self, children: b.children - a.children } : { self: Number.NaN, children: Number.NaN };
   const workerCpu = used(cpu0.worker, cpu1.worker);
   const webCpu = used(cpu0.web, cpu1.web);
+  const temporalCpu = used(cpu0.temporal, cpu1.temporal);
+  const motoCpu = used(cpu0.moto, cpu1.moto);
   const succeeded = [...seen.values()].filter((s) => s.status === 'succeeded').length;
   const failures = [...seen.values()].filter((s) => s.status !== 'succeeded');
   if (failures.length) infra.log(`concurrency: ${failures.length} jobs did not succeed, e.g. ${failures[0].status}: ${failures[0].error}`);
@@ -92,8 +100,8 @@ export async function runConcurrency(
     row(W, '  terraform processes under the worker, peak RSS sum (not counted above)', mb(childrenPeak)),
     row(
       W,
-      `  CPU used meanwhile: terraform (with its children) / worker / web, of ${os.cpus().length} cores × wall`,
-      `${workerCpu.children.toFixed(0)} / ${workerCpu.self.toFixed(0)} / ${webCpu.self.toFixed(0)} s of ${((os.cpus().length * wall) / 1000).toFixed(0)} s`,
+      `  CPU used meanwhile: terraform (with its children) / worker / web / Temporal dev server / moto, of ${os.cpus().length} cores × wall`,
+      `${[workerCpu.children, workerCpu.self, webCpu.self, temporalCpu.self, motoCpu.self].map((v) => v.toFixed(0)).join(' / ')} s of ${((os.cpus().length * wall) / 1000).toFixed(0)} s`,
     ),
   ];
 }

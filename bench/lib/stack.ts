@@ -27,6 +27,8 @@ export interface Infra {
   motoEndpoint: string;
   /** For describing workflows (pending activities' heartbeats). */
   temporal: Client;
+  /** The Temporal dev server's and moto's processes, for their CPU time. */
+  pids: { temporal?: number; moto?: number };
   log: Log;
   /** Where each process gets a --cpu-prof directory, when profiling was asked for. */
   cpuProfDir?: string;
@@ -46,6 +48,19 @@ export async function startInfra(root: string, log: Log, cpuProfDir?: string): P
   register({ name: 'moto', stop: () => moto.stop() });
   log(`moto on ${moto.endpoint}`);
 
+  const motoPort = new URL(moto.endpoint).port;
+  const motoPid = fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .find((pid) => {
+      try {
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return cmd.includes('moto') && cmd.split('\0').includes(motoPort);
+      } catch {
+        return false;
+      }
+    });
+
   const connection = await Connection.connect({ address: dev.address });
   register({ name: 'temporal client', stop: () => connection.close() });
   return {
@@ -53,6 +68,7 @@ export async function startInfra(root: string, log: Log, cpuProfDir?: string): P
     temporalAddress: dev.address,
     motoEndpoint: moto.endpoint,
     temporal: new Client({ connection }),
+    pids: { temporal: dev.process.pid, moto: motoPid ? Number(motoPid) : undefined },
     log,
     cpuProfDir,
     mark: (name, from, to) => {
