@@ -47,7 +47,8 @@ function workerEnv(): Record<string, string> {
 }
 
 async function spawnWorker(): Promise<ChildProcess> {
-  const child = runTsx('src/worker/main.ts', workerEnv());
+  // Own process group, so the clean-up below can stop tsx and its node child together.
+  const child = runTsx('src/worker/main.ts', workerEnv(), { detached: true });
   const out = collectOutput(child);
   workers.push(child);
   await waitFor('worker to poll', () => {
@@ -71,7 +72,13 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+  for (const w of workers) {
+    try {
+      process.kill(-w.pid!, 'SIGKILL');
+    } catch {
+      /* group already gone */
+    }
+  }
   await closeClient?.();
   await temp?.cleanup();
   await moto?.stop();
