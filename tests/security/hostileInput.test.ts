@@ -4,15 +4,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
 import { updateJob } from '../../src/db/jobs.js';
 import { jobWorkspaceDir } from '../../src/activities/workspace.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto, type Moto } from '../support/moto.js';
-import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
-import { sandboxSettings, waitForStatus } from '../support/jobs.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { waitForStatus } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 import { bearer, login, securityConfig, type App } from './support.js';
 
@@ -55,51 +50,26 @@ const ROLE = 'arn:aws:iam::123456789012:role/Provisioner';
 const CSV_HEADER = 'username,email,role,display_name\n';
 const CSV = `${CSV_HEADER}admin,admin@example.com,admin,Administrator\n`;
 
-let moto: Moto;
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
 let client: Client;
-let closeClient: () => Promise<void>;
 let jobsWorkdir: string;
 let app: App;
 let session: { cookie: string; csrf: string };
 
 beforeAll(async () => {
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-hostile-jobs-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir),
-  };
-  worker = await startTestWorker(deps);
-  ({ client, close: closeClient } = await testClient());
+  stack = await startSandboxStack({ workdirPrefix: 'prov-hostile-jobs-' });
+  ({ temp, client, jobsWorkdir } = stack);
   app = createApp({
     db: temp.db,
     temporal: client,
-    config: securityConfig({ TEMPORAL_TASK_QUEUE: worker.taskQueue, DATA_DIR: temp.dir, JOBS_WORKDIR: jobsWorkdir }),
+    config: securityConfig({ TEMPORAL_TASK_QUEUE: stack.worker.taskQueue, DATA_DIR: temp.dir, JOBS_WORKDIR: jobsWorkdir }),
   });
   session = await login(app);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 // ---------------------------------------------------------------------------

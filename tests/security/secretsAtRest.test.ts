@@ -7,15 +7,10 @@ import type { Client } from '@temporalio/client';
 import { METADATA_ENCODING_KEY } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { createApp } from '../../src/api/app.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
 import { getJob } from '../../src/db/jobs.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
 import { ENCODING } from '../../src/temporal/codec.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto, type Moto } from '../support/moto.js';
-import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
-import { sandboxSettings, waitForStatus } from '../support/jobs.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { waitForStatus } from '../support/jobs.js';
 import { bearer, securityConfig, type App } from './support.js';
 
 /**
@@ -38,47 +33,29 @@ const SECRET = crypto.randomBytes(30).toString('base64');
 const SESSION_TOKEN = crypto.randomBytes(48).toString('base64');
 const SECRETS = { KEY_ID, SECRET, SESSION_TOKEN };
 
-let moto: Moto;
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
 let client: Client;
-let closeClient: () => Promise<void>;
 let jobsWorkdir: string;
 let app: App;
 let jobId: string;
 const envBefore = { ...process.env };
 
 beforeAll(async () => {
-  moto = await startMoto();
-  // The worker's own base credentials (moto accepts any): never the job's.
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
+  // The worker's own base credentials (moto accepts any, set by the stack): never the job's.
   delete process.env.AWS_SESSION_TOKEN;
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-secrets-jobs-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir, {
+  stack = await startSandboxStack({
+    workdirPrefix: 'prov-secrets-jobs-',
+    settings: {
       extraTfvars: () => ({ sandbox_echo_env: ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] }),
-    }),
-  };
-  worker = await startTestWorker(deps);
-  ({ client, close: closeClient } = await testClient());
+    },
+  });
+  ({ temp, client, jobsWorkdir } = stack);
   app = createApp({
     db: temp.db,
     temporal: client,
     config: securityConfig({
-      TEMPORAL_TASK_QUEUE: worker.taskQueue,
+      TEMPORAL_TASK_QUEUE: stack.worker.taskQueue,
       DATA_DIR: temp.dir,
       JOBS_WORKDIR: jobsWorkdir,
       ALLOW_ACCESS_KEY_AUTH: 'true',
@@ -87,11 +64,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
   for (const k of ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_SESSION_TOKEN']) {
     if (envBefore[k] === undefined) delete process.env[k];
     else process.env[k] = envBefore[k];
