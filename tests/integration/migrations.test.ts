@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createDb, migrateToLatest } from '../../src/db/database.js';
 import { tempDir } from '../support/tempDb.js';
-import { collectOutput, runTsx, waitExit } from '../support/processes.js';
+import { spawn } from 'node:child_process';
+import { childEnv, collectOutput, ROOT, runTsx, TSX, waitExit, waitFor } from '../support/processes.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -30,22 +31,39 @@ describe('migrations', () => {
     }
   });
 
-  it('survive two processes migrating the same file at once', async () => {
+  it('survive several processes migrating the same file at once', async () => {
     const dir = tempDir();
     dirs.push(dir);
-    const env = { DATA_DIR: dir };
-    const children = [0, 1, 2].map(() => runTsx('src/db/migrateCli.ts', env));
+    const file = path.join(dir, 'app.db');
+    const goFile = path.join(dir, 'go');
+    const children = [0, 1, 2, 3].map(() =>
+      spawn(TSX, [path.join(ROOT, 'tests/support/migrateChild.ts'), file, goFile], { cwd: ROOT, env: childEnv({}), stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
     const outputs = children.map(collectOutput);
+    await waitFor('every child ready', () => outputs.every((o) => o.text().includes('ready')), 60_000, 20);
+    fs.writeFileSync(goFile, '');
     const codes = await Promise.all(children.map((c) => waitExit(c)));
-    expect(codes, outputs.map((o) => o.text()).join('\n')).toEqual([0, 0, 0]);
+    expect(codes, outputs.map((o) => o.text()).join('\n')).toEqual([0, 0, 0, 0]);
     const applied = outputs.filter((o) => o.text().includes('applied: 0001_initial')).length;
     expect(applied).toBe(1);
-    const db = createDb(path.join(dir, 'app.db'));
+    const db = createDb(file);
     try {
       const rows = await db.selectFrom('kysely_migration' as never).selectAll().execute();
       expect(rows).toHaveLength(1);
     } finally {
       await db.destroy();
+    }
+  });
+
+  it('npm run migrate applies pending migrations, then reports the database up to date', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const env = { DATA_DIR: dir };
+    for (const expected of ['applied: 0001_initial', 'database is up to date']) {
+      const child = runTsx('src/db/migrateCli.ts', env);
+      const out = collectOutput(child);
+      expect(await waitExit(child), out.text()).toBe(0);
+      expect(out.text()).toContain(expected);
     }
   });
 });
