@@ -60,8 +60,20 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): CliLookup
   return undefined;
 }
 
-function goBinary(env: NodeJS.ProcessEnv): string | undefined {
-  return onPath('go', env) ?? (isExecutable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+/** Where Go's official tarball installs, for shells whose PATH lacks it (npm scripts, CI). */
+const GO_INSTALL_PATHS = ['/usr/local/go/bin/go'];
+
+function goBinary(env: NodeJS.ProcessEnv, candidates: readonly string[]): string | undefined {
+  return onPath('go', env) ?? candidates.find(isExecutable);
+}
+
+export const TEMPORAL_CLI_DOWNLOAD_URL = 'https://temporal.download/cli/archive/latest';
+
+/** What a test (or an unusual machine) may swap; the defaults are the real ones. */
+export interface EnsureOptions {
+  goInstallPaths?: readonly string[];
+  downloadUrl?: string;
+  fetch?: typeof fetch;
 }
 
 /** Builds the CLI into the cache with the Go toolchain (minutes, once). */
@@ -76,7 +88,14 @@ function buildWithGo(go: string, env: NodeJS.ProcessEnv, log: (msg: string) => v
       env: { ...env, GOBIN: staging, CGO_ENABLED: env.CGO_ENABLED ?? '0' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
-    if (res.status !== 0) throw new Error(`go install exited with ${res.status ?? res.signal}`);
+    if (res.status !== 0) {
+      throw new Error(
+        `go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION} failed (exit ${res.status ?? res.signal}).\n` +
+          '  - Check that Go can reach its module proxy (GOPROXY), then run npm start or npm test again,\n' +
+          '  - or put a `temporal` binary on PATH, or set TEMPORAL_CLI_PATH to one,\n' +
+          '  - or set TEMPORAL_ADDRESS to use an existing Temporal server.',
+      );
+    }
     fs.renameSync(path.join(staging, 'temporal'), cachedCliPath(env));
     return cachedCliPath(env);
   } finally {
@@ -85,40 +104,58 @@ function buildWithGo(go: string, env: NodeJS.ProcessEnv, log: (msg: string) => v
 }
 
 /** Without Go: the same archive the Temporal SDK's own dev-server download uses. */
-async function downloadRelease(env: NodeJS.ProcessEnv, log: (msg: string) => void): Promise<string> {
+async function downloadRelease(env: NodeJS.ProcessEnv, log: (msg: string) => void, opts: EnsureOptions): Promise<string> {
   const platform = process.platform === 'darwin' ? 'darwin' : 'linux';
   const arch = process.arch === 'arm64' ? 'arm64' : 'amd64';
-  const url = `https://temporal.download/cli/archive/latest?platform=${platform}&arch=${arch}`;
+  const url = `${opts.downloadUrl ?? TEMPORAL_CLI_DOWNLOAD_URL}?platform=${platform}&arch=${arch}`;
   log(`Go is not installed; downloading the Temporal CLI from ${url}…`);
-  const res = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+  const res = await (opts.fetch ?? fetch)(url, { signal: AbortSignal.timeout(120_000) });
   if (!res.ok) throw new Error(`download failed with HTTP ${res.status}`);
   const dir = cacheDir(env);
   fs.mkdirSync(dir, { recursive: true });
-  const archive = path.join(dir, 'temporal.tar.gz');
-  fs.writeFileSync(archive, Buffer.from(await res.arrayBuffer()));
-  execFileSync('tar', ['-xzf', archive, '-C', dir, 'temporal']);
-  fs.rmSync(archive);
-  fs.chmodSync(cachedCliPath(env), 0o755);
-  return cachedCliPath(env);
+  // Unpacked beside the cache and renamed in, so a bad archive never leaves a broken binary behind.
+  const staging = fs.mkdtempSync(path.join(dir, '.download-'));
+  try {
+    const archive = path.join(staging, 'temporal.tar.gz');
+    fs.writeFileSync(archive, Buffer.from(await res.arrayBuffer()));
+    try {
+      execFileSync('tar', ['-xzf', archive, '-C', staging, 'temporal'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (err) {
+      throw new Error(`the downloaded archive has no temporal binary (${String((err as { stderr?: Buffer }).stderr ?? err).trim()})`);
+    }
+    fs.chmodSync(path.join(staging, 'temporal'), 0o755);
+    fs.renameSync(path.join(staging, 'temporal'), cachedCliPath(env));
+    return cachedCliPath(env);
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 export async function ensureTemporalCli(
   env: NodeJS.ProcessEnv = process.env,
   log: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+  opts: EnsureOptions = {},
 ): Promise<CliLookup> {
   const found = findTemporalCli(env);
   if (found) return found;
-  const go = goBinary(env);
+  const go = goBinary(env, opts.goInstallPaths ?? GO_INSTALL_PATHS);
   if (go) return { path: buildWithGo(go, env, log), source: 'cache' };
   try {
-    return { path: await downloadRelease(env, log), source: 'cache' };
+    return { path: await downloadRelease(env, log, opts), source: 'cache' };
   } catch (err) {
     throw new Error(
       'No Temporal CLI found and none could be installed.\n' +
         `  - Install Go (1.22 or newer) so it can be built: go install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}\n` +
         '  - or put a `temporal` binary on PATH, or set TEMPORAL_CLI_PATH to one,\n' +
         '  - or set TEMPORAL_ADDRESS to use an existing Temporal server.\n' +
-        `  (download fallback failed: ${(err as Error).message})`,
+        `  (download fallback failed: ${describeFailure(err)})`,
     );
   }
+}
+
+/** fetch() says only "fetch failed"; the cause (ENOTFOUND, ECONNREFUSED…) is what a person can act on. */
+function describeFailure(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  const cause = e.cause?.code ?? e.cause?.message;
+  return cause ? `${e.message}: ${cause}` : e.message;
 }
