@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
+import { databaseSessionStore } from './sessionStore.js';
 import { Authenticator, requireAuth, requireCsrf, type AppEnv } from './auth.js';
 import { healthApp } from './health.js';
 import { securityHeaders } from './securityHeaders.js';
@@ -52,7 +53,7 @@ export function createApp(deps: AppDeps) {
     secretKey: config.SECRET_KEY,
     apiTokens: (config.API_TOKENS ?? '').split(',').map((t) => t.trim()),
     secureCookies: config.publicBaseUrl.startsWith('https://'),
-  });
+  }, databaseSessionStore(deps.db));
   const commands: CommandDeps = {
     db: deps.db,
     temporal: deps.temporal,

@@ -26,6 +26,22 @@ export interface AuthSettings {
 
 export const SESSION_COOKIE = 'prov_session';
 
+/**
+ * Where sessions live beyond the cookie: the signature proves the cookie is
+ * ours, the store says whether the session is still on. Without it a copied
+ * cookie would outlive "Sign out" until it expired.
+ */
+export interface SessionStore {
+  create(idHash: string, user: string, expiresAt: Date): Promise<void>;
+  isActive(idHash: string): Promise<boolean>;
+  revoke(idHash: string): Promise<void>;
+}
+
+/** The CSRF token a session or basic-auth user carries, from the secret key alone. */
+export function csrfTokenFor(secretKey: string, binding: string): string {
+  return crypto.createHmac('sha256', secretKey).update(`csrf:${binding}`).digest('base64url');
+}
+
 function sha256(value: string): Buffer {
   return crypto.createHash('sha256').update(value).digest();
 }
@@ -38,7 +54,10 @@ export function safeEqual(a: string, b: string): boolean {
 export class Authenticator {
   private readonly tokenHashes: Buffer[];
 
-  constructor(private readonly settings: AuthSettings) {
+  constructor(
+    private readonly settings: AuthSettings,
+    private readonly sessions: SessionStore,
+  ) {
     // Only hashes are kept in memory, the way a token table would store them.
     this.tokenHashes = settings.apiTokens.filter(Boolean).map(sha256);
   }
@@ -58,7 +77,7 @@ export class Authenticator {
   }
 
   csrfToken(binding: string): string {
-    return crypto.createHmac('sha256', this.settings.secretKey).update(`csrf:${binding}`).digest('base64url');
+    return csrfTokenFor(this.settings.secretKey, binding);
   }
 
   checkCsrf(binding: string | null, token: string | undefined): boolean {
@@ -69,6 +88,7 @@ export class Authenticator {
   async startSession(c: Context, user: string): Promise<void> {
     const sid = crypto.randomBytes(18).toString('base64url');
     const expires = Date.now() + (this.settings.sessionHours ?? 12) * 3_600_000;
+    await this.sessions.create(sha256(sid).toString('hex'), user, new Date(expires));
     await setSignedCookie(c, SESSION_COOKIE, `${user}|${sid}|${expires}`, this.settings.secretKey, {
       httpOnly: true,
       sameSite: 'Lax',
@@ -78,8 +98,19 @@ export class Authenticator {
     });
   }
 
-  endSession(c: Context): void {
+  /** Signs out: the session ends on the server too, so a copy of the cookie is worthless. */
+  async endSession(c: Context): Promise<void> {
+    const session = await this.signedSession(c);
+    if (session) await this.sessions.revoke(sha256(session.sid).toString('hex'));
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
+  }
+
+  private async signedSession(c: Context): Promise<{ user: string; sid: string } | null> {
+    const cookie = await getSignedCookie(c, this.settings.secretKey, SESSION_COOKIE);
+    if (!cookie) return null;
+    const [user, sid, expires] = cookie.split('|');
+    if (!user || !sid || !(Number(expires) > Date.now())) return null;
+    return { user, sid };
   }
 
   async identify(c: Context): Promise<Principal | null> {
@@ -97,11 +128,9 @@ export class Authenticator {
         ? { user, via: 'basic', csrfBinding: `basic:${user}` }
         : null;
     }
-    const cookie = await getSignedCookie(c, this.settings.secretKey, SESSION_COOKIE);
-    if (!cookie) return null;
-    const [user, sid, expires] = cookie.split('|');
-    if (!user || !sid || !(Number(expires) > Date.now())) return null;
-    return { user, via: 'session', csrfBinding: `session:${sid}` };
+    const session = await this.signedSession(c);
+    if (!session || !(await this.sessions.isActive(sha256(session.sid).toString('hex')))) return null;
+    return { user: session.user, via: 'session', csrfBinding: `session:${session.sid}` };
   }
 }
 

@@ -36,8 +36,8 @@ export function sessionApp(auth: Authenticator, throttle?: { limiter: FixedWindo
       await auth.startSession(c, user);
       return c.redirect(next, 303);
     })
-    .post('/logout', (c) => {
-      auth.endSession(c);
+    .post('/logout', async (c) => {
+      await auth.endSession(c);
       return c.redirect('/login', 303);
     });
 }

@@ -90,6 +90,16 @@ export interface IdempotencyKeysTable {
   created_at: ColumnType<Timestamp, Timestamp, never>;
 }
 
+/** Browser sessions, so signing out ends a session on every web process, not only in the browser. */
+export interface SessionsTable {
+  /** sha256 of the session id: the table alone cannot be turned back into a cookie. */
+  id_hash: string;
+  user: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface Database {
   jobs: JobsTable;
   job_steps: JobStepsTable;
@@ -97,6 +107,7 @@ export interface Database {
   notifications: NotificationsTable;
   audit_log: AuditLogTable;
   idempotency_keys: IdempotencyKeysTable;
+  sessions: SessionsTable;
 }
 
 export type JobRow = Selectable<JobsTable>;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createDb, migrateToLatest } from '../../src/db/database.js';
+import { migrations } from '../../src/db/migrations/index.js';
 import { tempDir } from '../support/tempDb.js';
 import { spawn } from 'node:child_process';
 import { childEnv, collectOutput, ROOT, runTsx, TSX, waitExit, waitFor } from '../support/processes.js';
@@ -18,11 +19,11 @@ describe('migrations', () => {
     dirs.push(dir);
     const db = createDb(path.join(dir, 'app.db'));
     try {
-      expect(await migrateToLatest(db)).toEqual(['0001_initial']);
+      expect(await migrateToLatest(db)).toEqual(Object.keys(migrations));
       expect(await migrateToLatest(db)).toEqual([]);
       const tables = await db.introspection.getTables();
       expect(tables.map((t) => t.name)).toEqual(
-        expect.arrayContaining(['jobs', 'job_steps', 'job_logs', 'notifications', 'audit_log', 'idempotency_keys']),
+        expect.arrayContaining(['jobs', 'job_steps', 'job_logs', 'notifications', 'audit_log', 'idempotency_keys', 'sessions']),
       );
       const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
       expect(mode.rows[0].journal_mode).toBe('wal');
@@ -44,12 +45,12 @@ describe('migrations', () => {
     fs.writeFileSync(goFile, '');
     const codes = await Promise.all(children.map((c) => waitExit(c)));
     expect(codes, outputs.map((o) => o.text()).join('\n')).toEqual([0, 0, 0, 0]);
-    const applied = outputs.filter((o) => o.text().includes('applied: 0001_initial')).length;
+    const applied = outputs.filter((o) => o.text().includes(`applied: ${Object.keys(migrations).join(', ')}`)).length;
     expect(applied).toBe(1);
     const db = createDb(file);
     try {
       const rows = await db.selectFrom('kysely_migration' as never).selectAll().execute();
-      expect(rows).toHaveLength(1);
+      expect(rows).toHaveLength(Object.keys(migrations).length);
     } finally {
       await db.destroy();
     }
@@ -59,7 +60,7 @@ describe('migrations', () => {
     const dir = tempDir();
     dirs.push(dir);
     const env = { DATA_DIR: dir };
-    for (const expected of ['applied: 0001_initial', 'database is up to date']) {
+    for (const expected of [`applied: ${Object.keys(migrations).join(', ')}`, 'database is up to date']) {
       const child = runTsx('src/db/migrateCli.ts', env);
       const out = collectOutput(child);
       expect(await waitExit(child), out.text()).toBe(0);

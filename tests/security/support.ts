@@ -1,6 +1,6 @@
 import { parseConfig, type Config } from '../../src/config.js';
 import type { createApp } from '../../src/api/app.js';
-import { Authenticator } from '../../src/api/auth.js';
+import { csrfTokenFor } from '../../src/api/auth.js';
 import { SANDBOX_MODULE } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 import { TEST_SECRET_KEY } from '../support/worker.js';
@@ -50,6 +50,5 @@ export async function login(app: App): Promise<{ cookie: string; csrf: string }>
   const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
   // The signed value is "user|sid|expires.signature"; the token is bound to the sid.
   const sid = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).split('|')[1];
-  const auth = new Authenticator({ adminUser: ADMIN_USER, adminPass: ADMIN_PASS, secretKey: TEST_SECRET_KEY, apiTokens: [] });
-  return { cookie, csrf: auth.csrfToken(`session:${sid}`) };
+  return { cookie, csrf: csrfTokenFor(TEST_SECRET_KEY, `session:${sid}`) };
 }
