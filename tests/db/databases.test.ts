@@ -18,6 +18,7 @@ import { appendLogLines, countLogLines, lastLogLines, listLogLines, maxLogSeq, t
 import { getJobNotification, insertNotificationIfAbsent, transitionNotification } from '../../src/db/notifications.js';
 import { claimIdempotencyKey, completeIdempotencyKey } from '../../src/db/idempotency.js';
 import { listAudit, recordAudit } from '../../src/db/audit.js';
+import { insertSession, isSessionActive, pruneExpiredSessions, revokeSession } from '../../src/db/sessions.js';
 import { renderMetrics } from '../../src/observability/metrics.js';
 import { parseConfig } from '../../src/config.js';
 import { createTempDbOf, dbKinds, type TempDb } from '../support/tempDb.js';
@@ -232,6 +233,24 @@ describe.each(dbKinds())('on %s', (kind) => {
     it('feed the jobs-by-status gauge', async () => {
       const text = await renderMetrics({ db, includeSdk: false });
       expect(text).toMatch(/^provisioning_jobs\{status="draft"\} \d+$/m);
+    });
+  });
+
+  describe('sessions', () => {
+    it('are active until revoked or expired, and expired ones are pruned', async () => {
+      const now = new Date(Date.UTC(2026, 5, 1, 12));
+      const later = new Date(now.getTime() + 3_600_000);
+      await insertSession(db, { idHash: `a-${kind}`, user: 'admin', createdAt: now, expiresAt: later });
+      await insertSession(db, { idHash: `b-${kind}`, user: 'admin', createdAt: now, expiresAt: later });
+      expect(await isSessionActive(db, `a-${kind}`, now)).toBe(true);
+      expect(await isSessionActive(db, `nope-${kind}`, now)).toBe(false);
+      await revokeSession(db, `a-${kind}`, now);
+      expect(await isSessionActive(db, `a-${kind}`, now)).toBe(false);
+      expect(await isSessionActive(db, `b-${kind}`, now)).toBe(true);
+      expect(await isSessionActive(db, `b-${kind}`, later)).toBe(false);
+      await pruneExpiredSessions(db, later);
+      const left = await db.selectFrom('sessions').select('id_hash').where('id_hash', 'in', [`a-${kind}`, `b-${kind}`]).execute();
+      expect(left).toEqual([]);
     });
   });
 });
