@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import { lockKeyInTransaction } from './dialect.js';
+import { jsonObjectOf } from './dialectJson.js';
 import type { JobLogRow } from './schema.js';
 
 /** One output line as the runner saw it; `lineNo` is its position within the step attempt and stream. */
@@ -107,6 +108,44 @@ export async function listLogLines(
     .orderBy('seq', 'asc')
     .limit(opts.limit ?? 1000)
     .execute();
+}
+
+/** A log line as the API shows it: JSON key → column, in the API's key order. */
+const LINE_JSON_FIELDS = { seq: 'seq', ts: 'ts', step: 'step', attempt: 'attempt', stream: 'stream', line: 'line' };
+
+export interface LogPageJson {
+  /** The page's lines as a JSON array of the API's log line objects, oldest first. */
+  linesJson: string;
+  count: number;
+  /** The last line's seq; null when the page is empty. */
+  lastSeq: number | null;
+  /** Whether the job had lines past this page when it was read. */
+  hasMore: boolean;
+}
+
+/**
+ * The lines after `afterSeq` as the API sends them, each written as JSON by
+ * the database, and whether more lines follow (one row past the page tells,
+ * in the same snapshot, without a count over a million lines).
+ */
+export async function logPageJson(db: Db, jobId: string, opts: { afterSeq: number; limit: number }): Promise<LogPageJson> {
+  const rows = await db
+    .selectFrom('job_logs')
+    .select(['seq', jsonObjectOf(db, LINE_JSON_FIELDS).as('json')])
+    .where('job_id', '=', jobId)
+    .where('seq', '>', opts.afterSeq)
+    .orderBy('seq', 'asc')
+    .limit(opts.limit + 1)
+    .execute();
+  const count = Math.min(rows.length, opts.limit);
+  let linesJson = '[';
+  for (let i = 0; i < count; i++) linesJson += i === 0 ? rows[i].json : `,${rows[i].json}`;
+  return {
+    linesJson: `${linesJson}]`,
+    count,
+    lastSeq: count > 0 ? rows[count - 1].seq : null,
+    hasMore: rows.length > opts.limit,
+  };
 }
 
 /** The job's last `n` lines, oldest first: the tail shown in errors and notifications. */

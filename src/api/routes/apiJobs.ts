@@ -8,6 +8,7 @@ import { clientAddress } from '../rateLimit.js';
 import type { z } from 'zod';
 import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
+import { ifNoneMatchHits, LogPageCache } from '../logPageCache.js';
 import { ApiError, apiErrorHandler, apiNotFound, badRequest, errorResponseFor, validationError } from '../apiErrors.js';
 import { auditJson, jobJson, logLineJson, stepJson, type LinkSettings } from '../jobJson.js';
 import {
@@ -20,7 +21,7 @@ import {
 } from '../openapi.js';
 import { createJob, signalJob, startJob, type Actor } from '../jobCommands.js';
 import { getJob, listJobs, listSteps } from '../../db/jobs.js';
-import { listLogLines } from '../../db/logs.js';
+import { listLogLines, logPageJson } from '../../db/logs.js';
 import { listAudit } from '../../db/audit.js';
 import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey } from '../../db/idempotency.js';
 import type { JobRow } from '../../db/schema.js';
@@ -50,6 +51,17 @@ export const SSE = {
 function isFinal(job: JobRow): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(job.status) || (job.status === 'failed' && job.has_resources !== 1);
 }
+
+/**
+ * Settled log pages kept in memory per web process (see logPageCache.ts); a
+ * few dozen 1,000-line pages, a small part of the web's memory.
+ */
+const LOG_PAGE_CACHE_BYTES = 16 * 1024 * 1024;
+/**
+ * A settled page never changes, so browsers may keep it; after an hour they
+ * ask again with If-None-Match and get a 304. Private: it needs credentials.
+ */
+const SETTLED_LOG_PAGE_CACHE_CONTROL = 'private, max-age=3600';
 
 /** How long a request waits for another request with the same Idempotency-Key to finish. */
 const IDEMPOTENCY_WAIT_MS = 15_000;
@@ -144,6 +156,7 @@ export function apiJobsApp(deps: RouteDeps) {
     namespace: config.TEMPORAL_NAMESPACE,
   };
   let openApiDoc: string | undefined;
+  const logPages = new LogPageCache({ maxBytes: LOG_PAGE_CACHE_BYTES });
 
   const toJson = (job: JobRow) => jobJson(job, links);
 
@@ -391,20 +404,28 @@ export function apiJobsApp(deps: RouteDeps) {
   // --- logs ---------------------------------------------------------------------------------
 
   app.on(R.getJobLogs.method, subPath(R.getJobLogs), idParam, query(R.getJobLogs.query), async (c) => {
-    const job = await requireJob(c.req.valid('param').id);
+    const { id } = c.req.valid('param');
     const { after, limit } = c.req.valid('query');
-    // One row past the page tells whether there is more, without a count over a million lines.
-    const rows = await listLogLines(db, job.id, { afterSeq: after, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    return c.json(
-      {
-        jobId: job.id,
-        lines: page.map(logLineJson),
-        nextAfter: page.length ? page[page.length - 1].seq : after,
-        hasMore: rows.length > limit,
-      },
-      200,
-    );
+    const key = LogPageCache.key(id, after, limit);
+    // A settled page is a fact for good (jobs and their lines are never deleted): no database read.
+    let settled = logPages.get(key);
+    if (!settled) {
+      // Status first, lines second: a job final before the read has stored its last line.
+      const job = await requireJob(id);
+      const page = await logPageJson(db, job.id, { afterSeq: after, limit });
+      const json =
+        `{"jobId":${JSON.stringify(job.id)},"lines":${page.linesJson},` +
+        `"nextAfter":${page.lastSeq ?? after},"hasMore":${page.hasMore}}`;
+      // Full with more after it, or nothing more to come: these bytes never change.
+      if (!((page.count === limit && page.hasMore) || isFinal(job))) {
+        return c.body(json, 200, { 'Content-Type': 'application/json' });
+      }
+      settled = logPages.put(key, json);
+    }
+    c.header('ETag', settled.etag);
+    c.header('Cache-Control', SETTLED_LOG_PAGE_CACHE_CONTROL);
+    if (ifNoneMatchHits(c.req.header('if-none-match'), settled.etag)) return c.body(null, 304);
+    return c.body(settled.body, 200, { 'Content-Type': 'application/json' });
   });
 
   app.on(
