@@ -1,5 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parse as parseDotenv } from 'dotenv';
 import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
@@ -12,6 +13,15 @@ import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
 
 const DEFAULT_ADMIN_PASS = 'admin';
 const DEFAULT_SECRET_KEY = 'dev-secret-key-change-me-dev-secret-key';
+/** The project's root (where package.json is): the default workflow bundle cache lives under it. */
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR = path.join(
+  PROJECT_ROOT,
+  'node_modules',
+  '.cache',
+  'provisioning-service',
+  'workflow-bundles',
+);
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -127,6 +137,8 @@ export const configSchema = z.object({
   /** Off only for the sandbox module, whose instances are not real EC2 instances. */
   READINESS_STATUS_CHECKS: bool.default(true),
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),
+  /** Where the workflow bundle is cached (built on first start, or by `npm run bundle-workflows`). */
+  WORKFLOW_BUNDLE_CACHE_DIR: z.string().min(1).optional(),
   /** Port of the worker's Prometheus endpoint for the Temporal SDK's metrics; unset or 0: off. */
   WORKER_METRICS_PORT: port.optional(),
   /** A bearer token that opens GET /metrics (and the worker's) to a scraper; unset: /metrics needs a sign-in or API token. */
@@ -147,6 +159,8 @@ export interface Config extends RawConfig {
   terraformModuleDir: string;
   /** TF_PLUGIN_CACHE_DIR resolved, when set. */
   pluginCacheDir?: string;
+  /** WORKFLOW_BUNDLE_CACHE_DIR resolved, or the default under node_modules/.cache. */
+  workflowBundleCacheDir: string;
   publicBaseUrl: string;
   temporalUiUrl: string;
   /** True when the app must start (and own) a Temporal dev server. */
@@ -209,6 +223,9 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     jobsWorkdir: path.resolve(cwd, raw.JOBS_WORKDIR ?? path.join(raw.DATA_DIR, 'jobs')),
     terraformModuleDir: path.resolve(cwd, raw.TERRAFORM_MODULE_DIR),
     pluginCacheDir: raw.TF_PLUGIN_CACHE_DIR ? path.resolve(cwd, raw.TF_PLUGIN_CACHE_DIR) : undefined,
+    workflowBundleCacheDir: raw.WORKFLOW_BUNDLE_CACHE_DIR
+      ? path.resolve(cwd, raw.WORKFLOW_BUNDLE_CACHE_DIR)
+      : DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR,
     publicBaseUrl: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
     temporalUiUrl: (raw.TEMPORAL_UI_URL ?? `http://localhost:${raw.TEMPORAL_DEV_UI_PORT}`).replace(/\/$/, ''),
     embeddedTemporal,

@@ -1,29 +1,6 @@
-import { createRequire } from 'node:module';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
-
-const require = createRequire(import.meta.url);
-
-export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
-
-/** Bundles the workflow code once; tests reuse one bundle across workers. */
-export async function bundleWorkflows(failureConverterPath: string): Promise<{ code: string }> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath, logger: quietBundlerLogger });
-}
-
-const quietBundlerLogger = {
-  log() {},
-  trace() {},
-  debug() {},
-  info() {},
-  warn(message: string, meta?: unknown) {
-    console.warn(message, meta ?? '');
-  },
-  error(message: string, meta?: unknown) {
-    console.error(message, meta ?? '');
-  },
-};
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -31,8 +8,11 @@ export interface WorkerOptions {
   taskQueue: string;
   dataConverter: DataConverter;
   activityDeps: ActivityDeps;
-  /** A prebuilt bundle (tests); otherwise the workflows are bundled at start. */
-  workflowBundle?: WorkflowBundleOption;
+  /**
+   * A prebuilt bundle of the workflow code (see workflowBundle.ts: the worker
+   * never bundles, so webpack stays out of its memory).
+   */
+  workflowBundle: WorkflowBundlePath;
   /** How long running activities may finish after shutdown starts, before they are cancelled. */
   shutdownGraceTime?: string | number;
   maxConcurrentActivityTaskExecutions?: number;
@@ -46,7 +26,7 @@ export async function createProvisioningWorker(opts: WorkerOptions): Promise<Wor
     taskQueue: opts.taskQueue,
     dataConverter: opts.dataConverter,
     activities: createActivities(opts.activityDeps),
-    workflowBundle: opts.workflowBundle ?? (await bundleWorkflows(opts.dataConverter.failureConverterPath!)),
+    workflowBundle: opts.workflowBundle,
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 100,
     ...(opts.identity ? { identity: opts.identity } : {}),

@@ -6,6 +6,8 @@ import { createNotifier } from '../notifications/notifier.js';
 import { createEmailProvider } from '../notifications/providers.js';
 import type { ActivityDeps } from '../activities/index.js';
 import { createProvisioningWorker } from './createWorker.js';
+import { ensureWorkflowBundle } from './workflowBundle.js';
+import { getLogger } from '../observability/logger.js';
 
 /** The real dependencies, built once per worker process. */
 export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
@@ -50,15 +52,29 @@ export interface RunningWorker {
 }
 
 export async function startWorker(config: Config, db: Db): Promise<RunningWorker> {
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const worker = await createProvisioningWorker({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    dataConverter: createDataConverter({ encryptionKeys: config.PAYLOAD_ENCRYPTION_KEYS, secretKey: config.SECRET_KEY }),
-    activityDeps: activityDepsFromConfig(config, db),
-    shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+  const dataConverter = createDataConverter({ encryptionKeys: config.PAYLOAD_ENCRYPTION_KEYS, secretKey: config.SECRET_KEY });
+  // Before connecting: the first start after a change to the workflows bundles them (in a child process).
+  const bundle = await ensureWorkflowBundle({
+    cacheDir: config.workflowBundleCacheDir,
+    failureConverterPath: dataConverter.failureConverterPath!,
+    log: getLogger('workflow-bundle'),
   });
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  let worker: Worker;
+  try {
+    worker = await createProvisioningWorker({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      dataConverter,
+      activityDeps: activityDepsFromConfig(config, db),
+      workflowBundle: { codePath: bundle.codePath },
+      shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+    });
+  } catch (err) {
+    await connection.close().catch(() => undefined);
+    throw err;
+  }
   const done = worker.run().finally(() => connection.close());
   return {
     worker,

@@ -1,9 +1,7 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { createRequire } from 'node:module';
 import type { TestProject } from 'vitest/node';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR } from '../../src/config.js';
+import { createDataConverter } from '../../src/temporal/dataConverter.js';
+import { ensureWorkflowBundle } from '../../src/worker/workflowBundle.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { freePort, startDevServer, type DevServer } from '../../src/temporal/devServer.js';
 
@@ -12,27 +10,24 @@ import { freePort, startDevServer, type DevServer } from '../../src/temporal/dev
  * its own task queue and unique workflow ids, so files can share it.
  */
 let server: DevServer | undefined;
-let bundleDir: string | undefined;
 
 export default async function setup(project: TestProject) {
   const cli = await ensureTemporalCli();
   server = await startDevServer({ cliPath: cli.path, port: await freePort(), uiPort: await freePort() });
   project.provide('temporalAddress', server.address);
-  // Workflow code is bundled once for the whole run (webpack takes seconds).
-  const require = createRequire(import.meta.url);
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows/index.ts'),
-    failureConverterPath: require.resolve('../../src/temporal/failureConverter.cjs'),
-    logger: { trace() {}, debug() {}, info() {}, log() {}, warn: console.warn, error: console.error },
+  // The workflow bundle the service itself uses (built in a child process into the shared
+  // cache, or reused from it when the workflow sources have not changed since).
+  const bundle = await ensureWorkflowBundle({
+    cacheDir: DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR,
+    failureConverterPath: createDataConverter({ secretKey: 'x'.repeat(16) }).failureConverterPath!,
+  }).catch(async (err) => {
+    await server?.stop();
+    throw err;
   });
-  bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-bundle-'));
-  const bundlePath = path.join(bundleDir, 'workflows.js');
-  fs.writeFileSync(bundlePath, code);
-  project.provide('workflowBundlePath', bundlePath);
+  project.provide('workflowBundlePath', bundle.codePath);
   project.provide('temporalCliPath', cli.path);
   return async () => {
     await server?.stop();
-    if (bundleDir) fs.rmSync(bundleDir, { recursive: true, force: true });
   };
 }
 
