@@ -13,6 +13,11 @@ import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
 
 const DEFAULT_ADMIN_PASS = 'admin';
 const DEFAULT_SECRET_KEY = 'dev-secret-key-change-me-dev-secret-key';
+/**
+ * As many as the worker's activity slots (100): jobs running at once stay cached between
+ * their steps, and only idle environments (succeeded, waiting for destroy or TTL) are evicted.
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
 /** The project's root (where package.json is): the default workflow bundle cache lives under it. */
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR = path.join(
@@ -137,6 +142,16 @@ export const configSchema = z.object({
   /** Off only for the sandbox module, whose instances are not real EC2 instances. */
   READINESS_STATUS_CHECKS: bool.default(true),
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),
+  /**
+   * Workflows the worker keeps in memory between their tasks. Jobs stay open
+   * until destroyed, so without a bound the cache grows with every live
+   * environment; an evicted workflow replays its history when next touched.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 0 || n >= 2, 'must be 0 (no cache) or at least 2')
+    .default(DEFAULT_MAX_CACHED_WORKFLOWS),
   /** Where the workflow bundle is cached (built on first start, or by `npm run bundle-workflows`). */
   WORKFLOW_BUNDLE_CACHE_DIR: z.string().min(1).optional(),
   /** Port of the worker's Prometheus endpoint for the Temporal SDK's metrics; unset or 0: off. */

@@ -70,6 +70,7 @@ export async function startWorker(config: Config, db: Db): Promise<RunningWorker
       activityDeps: activityDepsFromConfig(config, db),
       workflowBundle: { codePath: bundle.codePath },
       shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
+      maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     });
   } catch (err) {
     await connection.close().catch(() => undefined);

@@ -47,7 +47,11 @@ export interface TestWorker {
 }
 
 /** A real worker on the shared dev server, with the run's one workflow bundle. */
-export async function startTestWorker(activityDeps: ActivityDeps, taskQueue = uniqueQueue()): Promise<TestWorker> {
+export async function startTestWorker(
+  activityDeps: ActivityDeps,
+  taskQueue = uniqueQueue(),
+  options: { maxCachedWorkflows?: number; workflowBundlePath?: string } = {},
+): Promise<TestWorker> {
   quietRuntime();
   const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const worker = await createProvisioningWorker({
@@ -56,8 +60,9 @@ export async function startTestWorker(activityDeps: ActivityDeps, taskQueue = un
     taskQueue,
     dataConverter: testDataConverter(),
     activityDeps,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
+    workflowBundle: { codePath: options.workflowBundlePath ?? inject('workflowBundlePath') },
     shutdownGraceTime: '2s',
+    ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
   });
   const done = worker.run();
   return {
