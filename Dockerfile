@@ -3,7 +3,8 @@
 #   web:    npm run web      (the default CMD)
 #   worker: npm run worker
 # The app runs TypeScript directly with tsx (a production dependency), so
-# there is no compile step: the final stage holds production packages only.
+# there is no compile step: the final stage holds production packages only
+# (and the prebuilt workflow bundle).
 
 ARG NODE_IMAGE=node:20-slim
 
@@ -57,7 +58,12 @@ COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json package-lock.json tsconfig.json ./
 COPY --chown=root:root src ./src
 COPY --chown=root:root terraform ./terraform
-COPY --chown=root:root scripts/healthcheck.mjs ./scripts/healthcheck.mjs
+COPY --chown=root:root scripts/healthcheck.mjs scripts/bundle-workflows.ts ./scripts/
+# The workflow bundle, built here once so that no worker runs webpack: it lands in
+# node_modules/.cache/provisioning-service/workflow-bundles (read-only at run time), named by
+# a hash of the workflow sources, which the worker checks at start.
+RUN node --import tsx scripts/bundle-workflows.ts \
+ && rm -rf /tmp/tsx-*
 # The code is root-owned and read-only for the app user; only these are writable.
 # Named volumes mounted here take this ownership on first use.
 RUN mkdir -p /data/jobs /cache/terraform-plugins \
