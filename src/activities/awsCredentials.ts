@@ -243,6 +243,18 @@ export interface CredentialsDeps {
   createStsClient?: (config: STSClientConfig) => STSClient;
 }
 
+/**
+ * Every AWS SDK client of the activities gets these bounds: the SDK's own
+ * default has none, so a connection that never answers would hold its step
+ * until the activity's start-to-close timeout. A timed-out request is retried
+ * by the SDK (TimeoutError is transient), then surfaces as AwsTransient.
+ */
+export const AWS_REQUEST_HANDLER = {
+  connectionTimeout: 5_000,
+  requestTimeout: 20_000,
+  throwOnRequestTimeout: true,
+} as const;
+
 export const DEFAULT_SESSION_SECONDS = 3600;
 export const MIN_SESSION_SECONDS = 900;
 export const MAX_SESSION_SECONDS = 43200;
@@ -315,7 +327,8 @@ function sealed(creds: JobCredentials): JobCredentials {
 }
 
 function stsClient(deps: CredentialsDeps, config: STSClientConfig): STSClient {
-  return deps.createStsClient ? deps.createStsClient(config) : new STSClient(config);
+  const bounded: STSClientConfig = { ...config, requestHandler: AWS_REQUEST_HANDLER };
+  return deps.createStsClient ? deps.createStsClient(bounded) : new STSClient(bounded);
 }
 
 export async function resolveJobCredentials(

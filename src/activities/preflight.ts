@@ -8,7 +8,7 @@ import {
   type EC2ClientConfig,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
-import { awsErrorCode, mapAwsError, TypedAwsError, type JobCredentials } from './awsCredentials.js';
+import { AWS_REQUEST_HANDLER, awsErrorCode, mapAwsError, TypedAwsError, type JobCredentials } from './awsCredentials.js';
 
 /**
  * Pre-flight in the target account and region, before Terraform runs: every
@@ -79,7 +79,7 @@ export function instanceArchitecture(instanceType: string): 'arm64' | 'x86_64' |
 
 export async function runPreflight(input: PreflightInput, deps: PreflightDeps = {}): Promise<PreflightResult> {
   const { region, network = {}, instance } = input;
-  const clientConfig = { region, credentials: { ...input.credentials } };
+  const clientConfig = { region, credentials: { ...input.credentials }, requestHandler: AWS_REQUEST_HANDLER };
   const ec2 = deps.createEc2Client ? deps.createEc2Client(clientConfig) : new EC2Client(clientConfig);
 
   const vpcId = blankToUndefined(network.vpcId);
@@ -206,7 +206,7 @@ export async function runPreflight(input: PreflightInput, deps: PreflightDeps = 
     amiSource = 'given';
   } else {
     const name = AL2023_SSM_PARAMETER[arch ?? 'x86_64'];
-    const ssmConfig = { region, credentials: { ...input.credentials } };
+    const ssmConfig = { region, credentials: { ...input.credentials }, requestHandler: AWS_REQUEST_HANDLER };
     const ssm = deps.createSsmClient ? deps.createSsmClient(ssmConfig) : new SSMClient(ssmConfig);
     const param = await call('ssm:GetParameter', () => ssm.send(new GetParameterCommand({ Name: name })), {
       notFound: ['ParameterNotFound'],

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { DescribeInstanceStatusCommand, EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
-import { awsErrorCode, mapAwsError, TypedAwsError, type JobCredentials } from './awsCredentials.js';
+import { AWS_REQUEST_HANDLER, awsErrorCode, mapAwsError, TypedAwsError, type JobCredentials } from './awsCredentials.js';
 
 /**
  * Readiness: the job is done when the instance passes its EC2 status checks
@@ -83,7 +83,7 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
 
   // --- EC2 status checks -------------------------------------------------
   if (!input.skipStatusChecks) {
-    const config = { region: input.region, credentials: { ...input.credentials } };
+    const config = { region: input.region, credentials: { ...input.credentials }, requestHandler: AWS_REQUEST_HANDLER };
     const ec2 = deps.createEc2Client ? deps.createEc2Client(config) : new EC2Client(config);
     let last = 'no status reported yet';
     for (;;) {

@@ -1,7 +1,9 @@
+import net from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { STSClient, STSServiceException, type STSClientConfig } from '@aws-sdk/client-sts';
 import {
+  AWS_REQUEST_HANDLER,
   resolveJobCredentials,
   terraformEnv,
   parseRoleArn,
@@ -410,6 +412,42 @@ describe('endpoints and terraform env', () => {
       expect(err.type).toBe('AwsTransient');
     } finally {
       restore();
+    }
+  }, 30_000);
+
+  it('an STS endpoint that accepts and never answers fails the call as AwsTransient instead of holding it', async () => {
+    // A server that takes the connection and never says a word (what a wedged endpoint looks like).
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as net.AddressInfo;
+    const restore = setEnv({ ...motoEnv(moto.endpoint, REGION), AWS_ENDPOINT_URL_STS: `http://127.0.0.1:${port}` });
+    const configs: STSClientConfig[] = [];
+    try {
+      const started = Date.now();
+      const err = await failure(
+        resolveJobCredentials(
+          { jobId: 'silent', region: REGION, auth: { method: 'assume_role', roleArn: ROLE } },
+          {
+            // The clients get the service's bounds; only the time is shortened, so the test stays quick.
+            createStsClient: (config) => {
+              configs.push(config);
+              const handler = config.requestHandler as typeof AWS_REQUEST_HANDLER;
+              return new STSClient({ ...config, maxAttempts: 2, requestHandler: { ...handler, requestTimeout: 300 } });
+            },
+          },
+        ),
+      );
+      expect(err.type).toBe('AwsTransient');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(configs[0].requestHandler).toEqual(AWS_REQUEST_HANDLER);
+      expect(AWS_REQUEST_HANDLER).toMatchObject({ throwOnRequestTimeout: true });
+      expect(AWS_REQUEST_HANDLER.connectionTimeout).toBeGreaterThan(0);
+      expect(AWS_REQUEST_HANDLER.requestTimeout).toBeGreaterThan(0);
+    } finally {
+      restore();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   }, 30_000);
 
