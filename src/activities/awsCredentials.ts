@@ -3,9 +3,11 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, type STSClientC
 
 /**
  * The job's AWS credentials: AssumeRole (the default) or access keys, checked
- * with GetCallerIdentity and against ALLOWED_ACCOUNT_IDS. Every AWS-touching
- * activity calls this itself; the short-lived credentials stay inside the
- * worker process and reach Terraform only through `terraformEnv`.
+ * with GetCallerIdentity and against ALLOWED_ACCOUNT_IDS. The activities call
+ * this through the worker's JobCredentialCache (credentialCache.ts), so a job
+ * assumes its role once rather than before every step; the short-lived
+ * credentials stay inside the worker process and reach Terraform only through
+ * `terraformEnv`.
  *
  * Every client built here and in preflight/readiness leaves the endpoint to
  * the SDK, which reads AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>

@@ -9,6 +9,7 @@ import type { JobStatus, JobStep } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { publishedPorts } from '../domain/containers.js';
 import { resolveJobCredentials, terraformEnv } from './awsCredentials.js';
+import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
 import { waitForReady } from './readiness.js';
 import { LogSink } from './logSink.js';
@@ -63,6 +64,11 @@ export interface ActivityDeps {
     runPreflight?: typeof runPreflight;
     waitForReady?: typeof waitForReady;
   };
+  /**
+   * Where the jobs' assumed credentials are kept between steps (memory only).
+   * One per createActivities by default; tests pass their own to watch it.
+   */
+  credentialCache?: JobCredentialCache;
 }
 
 export interface JobRef {
@@ -72,9 +78,13 @@ export interface JobRef {
 
 export type JobOutputs = Record<string, string | null>;
 
+/** Job statuses after which the job runs no more steps until a destroy, if ever. */
+const FINISHED_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'rejected', 'destroyed']);
+
 /**
- * Every activity of the provisioning workflow. Each one assumes the job's
- * role itself (credentials never leave the worker), records its step in
+ * Every activity of the provisioning workflow. Each one gets the job's
+ * credentials in the worker (assumed once per job and kept in worker memory
+ * between its steps; they never leave the worker), records its step in
  * job_steps, streams its lines into job_logs, and maps our errors to typed
  * Temporal failures.
  */
@@ -83,6 +93,7 @@ export function createActivities(deps: ActivityDeps) {
   const resolveCreds = deps.aws?.resolveJobCredentials ?? resolveJobCredentials;
   const preflightCheck = deps.aws?.runPreflight ?? runPreflight;
   const readinessCheck = deps.aws?.waitForReady ?? waitForReady;
+  const credentialCache = deps.credentialCache ?? new JobCredentialCache();
 
   /** Runs one step attempt: job_steps row, a log sink, heartbeats, cancellation and failure mapping. */
   async function inStep<T>(
@@ -120,6 +131,8 @@ export function createActivities(deps: ActivityDeps) {
         error: cancelled ? 'cancelled' : sink.redact((err as Error).message),
       });
       stepFinished(log, step, cancelled ? 'cancelled' : 'failed', startedMs, err);
+      // The retry resolves credentials afresh: expired or revoked ones may be why this failed.
+      credentialCache.dropJob(jobId);
       if (cancelled) throw new CancelledFailure('cancelled by request');
       throw err;
     }
@@ -131,8 +144,13 @@ export function createActivities(deps: ActivityDeps) {
       : [];
   }
 
-  async function credentialsFor(jobId: string, spec: JobSpec) {
-    return resolveCreds({ jobId, region: spec.region, auth: spec.auth, allowedAccountIds: settings.allowedAccountIds });
+  /** The job's credentials, reused between its steps; `fresh` asks STS again (the verify step). */
+  async function credentialsFor(jobId: string, spec: JobSpec, opts: { fresh?: boolean } = {}) {
+    return credentialCache.get(
+      { jobId, region: spec.region, auth: spec.auth, allowedAccountIds: settings.allowedAccountIds },
+      resolveCreds,
+      opts,
+    );
   }
 
   async function terraformContext(
@@ -188,6 +206,8 @@ export function createActivities(deps: ActivityDeps) {
       finishedAt?: string;
       destroyAt?: string;
     }): Promise<void> {
+      // The job runs no more steps (a later destroy assumes the role again).
+      if (input.status && FINISHED_STATUSES.has(input.status)) credentialCache.dropJob(input.jobId);
       await updateJob(db, input.jobId, {
         ...(input.status ? { status: input.status } : {}),
         ...(input.error !== undefined ? { error: input.error === null ? null : redactLine(input.error) } : {}),
@@ -218,7 +238,8 @@ export function createActivities(deps: ActivityDeps) {
         jobId,
         'verify',
         async ({ sink }) => {
-          const { accountId, arn } = await credentialsFor(jobId, spec);
+          // Always asked of STS: this step is the check that the role (or the keys) work.
+          const { accountId, arn } = await credentialsFor(jobId, spec, { fresh: true });
           await updateJob(db, jobId, { account_id: accountId, assumed_role_arn: arn });
           sink.write('system', `verified credentials: account ${accountId} as ${arn}`);
           return { accountId, arn };
