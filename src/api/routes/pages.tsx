@@ -6,7 +6,7 @@ import { clientAddress } from '../rateLimit.js';
 import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
 import { createJob, JobCommandError, signalJob, startJob, type Actor } from '../jobCommands.js';
-import { countJobsByStatus, getJob, listJobs, listSteps } from '../../db/jobs.js';
+import { countJobsByStatus, getJob, listJobSummaries, listSteps } from '../../db/jobs.js';
 import { lastLogLines } from '../../db/logs.js';
 import { listAudit } from '../../db/audit.js';
 import { getNotification, listJobNotifications, listNotifications } from '../../db/notifications.js';
@@ -49,6 +49,8 @@ const LOG_TAIL_LINES = 200;
 const LOG_TAIL_BYTES = 32 * 1024;
 const JOB_USERS_SHOWN = 200;
 const PAGE_SIZE = 25;
+/** How stale the dashboard's status counts may be: about the time a reload takes. */
+const STATUS_COUNTS_MAX_AGE_MS = 1000;
 
 const DONE: Record<JobAction, string> = {
   run: 'Job started.',
@@ -600,14 +602,34 @@ export function pagesApp(deps: RouteDeps) {
 
   // --- dashboard ---
 
+  /**
+   * The filter's per-status counts, at most STATUS_COUNTS_MAX_AGE_MS old.
+   * Counting every job is the dashboard's largest cost and grows with the
+   * table, while the counts are no live part of the page (only rows refresh);
+   * concurrent views share one count.
+   */
+  let cachedCounts: { at: number; value: Promise<Record<string, number>> } | undefined;
+  const statusCounts = (): Promise<Record<string, number>> => {
+    const now = Date.now();
+    if (!cachedCounts || now - cachedCounts.at > STATUS_COUNTS_MAX_AGE_MS) {
+      const entry = { at: now, value: countJobsByStatus(db) };
+      cachedCounts = entry;
+      // A failed count is not kept: the next view asks again.
+      entry.value.catch(() => {
+        if (cachedCounts === entry) cachedCounts = undefined;
+      });
+    }
+    return cachedCounts.value;
+  };
+
   app.get('/', async (c) => {
     const statusParam = c.req.query('status') ?? '';
     const status = (JOB_STATUSES as readonly string[]).includes(statusParam) ? statusParam : '';
     const search = (c.req.query('q') ?? '').trim().slice(0, 100);
     const cursor = c.req.query('cursor') || undefined;
     const [page, counts] = await Promise.all([
-      listJobs(db, { status: status || undefined, search: search || undefined, cursor, limit: PAGE_SIZE }),
-      countJobsByStatus(db),
+      listJobSummaries(db, { status: status || undefined, search: search || undefined, cursor, limit: PAGE_SIZE }),
+      statusCounts(),
     ]);
     return c.render(
       <DashboardPage

@@ -1,10 +1,11 @@
-import type { JobRow } from '../../db/schema.js';
+import { raw } from 'hono/html';
+import { JOB_SUMMARY_COLUMNS, type JobSummary } from '../../db/jobs.js';
 import { JOB_STATUSES, isActive, type JobStatus } from '../../domain/lifecycle.js';
 import { StatusBadge } from './StatusBadge.js';
 import { formatShortTime, formatTime, humanize } from './format.js';
 
 export interface DashboardPageProps {
-  jobs: JobRow[];
+  jobs: JobSummary[];
   status: string;
   search: string;
   /** Cursor of the next (older) page, when there is one. */
@@ -24,7 +25,7 @@ function pageHref(q: { status: string; search: string; cursor?: string }) {
 }
 
 /** One dashboard row; the same markup is served as a fragment for live refresh. */
-export function JobRowView({ job }: { job: JobRow }) {
+export function JobRowView({ job }: { job: JobSummary }) {
   const active = isActive(job.status as JobStatus);
   return (
     <tr data-job-id={job.id} data-active={active ? '1' : undefined}>
@@ -56,12 +57,37 @@ export function JobRowView({ job }: { job: JobRow }) {
   );
 }
 
-export function JobRows({ jobs }: { jobs: JobRow[] }) {
+/**
+ * Rendered rows by everything a row shows. Rendering the rows is most of the
+ * dashboard's rendering, and the same rows are shown on every view and every
+ * live refresh until their job changes; the memo is simply emptied when it
+ * has grown large. The key is every summary column, so a change to any of
+ * them renders the row afresh.
+ */
+const renderedRows = new Map<string, string>();
+const RENDERED_ROWS_MAX = 2000;
+
+function rowHtml(job: JobSummary): string | undefined {
+  const key = JSON.stringify(JOB_SUMMARY_COLUMNS.map((column) => job[column]));
+  let html = renderedRows.get(key);
+  if (html === undefined) {
+    const out = (<JobRowView job={job} />).toString();
+    // A row renders synchronously; were it ever async, it would be rendered in place instead.
+    if (typeof out !== 'string') return undefined;
+    if (renderedRows.size >= RENDERED_ROWS_MAX) renderedRows.clear();
+    renderedRows.set(key, out);
+    html = out;
+  }
+  return html;
+}
+
+export function JobRows({ jobs }: { jobs: JobSummary[] }) {
   return (
     <>
-      {jobs.map((job) => (
-        <JobRowView job={job} />
-      ))}
+      {jobs.map((job) => {
+        const html = rowHtml(job);
+        return html === undefined ? <JobRowView job={job} /> : raw(html);
+      })}
     </>
   );
 }
