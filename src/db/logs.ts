@@ -148,6 +148,21 @@ export async function logPageJson(db: Db, jobId: string, opts: { afterSeq: numbe
   };
 }
 
+/** What a log view shows of a line. */
+export type LogTailLine = Pick<JobLogRow, 'seq' | 'ts' | 'step' | 'stream' | 'line'>;
+
+/** The job's last `n` lines, oldest first, with only what a log view shows: the job page's first screen. */
+export async function logTail(db: Db, jobId: string, n: number): Promise<LogTailLine[]> {
+  const rows = await db
+    .selectFrom('job_logs')
+    .select(['seq', 'ts', 'step', 'stream', 'line'])
+    .where('job_id', '=', jobId)
+    .orderBy('seq', 'desc')
+    .limit(n)
+    .execute();
+  return rows.reverse();
+}
+
 /** The job's last `n` lines, oldest first: the tail shown in errors and notifications. */
 export async function lastLogLines(db: Db, jobId: string, n: number): Promise<JobLogRow[]> {
   const rows = await db

@@ -7,12 +7,12 @@ import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
 import { createJob, JobCommandError, signalJob, startJob, type Actor } from '../jobCommands.js';
 import { countJobsByStatus, getJob, listJobSummaries, listSteps } from '../../db/jobs.js';
-import { lastLogLines } from '../../db/logs.js';
+import { logTail } from '../../db/logs.js';
 import { listAudit } from '../../db/audit.js';
 import { getNotification, listJobNotifications, listNotifications } from '../../db/notifications.js';
 import type { JobRow } from '../../db/schema.js';
 import { zodIssuesToFields, type PublicJobSpec } from '../../domain/jobSpec.js';
-import { MAX_CSV_BYTES, parseUsersCsv } from '../../domain/usersCsv.js';
+import { MAX_CSV_BYTES, parseUsersCsv, type AppUser } from '../../domain/usersCsv.js';
 import {
   actionAllowed,
   allowedActions,
@@ -48,6 +48,8 @@ const LOG_TAIL_LINES = 200;
 /** The server-rendered tail stays small whatever the lines' length; the viewer pages in the rest. */
 const LOG_TAIL_BYTES = 32 * 1024;
 const JOB_USERS_SHOWN = 200;
+/** CSVs whose listed users are remembered (a few MB at most). */
+const JOB_USERS_MEMO_CSVS = 100;
 const PAGE_SIZE = 25;
 /** How stale the dashboard's status counts may be: about the time a reload takes. */
 const STATUS_COUNTS_MAX_AGE_MS = 1000;
@@ -725,13 +727,33 @@ export function pagesApp(deps: RouteDeps) {
 
   // --- one job ---
 
+  /**
+   * The users a job page lists, by a digest of the CSV they come from.
+   * Parsing the CSV is a noticeable part of every view of a job page (far
+   * more with a big CSV) and a job's CSV does not change; only what the page
+   * shows is kept, for a bounded number of CSVs.
+   */
+  const usersByCsv = new Map<string, { users: AppUser[]; total: number }>();
+  const jobUsers = (csv: string | undefined): { users: AppUser[]; total: number } => {
+    if (!csv) return { users: [], total: 0 };
+    const key = crypto.createHash('sha256').update(csv).digest('base64url');
+    let entry = usersByCsv.get(key);
+    if (!entry) {
+      const all = parseUsersCsv(csv).users;
+      entry = { users: all.slice(0, JOB_USERS_SHOWN), total: all.length };
+      if (usersByCsv.size >= JOB_USERS_MEMO_CSVS) usersByCsv.clear();
+      usersByCsv.set(key, entry);
+    }
+    return entry;
+  };
+
   app.get('/jobs/:id', async (c) => {
     const job = await getJob(db, c.req.param('id'));
     if (!job) return notFound(c, `There is no job ${c.req.param('id')}.`);
     const live = await liveProps(job, c.get('csrfToken'));
-    const { version } = await renderLive(live);
+    const { html: liveHtml, version } = await renderLive(live);
     const status = job.status as JobStatus;
-    const csvUsers = live.spec?.usersCsv ? parseUsersCsv(live.spec.usersCsv).users : [];
+    const { users, total: usersTotal } = jobUsers(live.spec?.usersCsv);
     const temporalUrl = job.workflow_id
       ? `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.TEMPORAL_NAMESPACE)}/workflows/${encodeURIComponent(job.workflow_id)}`
       : null;
@@ -739,14 +761,15 @@ export function pagesApp(deps: RouteDeps) {
     return c.render(
       <JobPage
         {...live}
-        users={csvUsers.slice(0, JOB_USERS_SHOWN)}
-        usersTotal={csvUsers.length}
-        logLines={tailWithin(await lastLogLines(db, job.id, LOG_TAIL_LINES), LOG_TAIL_BYTES)}
+        users={users}
+        usersTotal={usersTotal}
+        logLines={tailWithin(await logTail(db, job.id, LOG_TAIL_LINES), LOG_TAIL_BYTES)}
         logLive={status !== 'draft' && !FINAL_STATUSES.includes(status)}
         temporalUrl={temporalUrl}
         flash={takeFlash(c, job.id)}
         liveVersion={version}
         liveActive={isActive(status)}
+        liveHtml={liveHtml}
       />,
       { title: job.name },
     );

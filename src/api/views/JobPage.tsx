@@ -1,3 +1,4 @@
+import { raw } from 'hono/html';
 import type { AuditRow, JobRow, NotificationRow } from '../../db/schema.js';
 import type { PublicJobSpec } from '../../domain/jobSpec.js';
 import type { JobAction } from '../../domain/lifecycle.js';
@@ -45,6 +46,8 @@ export interface JobPageProps extends JobLiveProps {
   /** Fingerprint of the live part, so the refresh script asks "changed since?". */
   liveVersion: string;
   liveActive: boolean;
+  /** The live part already rendered (its version is a digest of it), so it is not rendered twice. */
+  liveHtml?: string;
 }
 
 const OUTPUT_LABELS: [string, string][] = [
@@ -379,7 +382,7 @@ export function JobPage(props: JobPageProps) {
         data-version={props.liveVersion}
         data-active={props.liveActive ? '1' : '0'}
       >
-        <JobLive {...props} />
+        {props.liveHtml !== undefined ? raw(props.liveHtml) : <JobLive {...props} />}
       </div>
       <LogViewer jobId={job.id} lines={props.logLines} live={props.logLive} />
       <section class="card" aria-labelledby="config-title">

@@ -1,3 +1,4 @@
+import { html } from 'hono/html';
 import type { JobLogRow } from '../../db/schema.js';
 
 export interface LogViewerProps {
@@ -8,14 +9,13 @@ export interface LogViewerProps {
   live: boolean;
 }
 
-export function LogLine(props: { line: LogViewerProps['lines'][number] }) {
-  const l = props.line;
-  return (
-    <div class={l.stream === 'stderr' ? 'll err' : 'll'} data-seq={l.seq}>
-      <span class="ls">{l.step}</span>
-      <span class="lt">{l.line}</span>
-    </div>
-  );
+/**
+ * One line, the markup static/logs.js builds for streamed lines. Written with
+ * html`` (every value escaped) rather than JSX: the page carries a few
+ * hundred lines, and a JSX element costs about five times as much per line.
+ */
+export function logLineHtml(l: LogViewerProps['lines'][number]) {
+  return html`<div class="${l.stream === 'stderr' ? 'll err' : 'll'}" data-seq="${l.seq}"><span class="ls">${l.step}</span><span class="lt">${l.line}</span></div>`;
 }
 
 /**
@@ -51,9 +51,7 @@ export function LogViewer(props: LogViewerProps) {
         data-last-seq={last}
         data-live={props.live ? '1' : '0'}
       >
-        {props.lines.map((l) => (
-          <LogLine line={l} />
-        ))}
+        {props.lines.map((l) => logLineHtml(l))}
       </div>
     </section>
   );
