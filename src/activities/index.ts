@@ -85,8 +85,8 @@ const FINISHED_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed'
  * Every activity of the provisioning workflow. Each one gets the job's
  * credentials in the worker (assumed once per job and kept in worker memory
  * between its steps; they never leave the worker), records its step in
- * job_steps, streams its lines into job_logs, and maps our errors to typed
- * Temporal failures.
+ * job_steps, streams its lines into job_logs, heartbeats from its first
+ * second, and maps our errors to typed Temporal failures.
  */
 export function createActivities(deps: ActivityDeps) {
   const { db, settings } = deps;
@@ -94,6 +94,7 @@ export function createActivities(deps: ActivityDeps) {
   const preflightCheck = deps.aws?.runPreflight ?? runPreflight;
   const readinessCheck = deps.aws?.waitForReady ?? waitForReady;
   const credentialCache = deps.credentialCache ?? new JobCredentialCache();
+  const heartbeatMs = settings.heartbeatMs ?? 1_000;
 
   /** Runs one step attempt: job_steps row, a log sink, heartbeats, cancellation and failure mapping. */
   async function inStep<T>(
@@ -112,6 +113,10 @@ export function createActivities(deps: ActivityDeps) {
     await updateJob(db, jobId, { step });
     const sink = new LogSink({ db, jobId, step, attempt, secrets });
     const heartbeat = () => ctx.heartbeat({ step, attempt });
+    // Every step heartbeats for as long as it runs, whatever it waits on (STS, a lock,
+    // the database): with a heartbeat timeout on the activity, a task that reached no
+    // worker, or a worker that stopped, turns into a retry within that timeout.
+    const beat = setInterval(heartbeat, heartbeatMs);
     try {
       const result = await mapFailures(() => run({ sink, signal: ctx.cancellationSignal, heartbeat, attempt }));
       await sink.close();
@@ -135,6 +140,8 @@ export function createActivities(deps: ActivityDeps) {
       credentialCache.dropJob(jobId);
       if (cancelled) throw new CancelledFailure('cancelled by request');
       throw err;
+    } finally {
+      clearInterval(beat);
     }
   }
 
@@ -170,7 +177,7 @@ export function createActivities(deps: ActivityDeps) {
       signal: io.signal,
       graceMs: settings.killGraceMs,
       onHeartbeat: io.heartbeat,
-      heartbeatMs: settings.heartbeatMs ?? 1_000,
+      heartbeatMs,
     };
   }
 
@@ -392,8 +399,17 @@ export function createActivities(deps: ActivityDeps) {
           attempt: Context.current().info.attempt,
           maxAttempts: NOTIFY_MAX_ATTEMPTS,
         });
-      // The success email is the job's last step; other events are side notes of their step.
-      if (input.event !== 'succeeded') return send();
+      // The success email is the job's last step; other events are side notes of their step
+      // (heartbeating like a step, for the activity's heartbeat timeout).
+      if (input.event !== 'succeeded') {
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), heartbeatMs);
+        try {
+          return await send();
+        } finally {
+          clearInterval(beat);
+        }
+      }
       return inStep(input.jobId, 'notify', async ({ sink }) => {
         const res = await send();
         sink.write('system', `notification "${input.event}": ${res.status}`);
