@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatShortTime, formatTime } from '../../src/api/views/format.js';
+import { formatShortTime, formatTime, httpUrl } from '../../src/api/views/format.js';
 
 /** Times on the pages: the same text for the same stored value, however often and in whatever order it is shown. */
 
@@ -24,5 +24,16 @@ describe('formatTime', () => {
     expect(formatTime('2025-06-30T23:59:59.999Z')).toBe(first);
     expect(first).toBe('2025-06-30 23:59:59 UTC');
     expect(formatTime('still not a time')).toBe('still not a time');
+  });
+});
+
+describe('httpUrl', () => {
+  it('links absolute http(s) URLs only', () => {
+    expect(httpUrl('http://203.0.113.7/')).toBe('http://203.0.113.7/');
+    expect(httpUrl('HTTPS://Example.com:8443/a b')).toBe('https://example.com:8443/a%20b');
+    expect(httpUrl('http://ec2-1-2-3-4.compute-1.amazonaws.com')).toBe('http://ec2-1-2-3-4.compute-1.amazonaws.com/');
+    for (const v of ['i-0123456789abcdef0', '203.0.113.7', 'javascript:alert(1)', ' http://x.test/', 'http:/x.test', 'ftp://x.test/', 'http://', '', null, 42, {}]) {
+      expect(httpUrl(v), String(v)).toBeNull();
+    }
   });
 });
