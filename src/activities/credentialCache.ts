@@ -20,7 +20,9 @@ import type { ResolveCredentialsInput, ResolvedCredentials } from './awsCredenti
  *   Terraform). Credentials without an expiry (access keys) are re-checked
  *   after `maxAgeMs`.
  * - Bounded: at most `maxEntries` entries, least recently used out first;
- *   entries past their reuse time are purged on every insert.
+ *   entries past their reuse time are purged on every insert and by a sweep
+ *   every minute while anything is held (a worker that ran a job's steps but
+ *   not its workflow never sees the job end).
  * - Dropped when the job ends (`dropJob`), and after a failed step (a retry
  *   must not reuse credentials that may be the reason it failed).
  * - Concurrent lookups of the same key share one resolution; a failed
@@ -36,6 +38,8 @@ export interface CredentialCacheOptions {
   maxAgeMs?: number;
   /** The clock (epoch ms); tests move it. */
   now?: () => number;
+  /** How often held entries are swept for ones past their reuse time; default 1 minute. */
+  sweepEveryMs?: number;
 }
 
 interface Entry {
@@ -52,6 +56,7 @@ export type Resolver = (input: ResolveCredentialsInput) => Promise<ResolvedCrede
 const DEFAULT_MAX_ENTRIES = 256;
 const DEFAULT_MIN_REMAINING_MS = 5 * 60_000;
 const DEFAULT_MAX_AGE_MS = 15 * 60_000;
+const DEFAULT_SWEEP_EVERY_MS = 60_000;
 
 export class JobCredentialCache {
   readonly #entries = new Map<string, Entry>();
@@ -60,12 +65,15 @@ export class JobCredentialCache {
   readonly #minRemainingMs: number;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
+  readonly #sweepEveryMs: number;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(opts: CredentialCacheOptions = {}) {
     this.#maxEntries = Math.max(1, opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#minRemainingMs = opts.minRemainingMs ?? DEFAULT_MIN_REMAINING_MS;
     this.#maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
     this.#now = opts.now ?? Date.now;
+    this.#sweepEveryMs = opts.sweepEveryMs ?? DEFAULT_SWEEP_EVERY_MS;
   }
 
   /** Entries held, in flight included. */
@@ -109,6 +117,7 @@ export class JobCredentialCache {
     this.#entries.delete(key);
     this.#entries.set(key, entry);
     this.#purge();
+    this.#sweeper ??= setInterval(() => this.#purge(), this.#sweepEveryMs).unref();
     return entry.pending;
   }
 
@@ -126,6 +135,12 @@ export class JobCredentialCache {
 
   clear(): void {
     this.#entries.clear();
+    this.#stopSweeping();
+  }
+
+  #stopSweeping(): void {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   #reuseUntil(value: ResolvedCredentials, obtainedAt: number): number {
@@ -146,6 +161,7 @@ export class JobCredentialCache {
       if (this.#entries.size <= this.#maxEntries) break;
       this.#entries.delete(key);
     }
+    if (this.#entries.size === 0) this.#stopSweeping();
   }
 
   /** Everything that decides which credentials a resolution returns, HMACed: the job id first of all. */

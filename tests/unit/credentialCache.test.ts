@@ -186,6 +186,27 @@ describe('JobCredentialCache', () => {
     expect(resolve).toHaveBeenCalledTimes(5);
   });
 
+  it('lets go of what can no longer be reused by itself, with no further lookups', async () => {
+    vi.useFakeTimers();
+    try {
+      const cache = new JobCredentialCache({ sweepEveryMs: MIN });
+      const resolve = async (): Promise<ResolvedCredentials> => ({
+        credentials: { accessKeyId: 'ASIA1', secretAccessKey: 's', expiration: new Date(Date.now() + HOUR) },
+        accountId: '123456789012',
+        arn: 'arn:aws:sts::123456789012:assumed-role/Provisioner/job-job1',
+      });
+      await cache.get(input(), resolve);
+      await vi.advanceTimersByTimeAsync(29 * MIN);
+      expect(cache.size).toBe(1);
+      await vi.advanceTimersByTimeAsync(2 * MIN);
+      expect(cache.size).toBe(0);
+      // Nothing held, nothing left running.
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('shows no credential, key material or job input when inspected or serialised', async () => {
     const { cache, resolve } = setup();
     const got = await cache.get(input({ auth: { method: 'access_keys', accessKeyId: 'AKIAEXAMPLE000001', secretAccessKey: 'plain-secret' } }), resolve);
