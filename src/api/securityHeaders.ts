@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './auth.js';
 
 /**
@@ -11,10 +11,11 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
     const nonce = crypto.randomBytes(16).toString('base64');
     c.set('nonce', nonce);
     await next();
+    const set = responseHeaderSetter(c);
     // A page may allow the exact inline styles of a document it frames (the outbox's email preview), by hash only.
     const styleHashes = c.get('cspStyleHashes') ?? [];
     const styleSrc = styleHashes.length ? `style-src 'self' 'unsafe-hashes' ${styleHashes.map((h) => `'${h}'`).join(' ')}` : "style-src 'self'";
-    c.header(
+    set(
       'Content-Security-Policy',
       [
         "default-src 'self'",
@@ -28,11 +29,27 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
         "object-src 'none'",
       ].join('; '),
     );
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('X-Frame-Options', 'DENY');
-    c.header('Referrer-Policy', 'same-origin');
-    c.header('Cross-Origin-Opener-Policy', 'same-origin');
+    set('X-Content-Type-Options', 'nosniff');
+    set('X-Frame-Options', 'DENY');
+    set('Referrer-Policy', 'same-origin');
+    set('Cross-Origin-Opener-Policy', 'same-origin');
     const proto = c.req.header('x-forwarded-proto') ?? new URL(c.req.url).protocol.replace(':', '');
-    if (proto === 'https') c.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    if (proto === 'https') set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  };
+}
+
+/**
+ * After the handler, `c.header()` makes Hono copy the finished response into a
+ * new one (a stream of the whole body) just to change its headers; setting
+ * them on the response in place costs nothing. Responses whose headers are
+ * immutable (Response.redirect, fetch) still go through `c.header()`.
+ */
+function responseHeaderSetter(c: Context): (name: string, value: string) => void {
+  return (name, value) => {
+    try {
+      c.res.headers.set(name, value);
+    } catch {
+      c.header(name, value);
+    }
   };
 }
