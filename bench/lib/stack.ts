@@ -149,8 +149,11 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
     BENCH_LOOP_PROBE_DIR: probeDir,
     NODE_OPTIONS: `--import=${LOOP_PROBE}`,
   });
-  const nodeArgs = (service: string) =>
-    infra.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(infra.cpuProfDir, `${opts.name}-${service}`)}`] : [];
+  // The node flags `npm run web` / `npm run worker` use, so the figures are those of a production start.
+  const nodeArgs = (service: 'web' | 'worker') => [
+    ...productionNodeFlags(service),
+    ...(infra.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(infra.cpuProfDir, `${opts.name}-${service}`)}`] : []),
+  ];
 
   const app: App = {
     name: opts.name,
@@ -241,4 +244,12 @@ export function sampleRss(app: App, everyMs = 200) {
       };
     },
   };
+}
+
+/** The flags between `node` and `--import tsx` in package.json's script for the service. */
+function productionNodeFlags(service: 'web' | 'worker'): string[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const m = /\bnode\s+(.*?)\s*--import[= ]tsx\b/.exec(pkg.scripts[service] ?? '');
+  if (!m) throw new Error(`package.json: the ${service} script is not "node <flags> --import tsx <file>"`);
+  return m[1].split(/\s+/).filter(Boolean);
 }
