@@ -36,6 +36,10 @@ export async function createProvisioningWorker(opts: WorkerOptions): Promise<Wor
     workflowBundle: opts.workflowBundle,
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 100,
+    // Heartbeats otherwise go out at 0.8 × the heartbeat timeout: 8 of terraform's 10 s, so a
+    // 2 s event-loop stall under load times a healthy step out, and a cancel waits up to 8 s
+    // to reach terraform (it arrives with a heartbeat's answer).
+    maxHeartbeatThrottleInterval: '2s',
     // The SDK's default follows the heap limit (2,310 workflows with Node 20's 4 GB default
     // heap): in practice no bound for jobs that stay open until destroyed.
     maxCachedWorkflows,
