@@ -1,6 +1,5 @@
 import type { Db } from './database.js';
-import { lockKeyInTransaction } from './dialect.js';
-import { jsonObjectOf } from './dialectJson.js';
+import { jsonObjectOf, lockKeyInTransaction } from './dialect.js';
 import type { JobLogRow } from './schema.js';
 
 /** One output line as the runner saw it; `lineNo` is its position within the step attempt and stream. */
