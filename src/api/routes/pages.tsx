@@ -5,6 +5,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { clientAddress } from '../rateLimit.js';
 import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
+import { boundedMemo } from '../views/boundedMemo.js';
 import { createJob, JobCommandError, signalJob, startJob, type Actor } from '../jobCommands.js';
 import { countJobsByStatus, getJob, listJobSummaries, listSteps } from '../../db/jobs.js';
 import { logTail } from '../../db/logs.js';
@@ -733,18 +734,14 @@ export function pagesApp(deps: RouteDeps) {
    * more with a big CSV) and a job's CSV does not change; only what the page
    * shows is kept, for a bounded number of CSVs.
    */
-  const usersByCsv = new Map<string, { users: AppUser[]; total: number }>();
+  const usersByCsv = boundedMemo<{ users: AppUser[]; total: number }>(JOB_USERS_MEMO_CSVS);
   const jobUsers = (csv: string | undefined): { users: AppUser[]; total: number } => {
     if (!csv) return { users: [], total: 0 };
     const key = crypto.createHash('sha256').update(csv).digest('base64url');
-    let entry = usersByCsv.get(key);
-    if (!entry) {
+    return usersByCsv(key, () => {
       const all = parseUsersCsv(csv).users;
-      entry = { users: all.slice(0, JOB_USERS_SHOWN), total: all.length };
-      if (usersByCsv.size >= JOB_USERS_MEMO_CSVS) usersByCsv.clear();
-      usersByCsv.set(key, entry);
-    }
-    return entry;
+      return { users: all.slice(0, JOB_USERS_SHOWN), total: all.length };
+    })!;
   };
 
   app.get('/jobs/:id', async (c) => {

@@ -2,6 +2,7 @@ import { raw } from 'hono/html';
 import { JOB_SUMMARY_COLUMNS, type JobSummary } from '../../db/jobs.js';
 import { JOB_STATUSES, isActive, type JobStatus } from '../../domain/lifecycle.js';
 import { StatusBadge } from './StatusBadge.js';
+import { boundedMemo } from './boundedMemo.js';
 import { formatShortTime, formatTime, humanize } from './format.js';
 
 export interface DashboardPageProps {
@@ -60,25 +61,17 @@ export function JobRowView({ job }: { job: JobSummary }) {
 /**
  * Rendered rows by everything a row shows. Rendering the rows is most of the
  * dashboard's rendering, and the same rows are shown on every view and every
- * live refresh until their job changes; the memo is simply emptied when it
- * has grown large. The key is every summary column, so a change to any of
- * them renders the row afresh.
+ * live refresh until their job changes. The key is every summary column, so
+ * a change to any of them renders the row afresh.
  */
-const renderedRows = new Map<string, string>();
-const RENDERED_ROWS_MAX = 2000;
+const renderedRow = boundedMemo<string>(2000);
 
 function rowHtml(job: JobSummary): string | undefined {
-  const key = JSON.stringify(JOB_SUMMARY_COLUMNS.map((column) => job[column]));
-  let html = renderedRows.get(key);
-  if (html === undefined) {
+  return renderedRow(JSON.stringify(JOB_SUMMARY_COLUMNS.map((column) => job[column])), () => {
     const out = (<JobRowView job={job} />).toString();
     // A row renders synchronously; were it ever async, it would be rendered in place instead.
-    if (typeof out !== 'string') return undefined;
-    if (renderedRows.size >= RENDERED_ROWS_MAX) renderedRows.clear();
-    renderedRows.set(key, out);
-    html = out;
-  }
-  return html;
+    return typeof out === 'string' ? out : undefined;
+  });
 }
 
 export function JobRows({ jobs }: { jobs: JobSummary[] }) {

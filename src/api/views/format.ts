@@ -1,27 +1,13 @@
 /** Small pure helpers the views share: times, durations, safe links. */
 
-/**
- * Formatted timestamps by their stored text. Parsing a date is most of the
- * cost of a dashboard row, and the same rows are shown again and again; the
- * memo is simply emptied when it has grown large.
- */
-const formattedTimes = new Map<string, string>();
-const FORMATTED_TIMES_MAX = 5000;
-
 /** "2025-01-02 13:04:05 UTC": unambiguous, sortable, the same on every screen. */
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return '';
-  let out = formattedTimes.get(iso);
-  if (out === undefined) {
-    const d = new Date(iso);
-    out = Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-    if (formattedTimes.size >= FORMATTED_TIMES_MAX) formattedTimes.clear();
-    formattedTimes.set(iso, out);
-  }
-  return out;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
-/** "2025-01-02 13:04" (UTC): for dense tables whose header says UTC. */
 export function formatShortTime(iso: string | null | undefined): string {
   const full = formatTime(iso);
   return full.endsWith(' UTC') ? full.slice(0, 16) : full;
