@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
-import { parseConfig } from '../../src/config.js';
 import { insertJob, updateJob } from '../../src/db/jobs.js';
-import { createTemporalClient } from '../../src/temporal/connection.js';
+import { appOverDb } from '../support/appOverDb.js';
 import { createTempDb } from '../support/tempDb.js';
 
 /**
@@ -20,15 +19,11 @@ let n = 0;
 
 beforeAll(async () => {
   temp = await createTempDb();
-  const config = parseConfig({
+  ({ app, close: closeTemporal } = appOverDb(temp.db, {
     APP_ADMIN_PASS: 'dash-pass',
     SECRET_KEY: 'dash-test-secret-key-0123456789abcdef',
     DATA_DIR: temp.dir,
-    TEMPORAL_ADDRESS: '127.0.0.1:9',
-  });
-  const { client, connection } = createTemporalClient(config);
-  closeTemporal = () => connection.close().catch(() => undefined);
-  app = createApp({ db: temp.db, temporal: client, config });
+  }));
 });
 
 afterAll(async () => {

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
-import { parseConfig } from '../../src/config.js';
 import { insertJob, updateJob } from '../../src/db/jobs.js';
 import { appendLogLines, type LogLineInput } from '../../src/db/logs.js';
 import { publicSpec } from '../../src/domain/jobSpec.js';
-import { createTemporalClient } from '../../src/temporal/connection.js';
 import { sampleSpec } from '../support/jobs.js';
+import { appOverDb } from '../support/appOverDb.js';
 import { createTempDb } from '../support/tempDb.js';
 
 /**
@@ -24,15 +23,11 @@ let n = 0;
 
 beforeAll(async () => {
   temp = await createTempDb();
-  const config = parseConfig({
+  ({ app, close: closeTemporal } = appOverDb(temp.db, {
     APP_ADMIN_PASS: 'job-pass',
     SECRET_KEY: 'job-test-secret-key-0123456789abcdef',
     DATA_DIR: temp.dir,
-    TEMPORAL_ADDRESS: '127.0.0.1:9',
-  });
-  const { client, connection } = createTemporalClient(config);
-  closeTemporal = () => connection.close().catch(() => undefined);
-  app = createApp({ db: temp.db, temporal: client, config });
+  }));
 });
 
 afterAll(async () => {

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
 import { logLineJson } from '../../src/api/jobJson.js';
-import { parseConfig } from '../../src/config.js';
 import { insertJob, updateJob } from '../../src/db/jobs.js';
 import { appendLogLines, listLogLines, type LogLineInput } from '../../src/db/logs.js';
-import { createTemporalClient } from '../../src/temporal/connection.js';
+import { appOverDb } from '../support/appOverDb.js';
 import { createTempDbOf, dbKinds, tempDir, type TempDb } from '../support/tempDb.js';
 
 /**
@@ -35,15 +34,11 @@ describe.each(dbKinds())('logs page on %s', (kind) => {
 
   beforeAll(async () => {
     t = await createTempDbOf(kind);
-    const config = parseConfig({
+    ({ app, close: closeTemporal } = appOverDb(t.db, {
       SECRET_KEY: 'logs-test-secret-key-0123456789abcdef',
       API_TOKENS: 'logs-tok',
       DATA_DIR: tempDir('prov-logs-'),
-      TEMPORAL_ADDRESS: '127.0.0.1:9',
-    });
-    const { client, connection } = createTemporalClient(config);
-    closeTemporal = () => connection.close().catch(() => undefined);
-    app = createApp({ db: t.db, temporal: client, config });
+    }));
   }, 60_000);
 
   afterAll(async () => {
