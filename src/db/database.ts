@@ -23,9 +23,53 @@ export type Db = Kysely<Database>;
  * immediate transaction takes the write lock up front and honours busy_timeout.
  */
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #sqlite: SQLite.Database;
+  readonly #waitMs: number;
+  #wrapped: { inner: DatabaseConnection; outer: DatabaseConnection } | undefined;
+
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0], sqlite: SQLite.Database, waitMs: number) {
+    super(config);
+    this.#sqlite = sqlite;
+    this.#waitMs = waitMs;
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    const inner = await super.acquireConnection();
+    if (this.#wrapped?.inner !== inner) this.#wrapped = { inner, outer: waitingOutLocks(inner, this.#sqlite, this.#waitMs) };
+    return this.#wrapped.outer;
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
+}
+
+/** How long better-sqlite3 itself waits for a lock: it blocks the event loop meanwhile, so only briefly. */
+const SYNC_BUSY_WAIT_MS = 50;
+
+/**
+ * better-sqlite3 waits for another process's write lock synchronously, which
+ * would stall heartbeats and requests for as long as the lock is held. Here a
+ * statement that finds the database locked (outside a transaction, or the
+ * `begin immediate` that opens one: nothing has run yet, so trying again is
+ * safe) is retried asynchronously, with backoff, for up to `waitMs`.
+ */
+function waitingOutLocks(inner: DatabaseConnection, sqlite: SQLite.Database, waitMs: number): DatabaseConnection {
+  return {
+    async executeQuery(query) {
+      const deadline = Date.now() + waitMs;
+      for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+        try {
+          return await inner.executeQuery(query);
+        } catch (err) {
+          const busy = /^SQLITE_BUSY/.test(String((err as { code?: unknown }).code ?? ''));
+          if (!busy || sqlite.inTransaction || Date.now() + delay > deadline) throw err;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    },
+    streamQuery: (query, chunkSize) => inner.streamQuery(query, chunkSize),
+  };
 }
 
 /**
@@ -43,17 +87,25 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
-  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+  readonly #sqlite: SQLite.Database;
+  readonly #waitMs: number;
+  constructor(sqlite: SQLite.Database, waitMs: number) {
+    const config = { database: sqlite };
     super(config);
     this.#config = config;
+    this.#sqlite = sqlite;
+    this.#waitMs = waitMs;
   }
   override createDriver() {
-    return new ImmediateSqliteDriver(this.#config);
+    return new ImmediateSqliteDriver(this.#config, this.#sqlite, this.#waitMs);
   }
   override createAdapter() {
     return new TransactionalDdlSqliteAdapter();
   }
 }
+
+/** How long a write waits for another process's lock before it fails (SQLite), or a statement may run (Postgres). */
+const DEFAULT_BUSY_WAIT_MS = 10_000;
 
 export interface OpenDbOptions {
   /** How long a writer waits for another process's lock before SQLITE_BUSY. */
@@ -66,7 +118,7 @@ export interface OpenDbOptions {
 export function openSqlite(file: string, opts: OpenDbOptions = {}): SQLite.Database {
   if (!opts.readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = new SQLite(file, { readonly: opts.readonly ?? false });
-  sqlite.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
+  sqlite.pragma(`busy_timeout = ${Math.min(opts.busyTimeoutMs ?? DEFAULT_BUSY_WAIT_MS, SYNC_BUSY_WAIT_MS)}`);
   if (!opts.readonly) sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
@@ -89,12 +141,16 @@ export function createDb(target: string, opts: OpenDbOptions = {}): Db {
       max: opts.poolSize ?? 10,
       // A writer waiting on a lock longer than this fails instead of hanging a heartbeat forever.
       statement_timeout: opts.busyTimeoutMs ?? 30_000,
+      // A server that is down fails a connect attempt in seconds, not at the OS's TCP timeout.
+      connectionTimeoutMillis: 5_000,
     });
     // An idle client that loses its server must not crash the process.
     pool.on('error', () => undefined);
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
-  return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: openSqlite(target, opts) }) });
+  return new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect(openSqlite(target, opts), opts.busyTimeoutMs ?? DEFAULT_BUSY_WAIT_MS),
+  });
 }
 
 /** Applies pending migrations; safe when several processes start at once. */
