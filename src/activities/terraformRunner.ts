@@ -3,12 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { redactorFor } from '../domain/redact.js';
 import type { LogSink } from './logSink.js';
 import { clearRun, recordRun, stopLeftoverRun } from './leftoverRun.js';
 import { observeTerraformExit } from '../observability/metrics.js';
 import { withFileLock } from './fileLock.js';
-import { backendInitArgs, usesRemoteState } from './stateBackend.js';
+import { backendInitArgs } from './stateBackend.js';
 
 // ---------------------------------------------------------------------------
 // Failures. Each carries an explicit `type` so the activity layer can map it to
@@ -521,8 +520,10 @@ export interface ApplyResult {
   plan?: PlanSummary;
 }
 
+// A plan the state has moved past, or a plan file cut short by a crash of the plan step's worker.
 const isStalePlan = (err: unknown) =>
-  err instanceof TerraformExitError && err.stderrTail.some((l) => l.includes('Saved plan is stale'));
+  err instanceof TerraformExitError &&
+  err.stderrTail.some((l) => l.includes('Saved plan is stale') || /Failed to load "?\S+"? as a plan file/.test(l));
 
 /**
  * Applies the saved plan. A retried apply finds its plan stale (the first try
@@ -559,7 +560,7 @@ export async function terraformApply(ctx: TerraformContext, opts: ApplyOptions =
     return { replanned: false };
   } catch (err) {
     if (!isStalePlan(err)) throw err;
-    ctx.sink.write('system', 'the saved plan is stale (the state changed since it was made): planning again');
+    ctx.sink.write('system', 'the saved plan is stale or unreadable (the state changed, or a crash cut it short): planning again');
     return replanAndApply();
   }
 }
@@ -587,24 +588,4 @@ export async function terraformOutput(ctx: TerraformContext): Promise<Record<str
 
 export async function terraformDestroy(ctx: TerraformContext): Promise<void> {
   await run(ctx, ['destroy', '-auto-approve', lockTimeout(ctx), '-input=false', '-no-color']);
-}
-
-/** Swallows lines but still redacts, so an error message built from stderr stays clean. */
-const quietSink: LineSink = { write: () => {}, flush: async () => {}, redact: redactorFor([]), pending: 0 };
-
-/**
- * Whether the workspace's state holds any resource: false when there is no
- * state at all. Needs only the binary and the workspace; without a sink
- * nothing is logged.
- */
-export async function stateHasResources(
-  ctx: Pick<TerraformContext, 'binary' | 'workspaceDir'> & Partial<TerraformContext>,
-): Promise<boolean> {
-  // Remote state is not readable without the job's credentials: once the backend is
-  // initialised, assume resources may exist (a destroy of nothing is a quick no-op).
-  if (usesRemoteState(ctx.workspaceDir)) return fs.existsSync(path.join(ctx.workspaceDir, '.terraform', 'terraform.tfstate'));
-  if (!fs.existsSync(path.join(ctx.workspaceDir, 'terraform.tfstate'))) return false;
-  const full: TerraformContext = { env: {}, graceMs: 10_000, sink: quietSink, ...ctx };
-  const { stdout = '' } = await run(full, ['state', 'list'], { captureStdout: true });
-  return stdout.split('\n').some((l) => l.trim() !== '');
 }

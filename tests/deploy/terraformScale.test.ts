@@ -15,7 +15,6 @@ import {
 } from '../../src/activities/stateBackend.js';
 import {
   PLUGIN_CACHE_LOCK,
-  stateHasResources,
   terraformApply,
   terraformDestroy,
   terraformInit,
@@ -23,6 +22,7 @@ import {
   type LineSink,
   type TerraformContext,
 } from '../../src/activities/terraformRunner.js';
+import { stateHasResources } from '../../src/activities/stateFile.js';
 import { prepareWorkspace } from '../../src/activities/workspace.js';
 import { redactorFor } from '../../src/domain/redact.js';
 import { parseConfig } from '../../src/config.js';
@@ -341,7 +341,7 @@ describe('job state in S3 (moto), reached from another workdir', () => {
     await terraformApply(ctxFor(wsA));
     expect(fs.existsSync(path.join(wsA, 'terraform.tfstate'))).toBe(false);
     expect(await keys()).toContain('jobs/remote-state-job/terraform.tfstate');
-    expect(await stateHasResources({ binary: 'terraform', workspaceDir: wsA })).toBe(true);
+    expect(stateHasResources(wsA)).toBe(true);
 
     // Another host: its own JOBS_WORKDIR, a workspace rebuilt from the job.
     const hostB = scratch('prov-host-b-');

@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogSink } from '../../src/activities/logSink.js';
 import {
   runTerraform,
-  stateHasResources,
   terraformApply,
   terraformDestroy,
   terraformInit,
@@ -17,6 +16,7 @@ import {
   TerraformSpawnError,
   type TerraformContext,
 } from '../../src/activities/terraformRunner.js';
+import { stateHasResources } from '../../src/activities/stateFile.js';
 import { InvalidJobIdError, jobWorkspaceDir, prepareWorkspace } from '../../src/activities/workspace.js';
 import type { Db } from '../../src/db/database.js';
 import { appendLogLines, countLogLines, lastLogLines, listLogLines, maxLogSeq } from '../../src/db/logs.js';
@@ -200,9 +200,9 @@ describe('terraform runner on the sandbox module', () => {
     expect(outputs.private_ip).toMatch(/^10\.0\.\d{1,3}\.\d{1,3}$/);
     expect(outputs.public_dns).toBe(`ec2-${outputs.public_ip!.replaceAll('.', '-')}.eu-west-1.compute.amazonaws.com`);
 
-    expect(await stateHasResources({ binary: TERRAFORM, workspaceDir: job.workspaceDir })).toBe(true);
+    expect(stateHasResources(job.workspaceDir)).toBe(true);
     await inStep(stepContext(job, 'destroy'), terraformDestroy);
-    expect(await stateHasResources({ binary: TERRAFORM, workspaceDir: job.workspaceDir })).toBe(false);
+    expect(stateHasResources(job.workspaceDir)).toBe(false);
 
     const rows = await allLines(job.jobId);
     // seq is 1..n without gaps; each step's lines keep their order.
@@ -350,9 +350,9 @@ describe('terraform runner on the sandbox module', () => {
     console.info(`[measure] cancel: terraform stopped ${elapsed} ms after the abort (grace ${graceMs} ms)`);
 
     // What was created before the cancel is in the state and can be destroyed.
-    expect(await stateHasResources({ binary: TERRAFORM, workspaceDir: job.workspaceDir })).toBe(true);
+    expect(stateHasResources(job.workspaceDir)).toBe(true);
     await inStep(stepContext(job, 'destroy'), terraformDestroy);
-    expect(await stateHasResources({ binary: TERRAFORM, workspaceDir: job.workspaceDir })).toBe(false);
+    expect(stateHasResources(job.workspaceDir)).toBe(false);
   });
 
   it('kills what a cancelled terraform leaves behind (a provisioner that ignores SIGINT)', async () => {
