@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parse as parseDotenv } from 'dotenv';
 import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
+import { DEFAULT_INFRA_RETRY_HOURS } from './domain/failures.js';
 
 /**
  * Every setting the service reads, parsed once at start. A wrong value stops
@@ -138,6 +139,14 @@ export const configSchema = z.object({
   TF_STATE_ENDPOINT: httpUrl.optional(),
   TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
   APPROVAL_TIMEOUT_HOURS: z.coerce.number().positive().default(72),
+  /**
+   * How long a step keeps retrying infrastructure faults (a worker lost
+   * mid-step, the database out of reach) before the job fails; errors in the
+   * job itself have their own small budget of attempts.
+   */
+  STEP_INFRA_RETRY_HOURS: z.coerce.number().min(0.005, 'must be at least 0.005 (18 s)').max(720).default(DEFAULT_INFRA_RETRY_HOURS),
+  /** How often the web process compares active jobs with their workflows (0: never). */
+  RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3600).default(20),
   READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),
   /** Off only for the sandbox module, whose instances are not real EC2 instances. */
   READINESS_STATUS_CHECKS: bool.default(true),

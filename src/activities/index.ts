@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../db/database.js';
-import { finishStep, getJob, startStep, updateJob } from '../db/jobs.js';
+import { beginStepAttempt, closeRunningSteps, finishStep, getJob, startStep, updateJob, type StepAttempt } from '../db/jobs.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { JobStatus, JobStep } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
@@ -13,10 +13,11 @@ import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
 import { waitForReady } from './readiness.js';
 import { LogSink } from './logSink.js';
-import { mapFailures } from './failures.js';
+import { exhausted, isInfraFault, mapFailures, toFailure } from './failures.js';
+import { JOB_ERROR_ATTEMPTS, NOTIFY_MAX_ATTEMPTS, type StepKind } from '../domain/failures.js';
+import { readStateVerdict } from './stateFile.js';
 import { redactLine } from '../domain/redact.js';
 import {
-  stateHasResources,
   terraformApply,
   terraformDestroy,
   terraformInit,
@@ -96,7 +97,13 @@ export function createActivities(deps: ActivityDeps) {
   const credentialCache = deps.credentialCache ?? new JobCredentialCache();
   const heartbeatMs = settings.heartbeatMs ?? 1_000;
 
-  /** Runs one step attempt: job_steps row, a log sink, heartbeats, cancellation and failure mapping. */
+  /**
+   * Runs one step attempt: job_steps row, a log sink, heartbeats, cancellation
+   * and failure mapping. Errors in the job spend the step's small budget of
+   * attempts; infrastructure faults (a lost or stopping worker, the database
+   * out of reach) are recorded as `interrupted` and retried without a count,
+   * within the time budget the workflow gives the step.
+   */
   async function inStep<T>(
     jobId: string,
     step: JobStep,
@@ -104,19 +111,31 @@ export function createActivities(deps: ActivityDeps) {
     secrets: string[] = [],
   ): Promise<T> {
     const ctx = Context.current();
-    const attempt = ctx.info.attempt;
-    const { workflowId = `job-${jobId}`, runId } = ctx.info.workflowExecution ?? {};
-    const log = jobLogger({ jobId, workflowId, runId, activity: ctx.info.activityType, step, attempt });
-    const startedMs = performance.now();
-    log.info(`step ${step} started`);
-    await startStep(db, jobId, step, attempt);
-    await updateJob(db, jobId, { step });
-    const sink = new LogSink({ db, jobId, step, attempt, secrets });
-    const heartbeat = () => ctx.heartbeat({ step, attempt });
+    const { workflowId = `job-${jobId}`, runId = '' } = ctx.info.workflowExecution ?? {};
+    const heartbeat = () => ctx.heartbeat({ step, attempt: ctx.info.attempt });
     // Every step heartbeats for as long as it runs, whatever it waits on (STS, a lock,
     // the database): with a heartbeat timeout on the activity, a task that reached no
     // worker, or a worker that stopped, turns into a retry within that timeout.
     const beat = setInterval(heartbeat, heartbeatMs);
+    let opened: StepAttempt;
+    try {
+      opened = await beginStepAttempt(db, {
+        jobId,
+        step,
+        invocation: `${runId}:${ctx.info.activityId}`,
+        temporalAttempt: ctx.info.attempt,
+        lostError: LOST_ATTEMPT_MESSAGE,
+      });
+      await updateJob(db, jobId, { step });
+    } catch (err) {
+      clearInterval(beat);
+      throw toFailure(err);
+    }
+    const { attempt } = opened;
+    const log = jobLogger({ jobId, workflowId, runId, activity: ctx.info.activityType, step, attempt });
+    const startedMs = performance.now();
+    log.info(`step ${step} started`);
+    const sink = new LogSink({ db, jobId, step, attempt, secrets });
     try {
       const result = await mapFailures(() => run({ sink, signal: ctx.cancellationSignal, heartbeat, attempt }));
       await sink.close();
@@ -124,18 +143,29 @@ export function createActivities(deps: ActivityDeps) {
       stepFinished(log, step, 'succeeded', startedMs);
       return result;
     } catch (caught) {
+      const lostAttempt = ctx.cancellationSignal.aborted && attemptGivenUp(ctx);
       // A worker shutting down (SIGTERM, a deploy) cancels its activities: that is
       // no cancel of the job, so the step fails retryably and another worker runs it.
-      const shutdown = ctx.cancellationSignal.aborted && workerShuttingDown(ctx);
-      const err = shutdown ? ApplicationFailure.retryable(WORKER_SHUTDOWN_MESSAGE, 'WorkerShutdown') : caught;
-      const cancelled = ctx.cancellationSignal.aborted && !shutdown;
-      sink.write('system', cancelled ? `${step} cancelled` : `${step} failed: ${(err as Error).message}`);
-      await sink.close();
-      await finishStep(db, jobId, step, attempt, cancelled ? 'cancelled' : 'failed', {
+      let err: unknown = lostAttempt
+        ? ApplicationFailure.retryable(lostAttempt === 'shutdown' ? WORKER_SHUTDOWN_MESSAGE : LOST_ATTEMPT_MESSAGE, 'WorkerShutdown')
+        : toFailure(caught);
+      const cancelled = ctx.cancellationSignal.aborted && !lostAttempt;
+      const infra = !cancelled && isInfraFault(err);
+      const budget = STEP_KIND[step] ? JOB_ERROR_ATTEMPTS[STEP_KIND[step]!] : undefined;
+      if (!cancelled && !infra && budget !== undefined && retryable(err) && opened.jobErrors + 1 >= budget) {
+        err = exhausted(err, opened.jobErrors + 1);
+      }
+      const state = cancelled ? 'cancelled' : infra ? 'interrupted' : 'failed';
+      const message = (err as Error).message;
+      try {
+        sink.write('system', cancelled ? `${step} cancelled` : `${step} ${infra ? 'interrupted' : 'failed'}: ${message}`);
+        await sink.close();
         // Error text is stored like log lines: through the redaction filter.
-        error: cancelled ? 'cancelled' : sink.redact((err as Error).message),
-      });
-      stepFinished(log, step, cancelled ? 'cancelled' : 'failed', startedMs, err);
+        await finishStep(db, jobId, step, attempt, state, { error: cancelled ? 'cancelled' : sink.redact(message) });
+      } catch {
+        // The database is out of reach: the row stays `running` and the next attempt marks it interrupted.
+      }
+      stepFinished(log, step, state, startedMs, err);
       // The retry resolves credentials afresh: expired or revoked ones may be why this failed.
       credentialCache.dropJob(jobId);
       if (cancelled) throw new CancelledFailure('cancelled by request');
@@ -215,6 +245,7 @@ export function createActivities(deps: ActivityDeps) {
     }): Promise<void> {
       // The job runs no more steps (a later destroy assumes the role again).
       if (input.status && FINISHED_STATUSES.has(input.status)) credentialCache.dropJob(input.jobId);
+      if (input.status && ENDED_STATUSES.has(input.status)) await closeRunningSteps(db, input.jobId, LOST_ATTEMPT_MESSAGE);
       await updateJob(db, input.jobId, {
         ...(input.status ? { status: input.status } : {}),
         ...(input.error !== undefined ? { error: input.error === null ? null : redactLine(input.error) } : {}),
@@ -233,11 +264,18 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
+    /**
+     * Local activity of the failure and clean-up path: never runs Terraform and
+     * never fails on a missing or empty state (nothing was created); a state it
+     * cannot read counts as resources that may remain.
+     */
     async stateHasResources(input: { jobId: string }): Promise<boolean> {
-      const workspaceDir = jobWorkspaceDir(settings.jobsWorkdir, input.jobId);
-      const has = await stateHasResources({ binary: settings.terraformBinary, workspaceDir });
-      await updateJob(db, input.jobId, { has_resources: has ? 1 : 0 });
-      return has;
+      const verdict = readStateVerdict(jobWorkspaceDir(settings.jobsWorkdir, input.jobId));
+      jobLogger({ jobId: input.jobId, workflowId: `job-${input.jobId}` }).info(
+        `state check: ${verdict.reason}; ${verdict.has ? 'resources may remain' : 'nothing to destroy'}`,
+      );
+      await updateJob(db, input.jobId, { has_resources: verdict.has ? 1 : 0 });
+      return verdict.has;
     },
 
     async verifyCredentials({ jobId, spec }: JobRef): Promise<{ accountId: string; arn: string }> {
@@ -422,11 +460,41 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 
 const WORKER_SHUTDOWN_MESSAGE = 'interrupted: the worker shut down during the step; another worker retries it';
+const LOST_ATTEMPT_MESSAGE =
+  'interrupted: the worker running this attempt stopped responding (lost, killed or cut off); another attempt took over';
 
-/** The SDK cancels running activities with reason WORKER_SHUTDOWN once the shutdown grace time is over. */
-function workerShuttingDown(ctx: Context): boolean {
+/** Job statuses after which no attempt of the job is still running: rows that say so were lost. */
+const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['failed', 'cancelled', 'rejected', 'destroyed']);
+
+/** Which budget of attempts each step spends on errors in the job. */
+const STEP_KIND: Partial<Record<JobStep, StepKind>> = {
+  verify: 'aws',
+  preflight: 'aws',
+  render: 'terraform',
+  init: 'terraform',
+  plan: 'terraform',
+  apply: 'terraform',
+  output: 'terraform',
+  destroy: 'terraform',
+  ready: 'readiness',
+};
+
+function retryable(failure: unknown): boolean {
+  return !(failure instanceof ApplicationFailure && failure.nonRetryable);
+}
+
+/**
+ * Why the SDK cancelled this attempt when it was no cancel of the job: the
+ * worker is shutting down (its grace time is over), or Temporal no longer
+ * waits for this attempt (it timed out, e.g. heartbeats that did not arrive
+ * while the server restarted, and another attempt runs or will).
+ */
+function attemptGivenUp(ctx: Context): 'shutdown' | 'lost' | undefined {
+  const details = ctx.cancellationDetails;
   const reason = ctx.cancellationSignal.reason as { message?: string } | undefined;
-  return Boolean(ctx.cancellationDetails?.workerShutdown) || reason?.message === 'WORKER_SHUTDOWN';
+  if (details?.workerShutdown || reason?.message === 'WORKER_SHUTDOWN') return 'shutdown';
+  if (details?.timedOut || details?.notFound || reason?.message === 'TIMED_OUT' || reason?.message === 'NOT_FOUND') return 'lost';
+  return undefined;
 }
 
 /**
@@ -446,5 +514,3 @@ export function replanBeyondApproval(approved: PlanSummary, replan: PlanSummary)
   );
 }
 
-/** Must match the workflow's retry policy for `notify`: the last attempt records a failure instead of throwing. */
-export const NOTIFY_MAX_ATTEMPTS = 8;

@@ -59,6 +59,7 @@ export function createApp(deps: AppDeps) {
     temporal: deps.temporal,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     approvalTimeoutMs: config.APPROVAL_TIMEOUT_HOURS * 3_600_000,
+    infraRetryBudgetMs: config.STEP_INFRA_RETRY_HOURS * 3_600_000,
   };
   const routeDeps: RouteDeps = {
     ...deps,

@@ -154,12 +154,82 @@ export async function startStep(db: Db, jobId: string, step: string, attempt: nu
     .execute();
 }
 
+export interface StepAttempt {
+  /** The attempt number shown and stored: it goes on counting across invocations of the same step. */
+  attempt: number;
+  /** Earlier attempts of this invocation that failed on an error in the job (not on an infrastructure fault). */
+  jobErrors: number;
+}
+
+/**
+ * Opens an attempt of one activity invocation (`<runId>:<activityId>`):
+ * earlier attempts of it still shown as running were lost with their worker
+ * and become `interrupted`; the attempt number continues after the step's
+ * earlier invocations (a destroy asked for again), so no row or log line of
+ * theirs is overwritten.
+ */
+export async function beginStepAttempt(
+  db: Db,
+  input: { jobId: string; step: string; invocation: string; temporalAttempt: number; lostError: string },
+): Promise<StepAttempt> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('job_steps')
+      .select(['attempt', 'state', 'invocation'])
+      .where('job_id', '=', input.jobId)
+      .where('step', '=', input.step)
+      .execute();
+    const base = Math.max(0, ...rows.filter((r) => r.invocation !== input.invocation).map((r) => r.attempt));
+    const attempt = base + input.temporalAttempt;
+    const now = new Date().toISOString();
+    await trx
+      .updateTable('job_steps')
+      .set({ state: 'interrupted', finished_at: now, error: input.lostError })
+      .where('job_id', '=', input.jobId)
+      .where('step', '=', input.step)
+      .where('invocation', '=', input.invocation)
+      .where('state', '=', 'running')
+      .where('attempt', '<', attempt)
+      .execute();
+    await trx
+      .insertInto('job_steps')
+      .values({
+        job_id: input.jobId,
+        step: input.step,
+        attempt,
+        state: 'running',
+        started_at: now,
+        detail: null,
+        invocation: input.invocation,
+      })
+      .onConflict((oc) =>
+        oc.columns(['job_id', 'step', 'attempt']).doUpdateSet({ state: 'running', finished_at: null, error: null }),
+      )
+      .execute();
+    const jobErrors = rows.filter(
+      (r) => r.invocation === input.invocation && r.state === 'failed' && r.attempt < attempt,
+    ).length;
+    return { attempt, jobErrors };
+  });
+}
+
+/** Attempts still shown as running when the job has ended were lost: they become `interrupted` with `error`. */
+export async function closeRunningSteps(db: Db, jobId: string, error: string): Promise<number> {
+  const res = await db
+    .updateTable('job_steps')
+    .set({ state: 'interrupted', finished_at: new Date().toISOString(), error })
+    .where('job_id', '=', jobId)
+    .where('state', '=', 'running')
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows);
+}
+
 export async function finishStep(
   db: Db,
   jobId: string,
   step: string,
   attempt: number,
-  state: 'succeeded' | 'failed' | 'cancelled' | 'skipped',
+  state: 'succeeded' | 'failed' | 'cancelled' | 'skipped' | 'interrupted',
   opts: { error?: string; detail?: string } = {},
 ): Promise<void> {
   const now = new Date().toISOString();

@@ -41,6 +41,8 @@ export interface JobStepsTable {
   finished_at: Timestamp | null;
   error: string | null;
   detail: string | null;
+  /** `<runId>:<activityId>` of the activity invocation the attempt belongs to; null for rows of the workflow itself. */
+  invocation: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface JobLogsTable {

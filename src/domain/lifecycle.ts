@@ -29,7 +29,8 @@ export const JOB_STEPS = [
 ] as const;
 export type JobStep = (typeof JOB_STEPS)[number];
 
-export const STEP_STATES = ['running', 'succeeded', 'failed', 'cancelled', 'skipped'] as const;
+/** `interrupted`: the attempt was lost to an infrastructure fault (its worker died, the database was unreachable) and retried. */
+export const STEP_STATES = ['running', 'succeeded', 'failed', 'cancelled', 'skipped', 'interrupted'] as const;
 export type StepState = (typeof STEP_STATES)[number];
 
 export type JobAction = 'run' | 'cancel' | 'approve' | 'reject' | 'destroy';

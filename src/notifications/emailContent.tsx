@@ -631,7 +631,7 @@ export function renderEmail(input: RenderEmailInput): RenderedEmail {
   const copy = copyFor(event, job);
   const subject = emailSubject(event, job);
   const jobUrl = jobUrlOf(publicBaseUrl, job.id);
-  const failedStep = [...steps].reverse().find((s) => s.state === 'failed' && (event !== 'destroy_failed' || s.step === 'destroy'));
+  const failedStep = [...steps].reverse().find((s) => (s.state === 'failed' || s.state === 'interrupted') && (event !== 'destroy_failed' || s.step === 'destroy'));
   const body: BodyProps = { job, event, outputs, spec, steps, logLines, reach: reachOf(outputs, spec), failedStep };
 
   const rendered = (<EmailDocument {...body} subject={subject} copy={copy} jobUrl={jobUrl} />).toString();

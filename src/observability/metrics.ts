@@ -45,6 +45,13 @@ export const httpDuration = new client.Histogram({
   registers: [registry],
 });
 
+export const jobsReconciled = new client.Counter({
+  name: 'provisioning_jobs_reconciled_total',
+  help: 'Jobs whose status the reconciler corrected after their workflow closed, by the status they showed and the one recorded',
+  labelNames: ['from', 'to'] as const,
+  registers: [registry],
+});
+
 const jobsRegistry = new client.Registry();
 const jobsByStatus = new client.Gauge({
   name: 'provisioning_jobs',
@@ -54,7 +61,9 @@ const jobsByStatus = new client.Gauge({
 });
 
 /** Records the end of a step attempt; never throws into the activity. */
-export function observeStep(step: string, outcome: 'succeeded' | 'failed' | 'cancelled', seconds: number): void {
+export type StepOutcome = 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+export function observeStep(step: string, outcome: StepOutcome, seconds: number): void {
   stepDuration.observe({ step, outcome }, seconds);
 }
 
@@ -120,7 +129,7 @@ export async function renderMetrics(opts: { db?: Db; includeSdk?: boolean } = {}
 export function stepFinished(
   log: { info: (o: object, m: string) => void; warn: (o: object, m: string) => void },
   step: string,
-  outcome: 'succeeded' | 'failed' | 'cancelled',
+  outcome: StepOutcome,
   startedMs: number,
   err?: unknown,
 ): void {

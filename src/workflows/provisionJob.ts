@@ -7,12 +7,20 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { JobStatus, JobStep } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
+import {
+  DEFAULT_INFRA_RETRY_HOURS,
+  JOB_FAILED_TYPE,
+  NON_RETRYABLE_TYPES,
+  NOTIFY_MAX_ATTEMPTS,
+} from '../domain/failures.js';
 import {
   approveSignal,
   cancelSignal,
@@ -31,6 +39,14 @@ export interface ProvisionJobInput {
   spec: JobSpec;
   /** How long a plan may wait for approval before the job ends `rejected`. */
   approvalTimeoutMs: number;
+  /**
+   * How long each step keeps retrying infrastructure faults (lost workers, an
+   * unreachable database) before the job fails; absent in jobs started before
+   * it existed (STEP_INFRA_RETRY_HOURS).
+   */
+  infraRetryBudgetMs?: number;
+  /** `destroy`: a run started only to destroy what an earlier run, since closed, left behind. */
+  mode?: 'provision' | 'destroy';
 }
 
 export interface ProvisionJobResult {
@@ -40,77 +56,131 @@ export interface ProvisionJobResult {
 
 const HOUR = 3_600_000;
 
-// Timeouts and retries are set once per proxy, by the kind of work.
-const quick = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '200ms', maximumInterval: '5s', maximumAttempts: 20 },
-});
+/**
+ * Timeouts and retries, set once per proxy by the kind of work. Attempts are
+ * not counted here: the activities count the errors in the job against
+ * JOB_ERROR_ATTEMPTS and make the last one final, while attempts lost to
+ * infrastructure faults (a worker killed mid-step times out on its
+ * heartbeat) are retried until the step's time budget runs out.
+ */
+function activityProxies(infraBudgetMs: number) {
+  // Status writes wait out a database that is down for a while, within the budget. The SDK's
+  // local activities do not stop retrying at their schedule-to-close timeout (seen on 1.24),
+  // so the budget is also spelled as the number of attempts its backoff fits in.
+  const quickRetry = { initialMs: 200, coefficient: 2, maximumMs: 10_000 };
+  const quick = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '30s',
+    scheduleToCloseTimeout: infraBudgetMs,
+    retry: {
+      initialInterval: quickRetry.initialMs,
+      backoffCoefficient: quickRetry.coefficient,
+      maximumInterval: quickRetry.maximumMs,
+      maximumAttempts: attemptsWithin(infraBudgetMs, quickRetry),
+    },
+  });
 
-// Every activity heartbeats while it runs (inStep in the activities). A heartbeat
-// timeout is what turns an activity task that was handed out but never ran (a poll
-// response lost on the way, a frozen worker) into a retry within seconds: Temporal
-// retries heartbeat and start-to-close timeouts, never schedule-to-start ones. The
-// SDK sends heartbeats at most every 0.8 × the timeout, so 20 s leaves 4 s for an
-// event loop stalled by a busy worker (stalls of 2-3 s were measured with 50 jobs).
-const SHORT_STEP_HEARTBEAT = '20s';
+  // Every activity heartbeats while it runs (inStep in the activities). A heartbeat
+  // timeout is what turns an activity task that was handed out but never ran (a poll
+  // response lost on the way, a frozen worker) into a retry within seconds: Temporal
+  // retries heartbeat and start-to-close timeouts, never schedule-to-start ones. The
+  // SDK sends heartbeats at most every 0.8 × the timeout, so 20 s leaves 4 s for an
+  // event loop stalled by a busy worker (stalls of 2-3 s were measured with 50 jobs).
+  const SHORT_STEP_HEARTBEAT = '20s';
 
-const aws = proxyActivities<Activities>({
-  startToCloseTimeout: '2m',
-  heartbeatTimeout: SHORT_STEP_HEARTBEAT,
-  retry: {
-    initialInterval: '2s',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    maximumAttempts: 6,
-    nonRetryableErrorTypes: ['InvalidInput', 'AccessDenied', 'InvalidCredentials', 'PreflightFailed'],
-  },
-});
+  const aws = proxyActivities<Activities>({
+    startToCloseTimeout: '2m',
+    scheduleToCloseTimeout: infraBudgetMs,
+    heartbeatTimeout: SHORT_STEP_HEARTBEAT,
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1m',
+      nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
+    },
+  });
 
-// On cancel, wait until the activity has really stopped (Terraform exited, state saved)
-// before the clean-up destroys from that state: never two Terraform runs in one workspace.
-const terraform = proxyActivities<Activities>({
-  startToCloseTimeout: '2h',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  heartbeatTimeout: '10s',
-  retry: {
-    initialInterval: '5s',
-    backoffCoefficient: 2,
-    maximumInterval: '2m',
-    maximumAttempts: 4,
-    nonRetryableErrorTypes: [
-      'InvalidInput',
-      'AccessDenied',
-      'InvalidCredentials',
-      'TerraformConfigError',
-      'UserDataTooLarge',
-      'PlanChangedSinceApproval',
-    ],
-  },
-});
+  // On cancel, wait until the activity has really stopped (Terraform exited, state saved)
+  // before the clean-up destroys from that state: never two Terraform runs in one workspace.
+  const terraform = proxyActivities<Activities>({
+    startToCloseTimeout: '2h',
+    scheduleToCloseTimeout: infraBudgetMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    heartbeatTimeout: '10s',
+    retry: {
+      initialInterval: '5s',
+      backoffCoefficient: 2,
+      // A worker back after a crash loop picks the step up within half a minute.
+      maximumInterval: '30s',
+      nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
+    },
+  });
 
-const readiness = proxyActivities<Activities>({
-  startToCloseTimeout: '2h',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  heartbeatTimeout: '10s',
-  retry: { maximumAttempts: 2, nonRetryableErrorTypes: ['NotReady'] },
-});
+  const readiness = proxyActivities<Activities>({
+    startToCloseTimeout: '2h',
+    scheduleToCloseTimeout: infraBudgetMs,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    heartbeatTimeout: '10s',
+    retry: { initialInterval: '5s', maximumInterval: '30s', nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES] },
+  });
 
-const mail = proxyActivities<Activities>({
-  startToCloseTimeout: '1m',
-  heartbeatTimeout: SHORT_STEP_HEARTBEAT,
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 8 },
-});
+  const mail = proxyActivities<Activities>({
+    startToCloseTimeout: '1m',
+    heartbeatTimeout: SHORT_STEP_HEARTBEAT,
+    retry: {
+      initialInterval: '5s',
+      backoffCoefficient: 2,
+      maximumInterval: '5m',
+      maximumAttempts: NOTIFY_MAX_ATTEMPTS,
+    },
+  });
+  return { quick, aws, terraform, readiness, mail };
+}
 
+/**
+ * One job, from the run request to its destroy. Whatever happens inside, the
+ * job's row ends in a final status that says why: an unexpected error is
+ * recorded as `failed` before the workflow itself fails (a terminate or
+ * timeout from outside, which no workflow code sees, is caught by the
+ * reconciler in the web process).
+ */
 export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJobResult> {
-  const { jobId, spec } = input;
-  const now = () => new Date().toISOString();
+  const acts = activityProxies(input.infraRetryBudgetMs ?? DEFAULT_INFRA_RETRY_HOURS * HOUR);
   const progress: JobProgress = {
     status: 'running',
     step: null,
     steps: [],
-    startedAt: now(),
+    startedAt: new Date().toISOString(),
     hasResources: false,
   };
+  try {
+    return await runJob(input, acts, progress);
+  } catch (err) {
+    if ((err as ApplicationFailure)?.type === JOB_FAILED_TYPE) throw err; // recorded already
+    const error = `the workflow stopped on an unexpected error: ${describe(err)}`;
+    await CancellationScope.nonCancellable(async () => {
+      try {
+        await acts.quick.recordJob({ jobId: input.jobId, status: 'failed', error, finishedAt: new Date().toISOString() });
+      } catch {
+        // The database stayed out of reach for the whole budget: the reconciler records it.
+      }
+    });
+    // A failed workflow, not a workflow task retried forever: the job says failed, so must Temporal.
+    throw ApplicationFailure.create({
+      message: error,
+      type: 'WorkflowError',
+      nonRetryable: true,
+      cause: err instanceof Error ? err : undefined,
+    });
+  }
+}
+
+async function runJob(
+  input: ProvisionJobInput,
+  { quick, aws, terraform, readiness, mail }: ReturnType<typeof activityProxies>,
+  progress: JobProgress,
+): Promise<ProvisionJobResult> {
+  const { jobId, spec } = input;
+  const now = () => new Date().toISOString();
   let cancelRequested = false;
   let destroyRequested = false;
   let decision: { approved: true; by: ApproveRequest } | { approved: false; by: RejectRequest } | undefined;
@@ -171,6 +241,20 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
     }
   };
 
+  /**
+   * Whether the job's state holds anything to destroy. The check reads the state
+   * file and treats none or an empty one as nothing created; should it fail all
+   * the same, resources are assumed (a destroy of nothing is a quick no-op, a
+   * resource forgotten is a bill).
+   */
+  const resourcesLeft = async (): Promise<boolean> => {
+    try {
+      return await quick.stateHasResources({ jobId });
+    } catch {
+      return true;
+    }
+  };
+
   const destroyResources = async () => {
     await setStatus('destroying');
     await step('destroy', () => terraform.terraformDestroy({ jobId, spec }));
@@ -181,6 +265,12 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
   const ttlHours = spec.options?.ttlHours;
   const destroyAtMs = ttlHours ? workflowInfo().startTime.getTime() + ttlHours * HOUR : undefined;
   progress.destroyAt = destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined;
+  if (input.mode === 'destroy') {
+    // An earlier run of this job closed without destroying what it made; the web set the job `destroying`.
+    progress.hasResources = true;
+    destroyRequested = true;
+    return CancellationScope.nonCancellable(() => waitForDestroy());
+  }
   await quick.recordJob({ jobId, status: 'running', destroyAt: progress.destroyAt });
 
   // --- provisioning, cancellable as a whole -------------------------------------------------
@@ -242,7 +332,7 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
 
     if (outcome === 'cancelled') {
       await setStatus('cancelling');
-      if (progress.hasResources || (await quick.stateHasResources({ jobId }))) {
+      if (progress.hasResources || (await resourcesLeft())) {
         try {
           await destroyResources();
         } catch (err) {
@@ -258,12 +348,15 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
     }
 
     if (outcome === 'failed') {
-      progress.hasResources = await quick.stateHasResources({ jobId });
-      await setStatus('failed', { error: progress.error ?? 'unknown error', finished: true });
+      progress.hasResources = await resourcesLeft();
+      const left = progress.hasResources
+        ? 'resources may remain: destroy the job to remove them'
+        : 'nothing was created';
+      await setStatus('failed', { error: `${progress.error ?? 'unknown error'} (${left})`, finished: true });
       await notify('failed');
       if (!progress.hasResources) {
         // Nothing to clean up: end the workflow as failed, so Temporal shows it too.
-        throw ApplicationFailure.nonRetryable(progress.error ?? 'job failed', 'JobFailed');
+        throw ApplicationFailure.nonRetryable(progress.error ?? 'job failed', JOB_FAILED_TYPE);
       }
       return waitForDestroy();
     }
@@ -318,7 +411,24 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
   }
 }
 
+/** How many attempts a retry policy's backoff makes before `budgetMs` has passed (at least 2). */
+export function attemptsWithin(budgetMs: number, p: { initialMs: number; coefficient: number; maximumMs: number }): number {
+  let attempts = 1;
+  let waited = 0;
+  let interval = p.initialMs;
+  while (waited < budgetMs && attempts < 100_000) {
+    waited += interval;
+    attempts++;
+    interval = Math.min(interval * p.coefficient, p.maximumMs);
+  }
+  return Math.max(attempts, 2);
+}
+
 function describe(err: unknown): string {
+  // A step that ran out of its time budget: every attempt was lost to a fault outside the job.
+  if (err instanceof TimeoutFailure && err.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE) {
+    return 'the step was retried for its whole time budget (STEP_INFRA_RETRY_HOURS): workers kept being lost or the database stayed out of reach';
+  }
   if (err instanceof ApplicationFailure || (err as Error)?.name === 'ApplicationFailure') {
     return (err as Error).message;
   }

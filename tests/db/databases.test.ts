@@ -4,6 +4,8 @@ import { createDb, migrateToLatest, type Db } from '../../src/db/database.js';
 import { dialectOf } from '../../src/db/dialect.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import {
+  beginStepAttempt,
+  closeRunningSteps,
   countJobsByStatus,
   finishStep,
   getJob,
@@ -153,6 +155,32 @@ describe.each(dbKinds())('on %s', (kind) => {
         ['init', 2, 'succeeded', null],
       ]);
       expect(typeof steps[0].id).toBe('number');
+    });
+
+    it('opens attempts per invocation: lost ones become interrupted, only failed ones count, numbers go on', async () => {
+      const row = await insertJob(db, newJob());
+      const open = (invocation: string, temporalAttempt: number) =>
+        beginStepAttempt(db, { jobId: row.id, step: 'apply', invocation, temporalAttempt, lostError: 'lost' });
+      expect(await open('run1:7', 1)).toEqual({ attempt: 1, jobErrors: 0 });
+      await finishStep(db, row.id, 'apply', 1, 'failed', { error: 'terraform apply failed' });
+      // Attempt 2 runs and its worker dies: the row stays `running` until attempt 3 opens.
+      expect(await open('run1:7', 2)).toEqual({ attempt: 2, jobErrors: 1 });
+      expect(await open('run1:7', 3)).toEqual({ attempt: 3, jobErrors: 1 });
+      // Opening the same attempt again (a redelivered task) changes nothing.
+      expect(await open('run1:7', 3)).toEqual({ attempt: 3, jobErrors: 1 });
+      await finishStep(db, row.id, 'apply', 3, 'succeeded');
+      // A later invocation of the step (a destroy asked for again) numbers on, and counts afresh.
+      expect(await open('run2:1', 1)).toEqual({ attempt: 4, jobErrors: 0 });
+      const steps = await listSteps(db, row.id);
+      expect(steps.map((s) => [s.attempt, s.state, s.error, s.invocation])).toEqual([
+        [1, 'failed', 'terraform apply failed', 'run1:7'],
+        [2, 'interrupted', 'lost', 'run1:7'],
+        [3, 'succeeded', null, 'run1:7'],
+        [4, 'running', null, 'run2:1'],
+      ]);
+      // When the job ends, what still says running was lost.
+      expect(await closeRunningSteps(db, row.id, 'job ended')).toBe(1);
+      expect((await listSteps(db, row.id)).at(-1)).toMatchObject({ state: 'interrupted', error: 'job ended' });
     });
   });
 

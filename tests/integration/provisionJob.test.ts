@@ -161,6 +161,7 @@ describe('provisionJob workflow', () => {
     const job = await waitForStatus(temp.db, jobId, ['failed', 'succeeded']);
     expect(job.status).toBe('failed');
     expect(job.error).toMatch(/sandbox/i);
+    expect(job.error).toMatch(/\(nothing was created\)$/);
     const steps = await listSteps(temp.db, jobId);
     expect(steps.find((s) => s.step === 'plan')?.state).toBe('failed');
     expect(steps.some((s) => s.step === 'apply')).toBe(false);
@@ -176,6 +177,11 @@ describe('provisionJob workflow', () => {
     const job = await waitForStatus(temp.db, jobId, ['failed', 'succeeded']);
     expect(job.status).toBe('failed');
     expect(job.error).toMatch(/failing at apply as asked/);
+    // A Terraform error in the job gets its small budget of attempts, and the job says what is left.
+    expect(job.error).toMatch(/\(gave up after 4 attempts\) \(resources may remain: destroy the job to remove them\)$/);
+    expect((await listSteps(temp.db, jobId)).filter((s) => s.step === 'apply').map((s) => s.state)).toEqual([
+      'failed', 'failed', 'failed', 'failed',
+    ]);
     expect(job.has_resources).toBe(1);
     expect(stateList(jobId).length).toBeGreaterThan(0);
     const handle = client.workflow.getHandle(`job-${jobId}`);

@@ -482,7 +482,9 @@ describe('job page', () => {
     await startStep(temp.db, job.id, 'apply', 1);
     await finishStep(temp.db, job.id, 'apply', 1, 'failed', { error: 'throttled, retrying' });
     await startStep(temp.db, job.id, 'apply', 2);
-    await finishStep(temp.db, job.id, 'apply', 2, 'succeeded');
+    await finishStep(temp.db, job.id, 'apply', 2, 'interrupted', { error: 'interrupted: the worker stopped responding' });
+    await startStep(temp.db, job.id, 'apply', 3);
+    await finishStep(temp.db, job.id, 'apply', 3, 'succeeded');
     await appendLogLines(temp.db, job.id, [
       { step: 'apply', attempt: 1, stream: 'stdout', lineNo: 1, line: `Apply ${HOSTILE} complete`, ts: '2030-01-01T00:01:00.000Z' },
       { step: 'apply', attempt: 1, stream: 'stderr', lineNo: 1, line: 'warning: something', ts: '2030-01-01T00:01:01.000Z' },
@@ -504,8 +506,10 @@ describe('job page', () => {
     expectNoInlineScript(html);
     expect(html).toContain('<script src="/static/logs.js"');
     expect(html).toContain('badge-succeeded');
-    // Timeline: attempts and the retried error.
-    expect(html).toMatch(/data-step="apply"[\s\S]*?attempt 2[\s\S]*?1 earlier attempt failed[\s\S]*?throttled, retrying/);
+    // Timeline: attempts, the retried error, and the attempt lost with its worker told apart from it.
+    expect(html).toMatch(
+      /data-step="apply"[\s\S]*?attempt 3[\s\S]*?1 earlier attempt failed, 1 interrupted \(worker or database lost\)[\s\S]*?throttled, retrying[\s\S]*?the worker stopped responding/,
+    );
     expect(html).toContain('3 to add');
     expect(html).toContain('terraform_data.instance');
     // Outputs: text, links only for http(s).

@@ -10,8 +10,8 @@ export interface TimelineStep {
   startedAt: string | null;
   finishedAt: string | null;
   error: string | null;
-  /** Errors of earlier attempts that were retried. */
-  earlierErrors: { attempt: number; error: string }[];
+  /** Errors of earlier attempts that were retried (`interrupted`: lost to an infrastructure fault, not the job's fault). */
+  earlierErrors: { attempt: number; error: string; interrupted: boolean }[];
   detail: string | null;
 }
 
@@ -33,7 +33,7 @@ export function timelineFromRows(rows: JobStepRow[], upcoming: string[] = []): T
       earlierErrors: sorted
         .slice(0, -1)
         .filter((a) => a.error)
-        .map((a) => ({ attempt: a.attempt, error: a.error! })),
+        .map((a) => ({ attempt: a.attempt, error: a.error!, interrupted: a.state === 'interrupted' })),
       detail: last.detail,
     });
   }
@@ -67,9 +67,7 @@ export function StepTimeline(props: { steps: TimelineStep[] }) {
           {s.error ? <p class="tl-error">{s.error}</p> : null}
           {s.earlierErrors.length > 0 ? (
             <details class="tl-retries">
-              <summary>
-                {s.earlierErrors.length} earlier {s.earlierErrors.length === 1 ? 'attempt' : 'attempts'} failed
-              </summary>
+              <summary>{retrySummary(s.earlierErrors)}</summary>
               <ul>
                 {s.earlierErrors.map((e) => (
                   <li>
@@ -83,4 +81,15 @@ export function StepTimeline(props: { steps: TimelineStep[] }) {
       ))}
     </ol>
   );
+}
+
+/** "2 earlier attempts failed, 3 interrupted (worker or database lost)": the two kinds count against different budgets. */
+export function retrySummary(earlier: { interrupted: boolean }[]): string {
+  const interrupted = earlier.filter((e) => e.interrupted).length;
+  const failed = earlier.length - interrupted;
+  const attempts = (n: number) => `${n} earlier ${n === 1 ? 'attempt' : 'attempts'}`;
+  const lost = 'interrupted (worker or database lost)';
+  if (!interrupted) return `${attempts(failed)} failed`;
+  if (!failed) return `${attempts(interrupted)} ${lost}`;
+  return `${attempts(failed)} failed, ${interrupted} ${lost}`;
 }
