@@ -29,6 +29,8 @@ export interface CommandDeps {
   temporal: Client;
   taskQueue: string;
   approvalTimeoutMs: number;
+  /** STEP_INFRA_RETRY_HOURS in ms; unset: the workflow's default. */
+  infraRetryBudgetMs?: number;
 }
 
 export interface Actor {
@@ -102,7 +104,12 @@ export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec |
   if (!won) {
     throw new JobCommandError('conflict', `job ${jobId} has already been started (status ${job.status}); a job runs once`);
   }
-  const input: ProvisionJobInput = { jobId, spec: fullSpec, approvalTimeoutMs: deps.approvalTimeoutMs };
+  const input: ProvisionJobInput = {
+    jobId,
+    spec: fullSpec,
+    approvalTimeoutMs: deps.approvalTimeoutMs,
+    ...(deps.infraRetryBudgetMs !== undefined ? { infraRetryBudgetMs: deps.infraRetryBudgetMs } : {}),
+  };
   try {
     await deps.temporal.workflow.start('provisionJob', {
       workflowId,
@@ -163,6 +170,9 @@ export async function signalJob(
         break;
     }
   } catch (err) {
+    if (err instanceof WorkflowNotFoundError && action === 'destroy') {
+      return destroyWithNewRun(deps, job, actor);
+    }
     if (err instanceof WorkflowNotFoundError) {
       throw new JobCommandError('conflict', `job ${jobId} has no running workflow to ${action}`);
     }
@@ -175,4 +185,47 @@ export async function signalJob(
     detail: args.reason ?? args.comment ?? null,
   });
   return (await getJob(deps.db, jobId))!;
+}
+
+/**
+ * A destroy of a job whose workflow has closed (terminated from Temporal, or
+ * ended by a fault) while its resources remain: a new run of the job's
+ * workflow, under the same id, that only destroys. Without it, the only way
+ * to remove such resources would be by hand.
+ */
+async function destroyWithNewRun(deps: CommandDeps, job: JobRow, actor: Actor): Promise<JobRow> {
+  const spec = storedSpec(job);
+  if (spec.auth.method === 'access_keys') {
+    throw new JobCommandError(
+      'conflict',
+      `job ${job.id} has no running workflow, and it used access keys, which are never stored: ` +
+        'its resources must be destroyed by hand, or by a job with the same keys',
+    );
+  }
+  const won = await transitionJob(deps.db, job.id, ['succeeded', 'failed'], { status: 'destroying', error: null });
+  if (!won) throw new JobCommandError('conflict', `job ${job.id} changed while the destroy was being requested; try again`);
+  const input: ProvisionJobInput = {
+    jobId: job.id,
+    spec,
+    approvalTimeoutMs: deps.approvalTimeoutMs,
+    mode: 'destroy',
+    ...(deps.infraRetryBudgetMs !== undefined ? { infraRetryBudgetMs: deps.infraRetryBudgetMs } : {}),
+  };
+  try {
+    await deps.temporal.workflow.start('provisionJob', {
+      workflowId: job.workflow_id ?? workflowIdFor(job.id),
+      taskQueue: deps.taskQueue,
+      args: [input],
+      // The earlier run is closed: this one takes over its id, so the job's links and signals stay the same.
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    });
+  } catch (err) {
+    await transitionJob(deps.db, job.id, ['destroying'], { status: job.status, error: job.error });
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new JobCommandError('conflict', `job ${job.id} already has a running workflow; try the destroy again`);
+    }
+    throw new JobCommandError('unavailable', `could not start the destroy: ${(err as Error).message}`);
+  }
+  await recordAudit(deps.db, { actor, action: 'destroy', jobId: job.id, detail: 'the job\'s workflow had closed: destroyed by a new run' });
+  return (await getJob(deps.db, job.id))!;
 }

@@ -3,7 +3,9 @@ import { loadConfigOrExit, type Config } from '../config.js';
 import { createDb, migrateToLatest, type Db } from '../db/database.js';
 import { createTemporalClient } from '../temporal/connection.js';
 import { createApp } from './app.js';
-import { configureLogging } from '../observability/logger.js';
+import { configureLogging, getLogger } from '../observability/logger.js';
+import { startReconciler } from '../reconciler/reconciler.js';
+import { notifierFromConfig } from '../notifications/notifier.js';
 
 /** How long in-flight requests may run after the web server is asked to stop. */
 export const WEB_SHUTDOWN_GRACE_MS = 10_000;
@@ -18,6 +20,17 @@ export interface WebServer {
 export async function startWeb(config: Config, db: Db): Promise<WebServer> {
   const { client, connection } = createTemporalClient(config);
   const app = createApp({ db, temporal: client, config });
+  // Every web process runs it: passes are idempotent, and one web process is enough for the guarantee.
+  const reconciler =
+    config.RECONCILE_INTERVAL_SECONDS > 0
+      ? startReconciler({
+          db,
+          client,
+          notifier: notifierFromConfig(config, db),
+          intervalMs: config.RECONCILE_INTERVAL_SECONDS * 1000,
+          log: getLogger('reconciler'),
+        })
+      : undefined;
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
   });
@@ -35,7 +48,9 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
         // So would the live log streams (SSE): in-flight requests get a grace period, then the
         // remaining connections are cut; browsers reconnect elsewhere and resume by Last-Event-ID.
         setTimeout(() => http.closeAllConnections?.(), WEB_SHUTDOWN_GRACE_MS).unref();
-      }).finally(() => connection.close().catch(() => undefined)),
+      })
+        .then(() => reconciler?.stop())
+        .finally(() => connection.close().catch(() => undefined)),
   };
 }
 

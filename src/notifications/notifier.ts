@@ -8,7 +8,8 @@ import {
 import type { NotificationRow } from '../db/schema.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { MAX_LOG_LINES, renderEmail } from './emailContent.js';
-import { isEmailRejected, type EmailProvider } from './providers.js';
+import { createEmailProvider, isEmailRejected, type EmailProvider } from './providers.js';
+import type { Config } from '../config.js';
 
 /**
  * Sends each (job, event) email at most once, and records what happened.
@@ -178,4 +179,14 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   }
 
   return { notify };
+}
+
+/** The notifier a process builds from its settings (the worker for its steps, the web for the reconciler). */
+export function notifierFromConfig(config: Config, db: Db): Notifier {
+  return createNotifier({
+    db,
+    provider: createEmailProvider(config),
+    from: config.EMAIL_PROVIDER === 'ses' ? config.SES_FROM_EMAIL! : config.EMAIL_FROM,
+    publicBaseUrl: config.publicBaseUrl,
+  });
 }

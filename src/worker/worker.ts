@@ -2,8 +2,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createDataConverter } from '../temporal/dataConverter.js';
-import { createNotifier } from '../notifications/notifier.js';
-import { createEmailProvider } from '../notifications/providers.js';
+import { notifierFromConfig } from '../notifications/notifier.js';
 import type { ActivityDeps } from '../activities/index.js';
 import { createProvisioningWorker } from './createWorker.js';
 import { ensureWorkflowBundle } from './workflowBundle.js';
@@ -13,12 +12,7 @@ import { getLogger } from '../observability/logger.js';
 export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
   return {
     db,
-    notifier: createNotifier({
-      db,
-      provider: createEmailProvider(config),
-      from: config.EMAIL_PROVIDER === 'ses' ? config.SES_FROM_EMAIL! : config.EMAIL_FROM,
-      publicBaseUrl: config.publicBaseUrl,
-    }),
+    notifier: notifierFromConfig(config, db),
     settings: {
       jobsWorkdir: config.jobsWorkdir,
       terraformModuleDir: config.terraformModuleDir,

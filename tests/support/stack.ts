@@ -23,6 +23,8 @@ export interface SandboxStack {
   /** Sandbox module knobs per job name, merged into that job's tfvars. */
   knobs: Map<string, Record<string, unknown>>;
   commands: CommandDeps;
+  /** The outbox notifier the worker sends with (the reconciler's tests use it too). */
+  notifier: ActivityDeps['notifier'];
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startSandboxStack(
     client,
     knobs,
     commands,
+    notifier: deps.notifier,
     async stop() {
       await worker.stop();
       await close();
