@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listSteps } from '../../src/db/jobs.js';
+import { startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
+import { waitFor } from '../support/processes.js';
+import { createAndRun, readAllLogs, stateAddresses, waitForJobs, watchLogs } from './support.js';
+
+/** The Temporal server SIGKILLed in the middle of applies, down for a while, then started again on its file. */
+
+let svc: ServiceProcesses;
+
+beforeAll(async () => {
+  svc = await startServiceProcesses({ sandbox: { sandbox_sleep_seconds: { apply: 8 }, sandbox_resource_count: 1 } });
+  await svc.startWeb();
+  await svc.startWorker();
+}, 180_000);
+
+afterAll(async () => {
+  await svc?.stop();
+});
+
+describe('a Temporal server restart during apply', () => {
+  it('lets every job finish, succeeded, with its resources once', async () => {
+    const ids = [await createAndRun(svc, 'temporal-restart-0', 'tr-0@example.com'), await createAndRun(svc, 'temporal-restart-1', 'tr-1@example.com')];
+    const logs = watchLogs(svc, ids);
+    await waitFor(
+      'both applies running',
+      async () => {
+        for (const id of ids) {
+          if (!(await readAllLogs(svc, id)).some((l) => l.step === 'apply' && /creating instance/.test(l.line))) return false;
+        }
+        return true;
+      },
+      120_000,
+      250,
+    );
+    // Down longer than the apply's 10 s heartbeat timeout: the server times the attempts out when it is back.
+    await svc.restartTemporal(12_000);
+
+    const jobs = await waitForJobs(svc, ids, ['succeeded', 'failed', 'cancelled'], 240_000);
+    for (const job of jobs) expect(job.status, `${job.id}: ${job.error}`).toBe('succeeded');
+    await logs.stop();
+    await logs.check();
+    for (const id of ids) {
+      const addresses = stateAddresses(svc.jobsWorkdir, id);
+      expect(new Set(addresses).size).toBe(addresses.length);
+      expect(addresses.filter((a) => a === 'terraform_data.instance')).toHaveLength(1);
+      const steps = await listSteps(svc.db, id);
+      expect(steps.filter((s) => s.state === 'running' || s.state === 'failed')).toEqual([]);
+    }
+  }, 400_000);
+});
