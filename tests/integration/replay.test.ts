@@ -1,29 +1,41 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { quietRuntime, testDataConverter } from '../support/worker.js';
-import { HAPPY_PATH_HISTORY, decodeHistory } from '../support/histories.js';
-
+import { HISTORIES_DIR, decodeHistory } from '../support/histories.js';
 
 /**
- * A recorded history of the happy path (create → succeeded → destroy → destroyed)
- * must replay against the current workflow code: a non-deterministic change
- * to provisionJob fails here before it breaks running workflows in production.
+ * Recorded histories must replay against the current workflow code: a
+ * non-deterministic change to provisionJob fails here before it breaks
+ * running workflows in production. Each file was recorded by an earlier
+ * version of the code:
+ * - provision-happy-path: create → succeeded → destroy → destroyed;
+ * - provision-failed-apply-v1: apply failing on every attempt, the job left
+ *   failed with resources, then destroyed on request (recorded before the
+ *   retry budgets and the reconciler: the failure path jobs still open then
+ *   took).
  */
+const histories = fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.binpb')).sort();
+
 describe('workflow replay', () => {
-  it('replays the recorded happy path against the current code', async () => {
+  it('has the recorded histories', () => {
+    expect(histories).toEqual(expect.arrayContaining(['provision-failed-apply-v1.binpb', 'provision-happy-path.binpb']));
+  });
+
+  it.each(histories)('replays %s against the current code', async (file) => {
     quietRuntime();
-    const history = decodeHistory(fs.readFileSync(HAPPY_PATH_HISTORY));
+    const history = decodeHistory(fs.readFileSync(path.join(HISTORIES_DIR, file)));
     expect(history.events?.length).toBeGreaterThan(20);
     await Worker.runReplayHistory(
       { workflowBundle: { codePath: inject('workflowBundlePath') }, dataConverter: testDataConverter() },
       history,
-      'replay-happy-path',
+      `replay-${file}`,
     );
   });
 
-  it('holds ciphertext only: no job spec in clear text in the stored history', () => {
-    const text = fs.readFileSync(HAPPY_PATH_HISTORY).toString('latin1');
+  it.each(histories)('%s holds ciphertext only: no job spec in clear text', (file) => {
+    const text = fs.readFileSync(path.join(HISTORIES_DIR, file)).toString('latin1');
     expect(text).not.toContain('alice@example.com');
     expect(text).not.toContain('Provisioner');
     expect(text).toContain('binary/encrypted');

@@ -6,7 +6,8 @@ import proto from '@temporalio/proto';
  * encoding (what `temporal workflow show --output json` converts from): exact,
  * and free of the JSON round-trip quirks of proto3 enums and int64s.
  */
-export const HAPPY_PATH_HISTORY = path.join(import.meta.dirname, '..', 'fixtures', 'histories', 'provision-happy-path.binpb');
+export const HISTORIES_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'histories');
+export const HAPPY_PATH_HISTORY = path.join(HISTORIES_DIR, 'provision-happy-path.binpb');
 
 const { History } = proto.temporal.api.history.v1;
 
