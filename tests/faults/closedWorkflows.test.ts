@@ -6,7 +6,7 @@ import { listSteps } from '../../src/db/jobs.js';
 import { readStateVerdict } from '../../src/activities/stateFile.js';
 import { mailsPerRecipient, startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
 import { waitFor } from '../support/processes.js';
-import { createAndRun, getJob, killTerraformOf, readAllLogs, sleep, waitForJobs } from './support.js';
+import { createAndRun, getJob, killTerraformOf, sleep, waitForApplyLine, waitForJobs } from './support.js';
 
 /**
  * Jobs whose workflow ends in a way no workflow code sees through: terminated
@@ -31,20 +31,11 @@ afterAll(async () => {
   await svc?.stop();
 });
 
-async function applyPrinting(id: string) {
-  await waitFor(
-    'the apply to print',
-    async () => (await readAllLogs(svc, id)).some((l) => l.step === 'apply' && /creating instance/.test(l.line)),
-    120_000,
-    200,
-  );
-}
-
 describe('a workflow terminated from the Temporal CLI', () => {
   it('shows the job failed with the reason within a minute, emails once, and can still be destroyed', async () => {
     if (svc.workerCount() === 0) await svc.startWorker();
     const id = await createAndRun(svc, 'terminated-job', 'terminated@example.com');
-    await applyPrinting(id);
+    await waitForApplyLine(svc, [id]);
 
     execFileSync(inject('temporalCliPath'), [
       'workflow', 'terminate',
@@ -92,12 +83,7 @@ describe('an apply killed before it wrote any state, its workers gone for the wh
       TERRAFORM_EXTRA_VARS_JSON: JSON.stringify({ sandbox_sleep_seconds: { first: 60, apply: 15 }, sandbox_resource_count: 1 }),
     });
     const id = await createAndRun(svc, 'no-state-job', 'no-state@example.com');
-    await waitFor(
-      'the apply to start',
-      async () => (await readAllLogs(svc, id)).some((l) => l.step === 'apply' && /waiting before the first resource/.test(l.line)),
-      120_000,
-      200,
-    );
+    await waitForApplyLine(svc, [id], /waiting before the first resource/);
     // The node is lost: the worker and the Terraform it ran, before Terraform persisted anything.
     await svc.killWorkers();
     expect(killTerraformOf(svc.jobsWorkdir, id)).toBe(true);

@@ -4,8 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { listSteps } from '../../src/db/jobs.js';
 import { startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
 import { findPostgresBin, startPostgresServer, type PostgresServer } from '../support/postgresServer.js';
-import { waitFor } from '../support/processes.js';
-import { createAndRun, readAllLogs, sleep, stateAddresses, waitForJobs, watchLogs } from './support.js';
+import { createAndRun, sleep, stateAddresses, waitForApplyLine, waitForJobs, watchLogs } from './support.js';
 
 /**
  * The service's database out of reach while jobs run: SQLite with its write
@@ -14,20 +13,6 @@ import { createAndRun, readAllLogs, sleep, stateAddresses, waitForJobs, watchLog
  */
 
 const SANDBOX = { sandbox_sleep_seconds: { apply: 8 }, sandbox_resource_count: 1 };
-
-async function applying(svc: ServiceProcesses, ids: string[]) {
-  await waitFor(
-    'the applies to print',
-    async () => {
-      for (const id of ids) {
-        if (!(await readAllLogs(svc, id)).some((l) => l.step === 'apply' && /creating instance/.test(l.line))) return false;
-      }
-      return true;
-    },
-    120_000,
-    250,
-  );
-}
 
 async function expectFinished(svc: ServiceProcesses, ids: string[], logs: ReturnType<typeof watchLogs>) {
   const jobs = await waitForJobs(svc, ids, ['succeeded', 'failed', 'cancelled'], 300_000);
@@ -54,7 +39,7 @@ describe('SQLite locked by another process during apply', () => {
     await svc.startWorker();
     const ids = [await createAndRun(svc, 'sqlite-lock-0', 'sl-0@example.com'), await createAndRun(svc, 'sqlite-lock-1', 'sl-1@example.com')];
     const logs = watchLogs(svc, ids);
-    await applying(svc, ids);
+    await waitForApplyLine(svc, ids);
     const seenBefore = logs.seenCount();
 
     // Another process (this one) takes the write lock and sits on it for longer than any writer waits.
@@ -88,7 +73,7 @@ describe.skipIf('missing' in pgBin)('Postgres stopped and started again during a
     await svc.startWorker();
     const ids = [await createAndRun(svc, 'pg-outage-0', 'po-0@example.com'), await createAndRun(svc, 'pg-outage-1', 'po-1@example.com')];
     const logs = watchLogs(svc, ids);
-    await applying(svc, ids);
+    await waitForApplyLine(svc, ids);
 
     server.stop('fast');
     await sleep(15_000);

@@ -149,3 +149,18 @@ export function killTerraformOf(jobsWorkdir: string, id: string): boolean {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until every job's apply has printed a line matching `pattern` (the sandbox's "creating instance" by default). */
+export async function waitForApplyLine(svc: ServiceProcesses, ids: string[], pattern = /creating instance/): Promise<void> {
+  await waitFor(
+    'the applies to print',
+    async () => {
+      for (const id of ids) {
+        if (!(await readAllLogs(svc, id)).some((l) => l.step === 'apply' && pattern.test(l.line))) return false;
+      }
+      return true;
+    },
+    120_000,
+    200,
+  );
+}

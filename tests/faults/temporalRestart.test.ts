@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listSteps } from '../../src/db/jobs.js';
 import { startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
-import { waitFor } from '../support/processes.js';
-import { createAndRun, readAllLogs, stateAddresses, waitForJobs, watchLogs } from './support.js';
+import { createAndRun, stateAddresses, waitForApplyLine, waitForJobs, watchLogs } from './support.js';
 
 /** The Temporal server SIGKILLed in the middle of applies, down for a while, then started again on its file. */
 
@@ -22,17 +21,7 @@ describe('a Temporal server restart during apply', () => {
   it('lets every job finish, succeeded, with its resources once', async () => {
     const ids = [await createAndRun(svc, 'temporal-restart-0', 'tr-0@example.com'), await createAndRun(svc, 'temporal-restart-1', 'tr-1@example.com')];
     const logs = watchLogs(svc, ids);
-    await waitFor(
-      'both applies running',
-      async () => {
-        for (const id of ids) {
-          if (!(await readAllLogs(svc, id)).some((l) => l.step === 'apply' && /creating instance/.test(l.line))) return false;
-        }
-        return true;
-      },
-      120_000,
-      250,
-    );
+    await waitForApplyLine(svc, ids);
     // Down longer than the apply's 10 s heartbeat timeout: the server times the attempts out when it is back.
     await svc.restartTemporal(12_000);
 
