@@ -10,7 +10,7 @@ import { int, max, msFmt, percentileSorted, sec } from './lib/stats.js';
 import { createDb } from '../src/db/database.js';
 import { countLogLines } from '../src/db/logs.js';
 import { LogSink } from '../src/activities/logSink.js';
-import { runTerraform } from '../src/activities/terraformRunner.js';
+import { runTerraform } from '../src/activities/terraformProcess.js';
 
 /**
  * Workload 3: the log pipeline. One sandbox apply prints N lines, each ending

@@ -6,7 +6,7 @@ import { runTimed } from './processes.js';
  * Terraform run by hand the way the service runs it: a workspace directory
  * with a copy of the module's files and a terraform.tfvars.json (the layout of
  * src/activities/workspace.ts), the same flags and the same automation
- * environment as the runner (src/activities/terraformRunner.ts).
+ * environment as the runner (src/activities/terraformProcess.ts).
  */
 
 export function terraformEnv(): Record<string, string> {

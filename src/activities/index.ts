@@ -25,7 +25,7 @@ import {
   terraformPlan,
   type PlanSummary,
   type TerraformContext,
-} from './terraformRunner.js';
+} from './terraformCommands.js';
 import { jobWorkspaceDir, prepareWorkspace, TFVARS_FILE } from './workspace.js';
 import { writeBackendFiles, type S3StateBackend } from './stateBackend.js';
 import { renderTfvars, renderUserData } from './userData.js';

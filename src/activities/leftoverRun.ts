@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LineSink } from './terraformRunner.js';
+import type { LineSink } from './terraformProcess.js';
 
 /**
  * Terraform runs in its own process group, so a worker killed with SIGKILL

@@ -19,9 +19,9 @@ import {
   terraformDestroy,
   terraformInit,
   terraformPlan,
-  type LineSink,
   type TerraformContext,
-} from '../../src/activities/terraformRunner.js';
+} from '../../src/activities/terraformCommands.js';
+import type { LineSink } from '../../src/activities/terraformProcess.js';
 import { stateHasResources } from '../../src/activities/stateFile.js';
 import { prepareWorkspace } from '../../src/activities/workspace.js';
 import { redactorFor } from '../../src/domain/redact.js';

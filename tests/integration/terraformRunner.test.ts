@@ -4,18 +4,20 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogSink } from '../../src/activities/logSink.js';
 import {
-  runTerraform,
   terraformApply,
   terraformDestroy,
   terraformInit,
   terraformOutput,
   terraformPlan,
+  type TerraformContext,
+} from '../../src/activities/terraformCommands.js';
+import {
   TerraformCancelled,
   TerraformConfigError,
   TerraformExitError,
   TerraformSpawnError,
-  type TerraformContext,
-} from '../../src/activities/terraformRunner.js';
+} from '../../src/activities/terraformErrors.js';
+import { runTerraform } from '../../src/activities/terraformProcess.js';
 import { stateHasResources } from '../../src/activities/stateFile.js';
 import { InvalidJobIdError, jobWorkspaceDir, prepareWorkspace } from '../../src/activities/workspace.js';
 import type { Db } from '../../src/db/database.js';

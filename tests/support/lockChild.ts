@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withFileLock } from '../../src/activities/fileLock.js';
-import { terraformInit } from '../../src/activities/terraformRunner.js';
+import { terraformInit } from '../../src/activities/terraformCommands.js';
 import { redactorFor } from '../../src/domain/redact.js';
 
 const [mode, a, b, c] = process.argv.slice(2);

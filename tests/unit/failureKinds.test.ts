@@ -4,7 +4,7 @@ import pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exhausted, isDatabaseUnavailable, isInfraFault, toFailure } from '../../src/activities/failures.js';
-import { TerraformConfigError, TerraformExitError } from '../../src/activities/terraformRunner.js';
+import { TerraformConfigError, TerraformExitError } from '../../src/activities/terraformErrors.js';
 import { LogSinkError } from '../../src/activities/logSink.js';
 import { freePort } from '../support/moto.js';
 import { tempDir } from '../support/tempDb.js';
