@@ -278,7 +278,8 @@ export function renderTfvars({ jobId, spec, amiId, userData, createdBy }: Tfvars
     security_group_ids: [...(spec.network?.securityGroupIds ?? [])],
     ingress_cidr: spec.instance.ingressCidr,
     ssh_cidr: spec.instance.sshCidr ?? '',
-    published_ports: publishedPorts(spec.containers),
+    // The module's variable takes exactly these attributes.
+    published_ports: publishedPorts(spec.containers).map(({ port, protocol, container }) => ({ port, protocol, container })),
     metadata_hop_limit: spec.instance.metadataHopLimit2 ? 2 : 1,
     user_data: userData.encoding === 'plain' ? userData.script : '',
     user_data_base64: userData.encoding === 'gzip+base64' ? userData.script : '',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AuditRow, JobLogRow, JobRow, JobStepRow } from '../db/schema.js';
-import { allowedActions, JOB_STATUSES, type JobStatus } from '../domain/lifecycle.js';
+import { JOB_STATUSES } from '../domain/lifecycle.js';
+import { jobView, type LinkSettings } from '../domain/jobView.js';
 
 /**
  * How the API shows a job and its parts. The zod schemas here are the
@@ -80,50 +81,30 @@ export const auditJsonSchema = z.object({
 });
 export const auditListSchema = z.object({ jobId: z.string(), entries: z.array(auditJsonSchema) });
 
-export interface LinkSettings {
-  publicBaseUrl: string;
-  temporalUiUrl: string;
-  namespace: string;
-}
+export type { LinkSettings } from '../domain/jobView.js';
 
-function parseJson<T>(raw: string | null): T | null {
-  if (raw == null) return null;
-  try {
-    return JSON.parse(raw) as T;
-  } catch {
-    return null;
-  }
-}
-
+/** A job as the API returns it: the same view model the pages and the emails are rendered from. */
 export function jobJson(job: JobRow, links: LinkSettings): JobJson {
-  const status = job.status as JobStatus;
-  const hasResources = job.has_resources === 1;
-  const id = encodeURIComponent(job.id);
+  const view = jobView(job, { links });
   return {
-    id: job.id,
-    name: job.name,
-    status,
-    step: job.step,
+    id: view.id,
+    name: view.name,
+    status: view.status,
+    step: view.step,
     // Stored without secrets (publicSpec) when the job was created.
-    spec: parseJson<Record<string, unknown>>(job.spec_json) ?? {},
+    spec: (view.spec as Record<string, unknown> | null) ?? {},
     accountId: job.account_id,
-    planSummary: parseJson(job.plan_summary_json),
-    outputs: parseJson(job.outputs_json),
+    planSummary: view.plan ? { add: view.plan.add, change: view.plan.change, destroy: view.plan.destroy, resources: view.plan.resources } : null,
+    outputs: view.outputs,
     error: job.error,
     workflowId: job.workflow_id,
-    hasResources,
+    hasResources: view.hasResources,
     destroyAt: job.destroy_at,
-    actions: allowedActions(status, { hasResources }),
+    actions: view.actions,
     createdAt: job.created_at,
     startedAt: job.started_at,
     finishedAt: job.finished_at,
-    links: {
-      self: `${links.publicBaseUrl}/api/jobs/${id}`,
-      ui: `${links.publicBaseUrl}/jobs/${id}`,
-      temporal: job.workflow_id
-        ? `${links.temporalUiUrl}/namespaces/${encodeURIComponent(links.namespace)}/workflows/${encodeURIComponent(job.workflow_id)}`
-        : null,
-    },
+    links: view.links,
   };
 }
 

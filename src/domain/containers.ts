@@ -295,7 +295,9 @@ export const containerListSchema = z
   }) as unknown as z.ZodType<ContainerSpec[], ContainerSpecInput[]>;
 
 export interface PublishedPort {
+  /** The host port the instance opens. */
   port: number;
+  containerPort: number;
   protocol: 'tcp' | 'udp';
   container: string;
 }
@@ -306,7 +308,7 @@ export function publishedPorts(containers: readonly Pick<ContainerSpec, 'name' |
   for (const c of containers) {
     for (const p of c.ports ?? []) {
       const mapping = parsePortMapping(p);
-      if (mapping) out.push({ port: mapping.hostPort, protocol: mapping.protocol, container: c.name });
+      if (mapping) out.push({ port: mapping.hostPort, containerPort: mapping.containerPort, protocol: mapping.protocol, container: c.name });
     }
   }
   return out;

@@ -119,9 +119,9 @@ describe('parsePortMapping and publishedPorts', () => {
       { name: 'worker', image: 'busybox' },
     ]);
     expect(publishedPorts(containers)).toEqual([
-      { port: 80, protocol: 'tcp', container: 'web' },
-      { port: 443, protocol: 'tcp', container: 'web' },
-      { port: 53, protocol: 'udp', container: 'dns' },
+      { port: 80, containerPort: 80, protocol: 'tcp', container: 'web' },
+      { port: 443, containerPort: 443, protocol: 'tcp', container: 'web' },
+      { port: 53, containerPort: 53, protocol: 'udp', container: 'dns' },
     ]);
   });
 });

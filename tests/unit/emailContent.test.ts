@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { NOTIFICATION_EVENTS, type NotificationEvent } from '../../src/domain/notifications.js';
-import { publishedPortsOf, renderEmail, type EmailJob } from '../../src/notifications/emailContent.js';
+import { renderEmail } from '../../src/notifications/emailContent.js';
+import type { JobFacts } from '../../src/domain/jobView.js';
+
+type EmailJob = JobFacts;
 
 const BASE = 'https://prov.example.com';
 
@@ -19,7 +22,7 @@ function job(overrides: Partial<EmailJob> = {}): EmailJob {
       auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/Provisioner' },
       instance: { type: 't3.micro' },
       containers: [
-        { name: 'webapp', image: 'nginx:latest', ports: ['8080:80', '127.0.0.1:9000:9000', '53:53/udp', '3000'] },
+        { name: 'webapp', image: 'nginx:latest', ports: ['8080:80', '53:53/udp'] },
         { name: 'api', image: 'api:1', ports: ['8443:443/tcp'] },
       ],
       options: { ttlHours: 24 },
@@ -94,15 +97,14 @@ describe('renderEmail', () => {
       expect(part).toContain('sg-0abc');
       expect(part).toContain('http://ec2-203-0-113-10.compute-1.amazonaws.com:8080');
       expect(part).toContain('http://ec2-203-0-113-10.compute-1.amazonaws.com:8443');
-      expect(part).toMatch(/bound to 127\.0\.0\.1 only/);
+      expect(part).toContain('webapp: 8080 → 80/tcp');
       expect(part).toContain('53 → 53/udp');
       expect(part).toContain('2031-05-06 07:08 UTC');
     }
-    expect(html).toContain('<a href="http://ec2-203-0-113-10.compute-1.amazonaws.com:8080"');
-    // No link for loopback-only or udp ports, nor for an ephemeral host port.
-    expect(html).not.toContain(':9000"');
-    expect(html).not.toContain(':53"');
-    expect(text).not.toContain('3000');
+    expect(html).toContain('<a href="http://ec2-203-0-113-10.compute-1.amazonaws.com:8080/"');
+    // No link for a udp port.
+    expect(html).not.toContain(':53/"');
+    expect(text).toContain('(udp on ec2-203-0-113-10.compute-1.amazonaws.com:53)');
   });
 
   it('succeeded without a public address names the private IP', () => {
@@ -197,21 +199,5 @@ describe('renderEmail', () => {
     expect(email.text).toContain('no address yet');
     expect(email.text).toContain('No container publishes a port.');
     expect(render('ttl_warning_1h', { destroy_at: null }).text).toContain('soon');
-  });
-});
-
-describe('publishedPortsOf', () => {
-  it('reads compose short syntax', () => {
-    expect(
-      publishedPortsOf([
-        { name: 'a', ports: ['80:8080', '127.0.0.1:81:81', '[::1]:82:82', '53:53/udp', '9000-9001:9000-9001', '3000', 42, 'x:y'] },
-      ]),
-    ).toEqual([
-      { container: 'a', hostPort: '80', containerPort: '8080', protocol: 'tcp' },
-      { container: 'a', hostPort: '81', containerPort: '81', protocol: 'tcp', hostIp: '127.0.0.1' },
-      { container: 'a', hostPort: '82', containerPort: '82', protocol: 'tcp', hostIp: '::1' },
-      { container: 'a', hostPort: '53', containerPort: '53', protocol: 'udp' },
-      { container: 'a', hostPort: '9000-9001', containerPort: '9000-9001', protocol: 'tcp' },
-    ]);
   });
 });
