@@ -1,26 +1,18 @@
 import {
-  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
-  proxyActivities,
-  proxyLocalActivities,
   setHandler,
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
-import type { Activities } from '../activities/index.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { JobStatus, JobStep } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
-import {
-  DEFAULT_INFRA_RETRY_HOURS,
-  JOB_FAILED_TYPE,
-  NON_RETRYABLE_TYPES,
-  NOTIFY_MAX_ATTEMPTS,
-} from '../domain/failures.js';
+import { DEFAULT_INFRA_RETRY_HOURS, JOB_FAILED_TYPE } from '../domain/failures.js';
+import { activityProxies, type ActivityProxies } from './activityProxies.js';
 import {
   approveSignal,
   cancelSignal,
@@ -55,86 +47,6 @@ export interface ProvisionJobResult {
 }
 
 const HOUR = 3_600_000;
-
-/**
- * Timeouts and retries, set once per proxy by the kind of work. Attempts are
- * not counted here: the activities count the errors in the job against
- * JOB_ERROR_ATTEMPTS and make the last one final, while attempts lost to
- * infrastructure faults (a worker killed mid-step times out on its
- * heartbeat) are retried until the step's time budget runs out.
- */
-function activityProxies(infraBudgetMs: number) {
-  // Status writes wait out a database that is down for a while, within the budget. The SDK's
-  // local activities do not stop retrying at their schedule-to-close timeout (seen on 1.24),
-  // so the budget is also spelled as the number of attempts its backoff fits in.
-  const quickRetry = { initialMs: 200, coefficient: 2, maximumMs: 10_000 };
-  const quick = proxyLocalActivities<Activities>({
-    startToCloseTimeout: '30s',
-    scheduleToCloseTimeout: infraBudgetMs,
-    retry: {
-      initialInterval: quickRetry.initialMs,
-      backoffCoefficient: quickRetry.coefficient,
-      maximumInterval: quickRetry.maximumMs,
-      maximumAttempts: attemptsWithin(infraBudgetMs, quickRetry),
-    },
-  });
-
-  // Every activity heartbeats while it runs (inStep in the activities). A heartbeat
-  // timeout is what turns an activity task that was handed out but never ran (a poll
-  // response lost on the way, a frozen worker) into a retry within seconds: Temporal
-  // retries heartbeat and start-to-close timeouts, never schedule-to-start ones. The
-  // SDK sends heartbeats at most every 0.8 × the timeout, so 20 s leaves 4 s for an
-  // event loop stalled by a busy worker (stalls of 2-3 s were measured with 50 jobs).
-  const SHORT_STEP_HEARTBEAT = '20s';
-
-  const aws = proxyActivities<Activities>({
-    startToCloseTimeout: '2m',
-    scheduleToCloseTimeout: infraBudgetMs,
-    heartbeatTimeout: SHORT_STEP_HEARTBEAT,
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1m',
-      nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
-    },
-  });
-
-  // On cancel, wait until the activity has really stopped (Terraform exited, state saved)
-  // before the clean-up destroys from that state: never two Terraform runs in one workspace.
-  const terraform = proxyActivities<Activities>({
-    startToCloseTimeout: '2h',
-    scheduleToCloseTimeout: infraBudgetMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    heartbeatTimeout: '10s',
-    retry: {
-      initialInterval: '5s',
-      backoffCoefficient: 2,
-      // A worker back after a crash loop picks the step up within half a minute.
-      maximumInterval: '30s',
-      nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
-    },
-  });
-
-  const readiness = proxyActivities<Activities>({
-    startToCloseTimeout: '2h',
-    scheduleToCloseTimeout: infraBudgetMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    heartbeatTimeout: '10s',
-    retry: { initialInterval: '5s', maximumInterval: '30s', nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES] },
-  });
-
-  const mail = proxyActivities<Activities>({
-    startToCloseTimeout: '1m',
-    heartbeatTimeout: SHORT_STEP_HEARTBEAT,
-    retry: {
-      initialInterval: '5s',
-      backoffCoefficient: 2,
-      maximumInterval: '5m',
-      maximumAttempts: NOTIFY_MAX_ATTEMPTS,
-    },
-  });
-  return { quick, aws, terraform, readiness, mail };
-}
 
 /**
  * One job, from the run request to its destroy. Whatever happens inside, the
@@ -176,7 +88,7 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
 
 async function runJob(
   input: ProvisionJobInput,
-  { quick, aws, terraform, readiness, mail }: ReturnType<typeof activityProxies>,
+  { quick, aws, terraform, readiness, mail }: ActivityProxies,
   progress: JobProgress,
 ): Promise<ProvisionJobResult> {
   const { jobId, spec } = input;
@@ -409,19 +321,6 @@ async function runJob(
       }
     }
   }
-}
-
-/** How many attempts a retry policy's backoff makes before `budgetMs` has passed (at least 2). */
-export function attemptsWithin(budgetMs: number, p: { initialMs: number; coefficient: number; maximumMs: number }): number {
-  let attempts = 1;
-  let waited = 0;
-  let interval = p.initialMs;
-  while (waited < budgetMs && attempts < 100_000) {
-    waited += interval;
-    attempts++;
-    interval = Math.min(interval * p.coefficient, p.maximumMs);
-  }
-  return Math.max(attempts, 2);
 }
 
 function describe(err: unknown): string {
