@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { safeEqual } from '../security/tokens.js';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getSignedCookie, setSignedCookie, deleteCookie } from 'hono/cookie';
 
@@ -46,10 +47,6 @@ function sha256(value: string): Buffer {
   return crypto.createHash('sha256').update(value).digest();
 }
 
-/** Compares digests, so neither length nor content leaks through timing. */
-export function safeEqual(a: string, b: string): boolean {
-  return crypto.timingSafeEqual(sha256(a), sha256(b));
-}
 
 export class Authenticator {
   private readonly tokenHashes: Buffer[];

@@ -1,7 +1,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Db } from '../db/database.js';
 import { renderMetrics, METRICS_CONTENT_TYPE } from '../observability/metrics.js';
-import { safeEqual } from './auth.js';
+import { bearerMatches } from '../security/tokens.js';
 
 /**
  * `GET /metrics` (Prometheus text format) is authenticated like every other
@@ -14,8 +14,7 @@ import { safeEqual } from './auth.js';
 export function metricsTokenShortcut(deps: { db: Db; metricsToken?: string }): MiddlewareHandler {
   return async (c, next) => {
     if (!deps.metricsToken || c.req.method !== 'GET' || c.req.path !== '/metrics') return next();
-    const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')?.[1]?.trim();
-    if (!bearer || !safeEqual(bearer, deps.metricsToken)) return next();
+    if (!bearerMatches(c.req.header('authorization'), deps.metricsToken)) return next();
     return metricsResponse(deps.db);
   };
 }

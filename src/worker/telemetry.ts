@@ -3,7 +3,7 @@ import net from 'node:net';
 import { Runtime, makeTelemetryFilterString, type RuntimeOptions } from '@temporalio/worker';
 import { getLogger, temporalSdkLogger } from '../observability/logger.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, setSdkMetricsUrl } from '../observability/metrics.js';
-import { safeEqual } from '../api/auth.js';
+import { bearerMatches } from '../security/tokens.js';
 
 function freeLocalPort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -77,8 +77,7 @@ export async function startWorkerHttp(opts: {
     }
     if (path === '/metrics') {
       if (opts.metricsToken) {
-        const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
-        if (!bearer || !safeEqual(bearer, opts.metricsToken)) {
+        if (!bearerMatches(req.headers.authorization, opts.metricsToken)) {
           res.setHeader('WWW-Authenticate', 'Bearer');
           return send(401, JSON.stringify({ error: 'send Authorization: Bearer <METRICS_TOKEN>' }));
         }
