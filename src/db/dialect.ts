@@ -24,11 +24,6 @@ export async function lockKeyInTransaction(trx: Kysely<any>, key: string): Promi
   await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(trx);
 }
 
-/** A column type for an auto-numbered integer primary key. */
-export function autoIdType(db: Kysely<any>): 'serial' | 'integer' {
-  return dialectOf(db) === 'postgres' ? 'serial' : 'integer';
-}
-
 /**
  * The database writes a row as a JSON object, as text: a read path that only
  * forwards rows to a client then never turns them into JS objects just to

@@ -1,5 +1,10 @@
-import { type Kysely, sql } from 'kysely';
-import { autoIdType } from '../dialect.js';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
+
+// Frozen here rather than imported: a migration must do the same thing forever,
+// whatever later becomes of the app's own dialect code.
+function autoIdType(db: Kysely<any>): 'serial' | 'integer' {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'serial' : 'integer';
+}
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
