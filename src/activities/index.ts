@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Context, CancelledFailure } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
 import type { Db } from '../db/database.js';
-import { beginStepAttempt, closeRunningSteps, finishStep, getJob, startStep, updateJob, type StepAttempt } from '../db/jobs.js';
+import { closeRunningSteps, finishStep, getJob, startStep, updateJob } from '../db/jobs.js';
 import type { JobSpec } from '../domain/jobSpec.js';
-import type { JobStatus, JobStep } from '../domain/lifecycle.js';
+import type { JobStatus } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { publishedPorts } from '../domain/containers.js';
 import { resolveJobCredentials, terraformEnv } from './awsCredentials.js';
@@ -13,8 +12,8 @@ import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
 import { waitForReady } from './readiness.js';
 import { LogSink } from './logSink.js';
-import { exhausted, isInfraFault, mapFailures, toFailure } from './failures.js';
-import { JOB_ERROR_ATTEMPTS, NOTIFY_MAX_ATTEMPTS, type StepKind } from '../domain/failures.js';
+import { NOTIFY_MAX_ATTEMPTS } from '../domain/failures.js';
+import { createStepRunner, LOST_ATTEMPT_MESSAGE } from './stepRunner.js';
 import { readStateVerdict } from './stateFile.js';
 import { redactLine } from '../domain/redact.js';
 import {
@@ -27,11 +26,11 @@ import {
   type TerraformContext,
 } from './terraformCommands.js';
 import { jobWorkspaceDir, prepareWorkspace, TFVARS_FILE } from './workspace.js';
+import { replanBeyondApproval } from './approvedPlan.js';
 import { writeBackendFiles, type S3StateBackend } from './stateBackend.js';
 import { renderTfvars, renderUserData } from './userData.js';
 import type { Notifier } from '../notifications/notifier.js';
 import { jobLogger } from '../observability/logger.js';
-import { stepFinished } from '../observability/metrics.js';
 
 export interface ActivitySettings {
   jobsWorkdir: string;
@@ -81,6 +80,8 @@ export type JobOutputs = Record<string, string | null>;
 
 /** Job statuses after which the job runs no more steps until a destroy, if ever. */
 const FINISHED_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'rejected', 'destroyed']);
+/** Job statuses after which no attempt of the job is still running: rows that say so were lost. */
+const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['failed', 'cancelled', 'rejected', 'destroyed']);
 
 /**
  * Every activity of the provisioning workflow. Each one gets the job's
@@ -97,83 +98,12 @@ export function createActivities(deps: ActivityDeps) {
   const credentialCache = deps.credentialCache ?? new JobCredentialCache();
   const heartbeatMs = settings.heartbeatMs ?? 1_000;
 
-  /**
-   * Runs one step attempt: job_steps row, a log sink, heartbeats, cancellation
-   * and failure mapping. Errors in the job spend the step's small budget of
-   * attempts; infrastructure faults (a lost or stopping worker, the database
-   * out of reach) are recorded as `interrupted` and retried without a count,
-   * within the time budget the workflow gives the step.
-   */
-  async function inStep<T>(
-    jobId: string,
-    step: JobStep,
-    run: (io: { sink: LogSink; signal: AbortSignal; heartbeat: () => void; attempt: number }) => Promise<T>,
-    secrets: string[] = [],
-  ): Promise<T> {
-    const ctx = Context.current();
-    const { workflowId = `job-${jobId}`, runId = '' } = ctx.info.workflowExecution ?? {};
-    const heartbeat = () => ctx.heartbeat({ step, attempt: ctx.info.attempt });
-    // Every step heartbeats for as long as it runs, whatever it waits on (STS, a lock,
-    // the database): with a heartbeat timeout on the activity, a task that reached no
-    // worker, or a worker that stopped, turns into a retry within that timeout.
-    const beat = setInterval(heartbeat, heartbeatMs);
-    let opened: StepAttempt;
-    try {
-      opened = await beginStepAttempt(db, {
-        jobId,
-        step,
-        invocation: `${runId}:${ctx.info.activityId}`,
-        temporalAttempt: ctx.info.attempt,
-        lostError: LOST_ATTEMPT_MESSAGE,
-      });
-      await updateJob(db, jobId, { step });
-    } catch (err) {
-      clearInterval(beat);
-      throw toFailure(err);
-    }
-    const { attempt } = opened;
-    const log = jobLogger({ jobId, workflowId, runId, activity: ctx.info.activityType, step, attempt });
-    const startedMs = performance.now();
-    log.info(`step ${step} started`);
-    const sink = new LogSink({ db, jobId, step, attempt, secrets });
-    try {
-      const result = await mapFailures(() => run({ sink, signal: ctx.cancellationSignal, heartbeat, attempt }));
-      await sink.close();
-      await finishStep(db, jobId, step, attempt, 'succeeded');
-      stepFinished(log, step, 'succeeded', startedMs);
-      return result;
-    } catch (caught) {
-      const lostAttempt = ctx.cancellationSignal.aborted && attemptGivenUp(ctx);
-      // A worker shutting down (SIGTERM, a deploy) cancels its activities: that is
-      // no cancel of the job, so the step fails retryably and another worker runs it.
-      let err: unknown = lostAttempt
-        ? ApplicationFailure.retryable(lostAttempt === 'shutdown' ? WORKER_SHUTDOWN_MESSAGE : LOST_ATTEMPT_MESSAGE, 'WorkerShutdown')
-        : toFailure(caught);
-      const cancelled = ctx.cancellationSignal.aborted && !lostAttempt;
-      const infra = !cancelled && isInfraFault(err);
-      const budget = STEP_KIND[step] ? JOB_ERROR_ATTEMPTS[STEP_KIND[step]!] : undefined;
-      if (!cancelled && !infra && budget !== undefined && retryable(err) && opened.jobErrors + 1 >= budget) {
-        err = exhausted(err, opened.jobErrors + 1);
-      }
-      const state = cancelled ? 'cancelled' : infra ? 'interrupted' : 'failed';
-      const message = (err as Error).message;
-      try {
-        sink.write('system', cancelled ? `${step} cancelled` : `${step} ${infra ? 'interrupted' : 'failed'}: ${message}`);
-        await sink.close();
-        // Error text is stored like log lines: through the redaction filter.
-        await finishStep(db, jobId, step, attempt, state, { error: cancelled ? 'cancelled' : sink.redact(message) });
-      } catch {
-        // The database is out of reach: the row stays `running` and the next attempt marks it interrupted.
-      }
-      stepFinished(log, step, state, startedMs, err);
-      // The retry resolves credentials afresh: expired or revoked ones may be why this failed.
-      credentialCache.dropJob(jobId);
-      if (cancelled) throw new CancelledFailure('cancelled by request');
-      throw err;
-    } finally {
-      clearInterval(beat);
-    }
-  }
+  const inStep = createStepRunner({
+    db,
+    heartbeatMs,
+    // The retry resolves credentials afresh: expired or revoked ones may be why this failed.
+    onFailed: (jobId) => credentialCache.dropJob(jobId),
+  });
 
   function secretsOf(spec: JobSpec): string[] {
     return spec.auth.method === 'access_keys'
@@ -458,59 +388,3 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-
-const WORKER_SHUTDOWN_MESSAGE = 'interrupted: the worker shut down during the step; another worker retries it';
-const LOST_ATTEMPT_MESSAGE =
-  'interrupted: the worker running this attempt stopped responding (lost, killed or cut off); another attempt took over';
-
-/** Job statuses after which no attempt of the job is still running: rows that say so were lost. */
-const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set(['failed', 'cancelled', 'rejected', 'destroyed']);
-
-/** Which budget of attempts each step spends on errors in the job. */
-const STEP_KIND: Partial<Record<JobStep, StepKind>> = {
-  verify: 'aws',
-  preflight: 'aws',
-  render: 'terraform',
-  init: 'terraform',
-  plan: 'terraform',
-  apply: 'terraform',
-  output: 'terraform',
-  destroy: 'terraform',
-  ready: 'readiness',
-};
-
-function retryable(failure: unknown): boolean {
-  return !(failure instanceof ApplicationFailure && failure.nonRetryable);
-}
-
-/**
- * Why the SDK cancelled this attempt when it was no cancel of the job: the
- * worker is shutting down (its grace time is over), or Temporal no longer
- * waits for this attempt (it timed out, e.g. heartbeats that did not arrive
- * while the server restarted, and another attempt runs or will).
- */
-function attemptGivenUp(ctx: Context): 'shutdown' | 'lost' | undefined {
-  const details = ctx.cancellationDetails;
-  const reason = ctx.cancellationSignal.reason as { message?: string } | undefined;
-  if (details?.workerShutdown || reason?.message === 'WORKER_SHUTDOWN') return 'shutdown';
-  if (details?.timedOut || details?.notFound || reason?.message === 'TIMED_OUT' || reason?.message === 'NOT_FOUND') return 'lost';
-  return undefined;
-}
-
-/**
- * A re-plan after a partial apply may only contain changes the approved plan
- * had: anything else needs a new approval, so it is refused, never applied.
- */
-export function replanBeyondApproval(approved: PlanSummary, replan: PlanSummary): string | null {
-  const allowed = new Set(approved.resources.map((r) => `${r.address}:${r.actions.join('+')}`));
-  const extra = replan.resources.filter(
-    (r) => !r.actions.every((a) => a === 'no-op' || a === 'read') && !allowed.has(`${r.address}:${r.actions.join('+')}`),
-  );
-  if (!extra.length) return null;
-  return (
-    'the plan changed since it was approved (' +
-    extra.map((r) => `${r.actions.join('+')} ${r.address}`).join(', ') +
-    '); start a new job to approve the new plan'
-  );
-}
-

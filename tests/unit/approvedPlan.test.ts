@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { replanBeyondApproval } from '../../src/activities/index.js';
+import { replanBeyondApproval } from '../../src/activities/approvedPlan.js';
 
 const approved = {
   add: 3,
