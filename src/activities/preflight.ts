@@ -8,7 +8,8 @@ import {
   type EC2ClientConfig,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
-import { AWS_REQUEST_HANDLER, awsErrorCode, mapAwsError, TypedAwsError, type JobCredentials } from './awsCredentials.js';
+import { AWS_REQUEST_HANDLER, type JobCredentials } from './awsCredentials.js';
+import { awsErrorCode, mapAwsError, TypedAwsError } from './awsErrors.js';
 
 /**
  * Pre-flight in the target account and region, before Terraform runs: every

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { DescribeInstanceStatusCommand, EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
-import { AWS_REQUEST_HANDLER, awsErrorCode, mapAwsError, TypedAwsError, type JobCredentials } from './awsCredentials.js';
+import { AWS_REQUEST_HANDLER, type JobCredentials } from './awsCredentials.js';
+import { awsErrorCode, mapAwsError, TypedAwsError } from './awsErrors.js';
 
 /**
  * Readiness: the job is done when the instance passes its EC2 status checks

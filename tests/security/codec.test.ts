@@ -1,19 +1,15 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter, METADATA_ENCODING_KEY, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { CodecError, ENCODING, EncryptionCodec, parseEncryptionKeys } from '../../src/temporal/codec.js';
 import { createApp } from '../../src/api/app.js';
-import { createJob, type CommandDeps } from '../../src/api/jobCommands.js';
-import { AccessDeniedError } from '../../src/activities/awsCredentials.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startTestWorker, testClient, TEST_SECRET_KEY, type TestWorker } from '../support/worker.js';
-import { sampleSpec, sandboxSettings, waitForStatus } from '../support/jobs.js';
+import { createJob } from '../../src/api/jobCommands.js';
+import { AccessDeniedError } from '../../src/activities/awsErrors.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { TEST_SECRET_KEY } from '../support/worker.js';
+import { sampleSpec, waitForStatus } from '../support/jobs.js';
 import { API_TOKEN, UI_ORIGIN, bearer, basic, login, securityConfig, type App } from './support.js';
 
 /**
@@ -110,45 +106,34 @@ const KEY_ID = `AKIA${crypto.randomBytes(8).toString('hex').toUpperCase()}`;
 const SECRET = crypto.randomBytes(30).toString('base64').slice(0, 40);
 const TOKEN = `FwoGZXIvYXdz${crypto.randomBytes(60).toString('base64url')}`;
 
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
 let client: Client;
-let closeClient: () => Promise<void>;
-let jobsWorkdir: string;
 let app: App;
 let history: proto.temporal.api.history.v1.History;
 let jobId: string;
 
 beforeAll(async () => {
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-codec-jobs-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir),
+  stack = await startSandboxStack({
+    moto: false,
+    workdirPrefix: 'prov-codec-jobs-',
     aws: {
       // STS refuses the keys; the message quotes the key id, as some AWS errors do.
       resolveJobCredentials: async () => {
         throw new AccessDeniedError(`${MARKER}: the access key ${KEY_ID} may not call sts:GetCallerIdentity`);
       },
     },
-  };
-  worker = await startTestWorker(deps);
-  ({ client, close: closeClient } = await testClient());
+  });
+  ({ temp, client } = stack);
   const config = securityConfig({
-    TEMPORAL_TASK_QUEUE: worker.taskQueue,
+    TEMPORAL_TASK_QUEUE: stack.worker.taskQueue,
     DATA_DIR: temp.dir,
-    JOBS_WORKDIR: jobsWorkdir,
+    JOBS_WORKDIR: stack.jobsWorkdir,
     ALLOW_ACCESS_KEY_AUTH: 'true',
   });
   app = createApp({ db: temp.db, temporal: client, config });
 
-  const commands: CommandDeps = { db: temp.db, temporal: client, taskQueue: worker.taskQueue, approvalTimeoutMs: 60_000 };
+  const { commands } = stack;
   const spec = sampleSpec({ auth: { method: 'access_keys', accessKeyId: KEY_ID, secretAccessKey: SECRET, sessionToken: TOKEN } });
   // Access-key jobs start at creation: the keys exist only in the workflow input.
   const job = await createJob(commands, spec, { user: 'tester', ip: '127.0.0.1' });
@@ -160,10 +145,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 function events(type: string) {
