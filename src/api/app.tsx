@@ -14,7 +14,11 @@ import { sessionApp } from './session.js';
 import type { CommandDeps } from './jobCommands.js';
 import { createJobSpecSchema } from '../domain/jobSpec.js';
 import { apiJobsApp } from './routes/apiJobs.js';
-import { pagesApp } from './routes/pages.js';
+import { dashboardPagesApp } from './routes/dashboardPages.js';
+import { jobFormPagesApp } from './routes/jobFormPages.js';
+import { jobPagesApp } from './routes/jobPages.js';
+import { outboxPagesApp } from './routes/outboxPages.js';
+import { auditPagesApp } from './routes/auditPages.js';
 import type { RouteDeps } from './routes/deps.js';
 import { requestLog } from './requestLog.js';
 import { metricsApp, metricsTokenShortcut } from './metricsRoute.js';
@@ -133,7 +137,12 @@ export function createApp(deps: AppDeps) {
   app.route('/', sessionApp(auth, { limiter: loginLimiter, ...trust }));
   app.route('/metrics', metricsApp({ db: deps.db }));
   app.route('/api', apiJobsApp(routeDeps));
-  app.route('/', pagesApp(routeDeps));
+  // Before the job pages: /jobs/rows and /jobs/new would otherwise match /jobs/:id.
+  app.route('/', dashboardPagesApp(routeDeps));
+  app.route('/jobs', jobFormPagesApp(routeDeps));
+  app.route('/jobs', jobPagesApp(routeDeps));
+  app.route('/outbox', outboxPagesApp(routeDeps));
+  app.route('/audit', auditPagesApp(routeDeps));
   return app;
 }
 

@@ -1,21 +1,14 @@
 import type { AuditRow } from '../../db/schema.js';
-import { formatTime, humanize } from './format.js';
+import { humanize } from '../../domain/jobView.js';
+import { formatTime } from './format.js';
+import { TableHead } from './TableHead.js';
 
 export function AuditTable(props: { entries: AuditRow[]; showJob?: boolean; jobNames?: Record<string, string> }) {
   if (props.entries.length === 0) return <p class="hint">Nothing recorded yet.</p>;
   return (
     <div class="table-scroll">
       <table class="compact stack audit">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Who</th>
-            <th scope="col">Action</th>
-            {props.showJob ? <th scope="col">Job</th> : null}
-            <th scope="col">From</th>
-            <th scope="col">Detail</th>
-          </tr>
-        </thead>
+        <TableHead columns={['When', 'Who', 'Action', props.showJob && 'Job', 'From', 'Detail']} />
         <tbody>
           {props.entries.map((e) => (
             <tr>

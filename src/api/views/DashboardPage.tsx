@@ -1,12 +1,13 @@
 import { raw } from 'hono/html';
-import { JOB_SUMMARY_COLUMNS, type JobSummary } from '../../db/jobs.js';
-import { JOB_STATUSES, isActive, type JobStatus } from '../../domain/lifecycle.js';
+import { humanize, type JobView } from '../../domain/jobView.js';
+import { JOB_STATUSES } from '../../domain/lifecycle.js';
 import { StatusBadge } from './StatusBadge.js';
-import { boundedMemo } from './boundedMemo.js';
-import { formatShortTime, formatTime, humanize } from './format.js';
+import { TableHead } from './TableHead.js';
+import { formatShortTime, formatTime } from './format.js';
 
 export interface DashboardPageProps {
-  jobs: JobSummary[];
+  /** The rows' HTML, one per job (JobRowView), newest first. */
+  rows: string[];
   status: string;
   search: string;
   /** Cursor of the next (older) page, when there is one. */
@@ -26,17 +27,17 @@ function pageHref(q: { status: string; search: string; cursor?: string }) {
 }
 
 /** One dashboard row; the same markup is served as a fragment for live refresh. */
-export function JobRowView({ job }: { job: JobSummary }) {
-  const active = isActive(job.status as JobStatus);
+export function JobRowView({ view }: { view: JobView }) {
+  const job = view.facts;
   return (
-    <tr data-job-id={job.id} data-active={active ? '1' : undefined}>
+    <tr data-job-id={view.id} data-active={view.active ? '1' : undefined}>
       <td data-label="Name">
-        <a href={`/jobs/${encodeURIComponent(job.id)}`}>{job.name}</a>
+        <a href={`/jobs/${encodeURIComponent(view.id)}`}>{view.name}</a>
       </td>
       <td data-label="Status">
-        <StatusBadge status={job.status} />
+        <StatusBadge status={view.status} label={view.statusLabel} />
       </td>
-      <td data-label="Step">{humanize(job.step) || '—'}</td>
+      <td data-label="Step">{view.stepLabel}</td>
       <td data-label="Requester">{job.requester_email}</td>
       <td data-label="Region">{job.region}</td>
       <td data-label="Type">{job.instance_type}</td>
@@ -58,31 +59,9 @@ export function JobRowView({ job }: { job: JobSummary }) {
   );
 }
 
-/**
- * Rendered rows by everything a row shows. Rendering the rows is most of the
- * dashboard's rendering, and the same rows are shown on every view and every
- * live refresh until their job changes. The key is every summary column, so
- * a change to any of them renders the row afresh.
- */
-const renderedRow = boundedMemo<string>(2000);
-
-function rowHtml(job: JobSummary): string | undefined {
-  return renderedRow(JSON.stringify(JOB_SUMMARY_COLUMNS.map((column) => job[column])), () => {
-    const out = (<JobRowView job={job} />).toString();
-    // A row renders synchronously; were it ever async, it would be rendered in place instead.
-    return typeof out === 'string' ? out : undefined;
-  });
-}
-
-export function JobRows({ jobs }: { jobs: JobSummary[] }) {
-  return (
-    <>
-      {jobs.map((job) => {
-        const html = rowHtml(job);
-        return html === undefined ? <JobRowView job={job} /> : raw(html);
-      })}
-    </>
-  );
+/** Rows already rendered (the route keeps them rendered between views). */
+export function JobRows({ rows }: { rows: string[] }) {
+  return <>{rows.map((html) => raw(html))}</>;
 }
 
 export function DashboardPage(props: DashboardPageProps) {
@@ -123,7 +102,7 @@ export function DashboardPage(props: DashboardPageProps) {
           ) : null}
         </div>
       </form>
-      {props.jobs.length === 0 ? (
+      {props.rows.length === 0 ? (
         <p class="card empty">
           {filtered ? 'No job matches these filters.' : 'No jobs yet. '}
           {filtered ? null : <a href="/jobs/new">Create the first one.</a>}
@@ -132,20 +111,9 @@ export function DashboardPage(props: DashboardPageProps) {
         <div class="card table-card">
           <table class="jobs stack" id="jobs-table">
             <caption class="visually-hidden">Jobs, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Step</th>
-                <th scope="col">Requester</th>
-                <th scope="col">Region</th>
-                <th scope="col">Type</th>
-                <th scope="col">Created (UTC)</th>
-                <th scope="col">Finished (UTC)</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Name', 'Status', 'Step', 'Requester', 'Region', 'Type', 'Created (UTC)', 'Finished (UTC)']} />
             <tbody id="job-rows">
-              <JobRows jobs={props.jobs} />
+              <JobRows rows={props.rows} />
             </tbody>
           </table>
         </div>

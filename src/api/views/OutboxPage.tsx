@@ -1,23 +1,17 @@
 import type { NotificationListItem } from '../../db/notifications.js';
 import type { NotificationRow } from '../../db/schema.js';
+import { CardSection } from './CardSection.js';
 import { StatusBadge } from './StatusBadge.js';
-import { formatTime, humanize } from './format.js';
+import { TableHead } from './TableHead.js';
+import { humanize } from '../../domain/jobView.js';
+import { formatTime } from './format.js';
 
 export function NotificationTable(props: { items: (NotificationRow & { job_name?: string | null })[]; showJob?: boolean }) {
   if (props.items.length === 0) return <p class="hint">No notifications yet.</p>;
   return (
     <div class="table-scroll">
       <table class="compact stack outbox">
-        <thead>
-          <tr>
-            <th scope="col">Created</th>
-            <th scope="col">Event</th>
-            {props.showJob ? <th scope="col">Job</th> : null}
-            <th scope="col">To</th>
-            <th scope="col">Subject</th>
-            <th scope="col">Status</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Created', 'Event', props.showJob && 'Job', 'To', 'Subject', 'Status']} />
         <tbody>
           {props.items.map((n) => (
             <tr>
@@ -118,14 +112,12 @@ export function NotificationPage(props: { n: NotificationRow; jobName: string | 
           ) : null}
         </dl>
       </section>
-      <section class="card" aria-labelledby="html-part">
-        <h2 id="html-part">HTML part</h2>
+      <CardSection id="html-part" title="HTML part">
         <iframe class="mail-frame" sandbox="" srcdoc={n.html} title={`HTML part of “${n.subject}”`}></iframe>
-      </section>
-      <section class="card" aria-labelledby="text-part">
-        <h2 id="text-part">Text part</h2>
+      </CardSection>
+      <CardSection id="text-part" title="Text part">
         <pre class="mail-text">{n.text}</pre>
-      </section>
+      </CardSection>
     </>
   );
 }

@@ -1,51 +1,8 @@
-import type { JobStepRow } from '../../db/schema.js';
+import { humanize, type StepView } from '../../domain/jobView.js';
 import { StatusBadge } from './StatusBadge.js';
-import { durationBetween, formatTime, humanize } from './format.js';
+import { durationBetween, formatTime } from './format.js';
 
-export interface TimelineStep {
-  step: string;
-  /** succeeded | failed | running | cancelled | skipped | pending */
-  state: string;
-  attempts: number;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: string | null;
-  /** Errors of earlier attempts that were retried (`interrupted`: lost to an infrastructure fault, not the job's fault). */
-  earlierErrors: { attempt: number; error: string; interrupted: boolean }[];
-  detail: string | null;
-}
-
-/** job_steps rows (one per attempt, in order) → one entry per step, in the order the steps ran. */
-export function timelineFromRows(rows: JobStepRow[], upcoming: string[] = []): TimelineStep[] {
-  const byStep = new Map<string, JobStepRow[]>();
-  for (const r of rows) byStep.set(r.step, [...(byStep.get(r.step) ?? []), r]);
-  const out: TimelineStep[] = [];
-  for (const [step, attempts] of byStep) {
-    const sorted = [...attempts].sort((a, b) => a.attempt - b.attempt || a.id - b.id);
-    const last = sorted[sorted.length - 1];
-    out.push({
-      step,
-      state: last.state,
-      attempts: sorted.length === 1 ? last.attempt : sorted.length,
-      startedAt: last.started_at,
-      finishedAt: last.finished_at,
-      error: last.error,
-      earlierErrors: sorted
-        .slice(0, -1)
-        .filter((a) => a.error)
-        .map((a) => ({ attempt: a.attempt, error: a.error!, interrupted: a.state === 'interrupted' })),
-      detail: last.detail,
-    });
-  }
-  for (const step of upcoming) {
-    if (!byStep.has(step)) {
-      out.push({ step, state: 'pending', attempts: 0, startedAt: null, finishedAt: null, error: null, earlierErrors: [], detail: null });
-    }
-  }
-  return out;
-}
-
-export function StepTimeline(props: { steps: TimelineStep[] }) {
+export function StepTimeline(props: { steps: StepView[] }) {
   if (props.steps.length === 0) return <p class="hint">No steps yet: the job has not started.</p>;
   return (
     <ol class="timeline">

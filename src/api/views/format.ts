@@ -1,4 +1,4 @@
-/** Small pure helpers the views share: times, durations, safe links. */
+/** Small pure helpers the views share: times, durations, safe links (labels come from domain/jobView). */
 
 /** "2025-01-02 13:04:05 UTC": unambiguous, sortable, the same on every screen. */
 export function formatTime(iso: string | null | undefined): string {
@@ -40,9 +40,4 @@ export function httpUrl(value: unknown): string | null {
   } catch {
     return null;
   }
-}
-
-/** "awaiting_approval" → "awaiting approval". */
-export function humanize(value: string | null | undefined): string {
-  return (value ?? '').replace(/_/g, ' ');
 }

@@ -1,5 +1,5 @@
 /**
- * Values kept by key for views that render the same thing again and again
+ * Values kept by key for pages that compute the same thing again and again
  * (dashboard rows, a job's CSV users). When it reaches `max` entries it is
  * simply emptied: cheaper than tracking recency, and the next views refill it.
  * `compute` returning undefined keeps nothing.

@@ -1,0 +1,97 @@
+import { Hono, type Context } from 'hono';
+import type { AppEnv } from '../auth.js';
+import type { RouteDeps } from './deps.js';
+import { setFlash, type Flash } from '../flash.js';
+import { createJob, JobCommandError, startJob } from '../jobCommands.js';
+import { getJob } from '../../db/jobs.js';
+import type { JobRow } from '../../db/schema.js';
+import { jobView } from '../../domain/jobView.js';
+import { zodIssuesToFields } from '../../domain/jobSpec.js';
+import { parseUsersCsv } from '../../domain/usersCsv.js';
+import { inFormOrder, schemaErrors, type FormError, type JobFormValues } from '../jobForm/formFields.js';
+import { defaultValues, readJobForm, valuesFromSpec } from '../jobForm/formToSpec.js';
+import { JobForm, type JobFormProps } from '../views/JobForm.js';
+import { notFoundPage } from './notFoundPage.js';
+import { pageActor } from './pageActor.js';
+import { pageLinks } from './pageLinks.js';
+
+/**
+ * The new-job form (empty, or cloned from a job) and its submit. A submit
+ * that fails shows the form again with everything typed kept, except the
+ * secrets; creating goes through jobCommands, so the form applies the same
+ * rules as the REST API.
+ */
+export function jobFormPagesApp(deps: RouteDeps) {
+  const { db, config } = deps;
+  const secureCookies = config.publicBaseUrl.startsWith('https://');
+  const links = pageLinks(config);
+
+  const formProps = (c: Context<AppEnv>, values: JobFormValues, errors: FormError[]): JobFormProps => ({
+    values,
+    errors,
+    regions: config.ALLOWED_REGIONS,
+    instanceTypes: config.ALLOWED_INSTANCE_TYPES,
+    allowAccessKeys: config.ALLOW_ACCESS_KEY_AUTH,
+    csrfToken: c.get('csrfToken'),
+    csvPreview: values.usersCsv ? parseUsersCsv(values.usersCsv) : null,
+  });
+
+  return new Hono<AppEnv>()
+    .get('/new', async (c) => {
+      const cloneId = c.req.query('clone');
+      if (cloneId) {
+        const job = await getJob(db, cloneId);
+        if (!job) return notFoundPage(c, `There is no job ${cloneId} to clone.`);
+        const spec = jobView(job, { links }).spec;
+        if (!spec) return notFoundPage(c, `The configuration of job ${cloneId} could not be read.`);
+        const props = formProps(c, valuesFromSpec(config, job, spec), []);
+        return c.render(<JobForm {...props} clonedFrom={{ id: job.id, name: job.name }} />, { title: 'New job' });
+      }
+      return c.render(<JobForm {...formProps(c, defaultValues(config), [])} />, { title: 'New job' });
+    })
+    .post('/', async (c) => {
+      const body = (await c.req.parseBody()) as Record<string, unknown>;
+      const intent = body.intent === 'start' ? 'start' : body.intent === 'check' ? 'check' : 'create';
+      const form = await readJobForm(body);
+      const parsed = deps.specSchema.safeParse(form.input);
+      const errors = inFormOrder([
+        ...form.early,
+        ...(parsed.success ? [] : schemaErrors(zodIssuesToFields(parsed.error), form.containersUnreadable)),
+      ]);
+
+      if (errors.length > 0 || intent === 'check' || !parsed.success) {
+        c.status(errors.length > 0 ? 422 : 200);
+        return c.render(<JobForm {...formProps(c, form.values, errors)} checked={errors.length === 0} />, {
+          title: errors.length ? 'Fix the new job' : 'New job',
+        });
+      }
+
+      const actor = pageActor(c, config.TRUST_PROXY);
+      let job: JobRow;
+      try {
+        job = await createJob(deps.commands, parsed.data, actor);
+      } catch (err) {
+        if (!(err instanceof JobCommandError)) throw err;
+        // Access-key jobs start at once; the keys are not kept, so the user gives them again.
+        c.status(err.code === 'unavailable' ? 503 : 409);
+        return c.render(<JobForm {...formProps(c, form.values, [{ field: null, message: err.message }])} />, {
+          title: 'New job',
+        });
+      }
+      let flash: Flash = {
+        kind: 'ok',
+        message: job.status === 'draft' ? 'Job created. Start it when you are ready.' : 'Job created and started.',
+      };
+      if (intent === 'start' && job.status === 'draft') {
+        try {
+          await startJob(deps.commands, job.id, parsed.data, actor);
+          flash = { kind: 'ok', message: 'Job created and started.' };
+        } catch (err) {
+          if (!(err instanceof JobCommandError)) throw err;
+          flash = { kind: 'error', message: `The job was created but not started: ${err.message}` };
+        }
+      }
+      setFlash(c, job.id, flash, secureCookies);
+      return c.redirect(`/jobs/${encodeURIComponent(job.id)}`, 303);
+    });
+}

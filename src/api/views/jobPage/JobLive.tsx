@@ -1,0 +1,177 @@
+import type { AuditRow, NotificationRow } from '../../../db/schema.js';
+import type { JobView, PlanView, PortView } from '../../../domain/jobView.js';
+import { AuditTable } from '../AuditPage.js';
+import { CardSection } from '../CardSection.js';
+import { NotificationTable } from '../OutboxPage.js';
+import { StatusBadge } from '../StatusBadge.js';
+import { StepTimeline } from '../StepTimeline.js';
+import { formatTime, httpUrl } from '../format.js';
+import { JobActions } from './JobActions.js';
+
+/** What changes while a job runs: re-rendered as a fragment for the page's live refresh. */
+export interface JobLiveProps {
+  view: JobView;
+  audit: AuditRow[];
+  notifications: NotificationRow[];
+  csrfToken: string;
+}
+
+/** Only an http(s) value becomes a link: outputs are whatever the module printed. */
+function OutputValue(props: { value: string | null }) {
+  if (props.value === null) return <>—</>;
+  const url = httpUrl(props.value);
+  return url ? (
+    <a href={url} rel="noopener noreferrer" target="_blank">
+      {props.value}
+    </a>
+  ) : (
+    <code>{props.value}</code>
+  );
+}
+
+function PortItem({ port }: { port: PortView }) {
+  return (
+    <li>
+      {port.label}
+      {port.url ? (
+        <>
+          {' — '}
+          <a href={port.url} rel="noopener noreferrer" target="_blank">
+            {port.url}
+          </a>
+        </>
+      ) : port.note ? (
+        ` — ${port.note}`
+      ) : null}
+    </li>
+  );
+}
+
+function Outputs({ view }: { view: JobView }) {
+  if (!view.outputs) return <p class="hint">None yet: they appear when the apply has finished.</p>;
+  return (
+    <dl class="facts outputs">
+      {view.outputRows.map((row) => (
+        <>
+          <dt>{row.label}</dt>
+          <dd data-output={row.key}>
+            <OutputValue value={row.value} />
+          </dd>
+        </>
+      ))}
+      {view.ports.length > 0 ? (
+        <>
+          <dt>Published ports</dt>
+          <dd>
+            <ul class="plain">
+              {view.ports.map((port) => (
+                <PortItem port={port} />
+              ))}
+            </ul>
+          </dd>
+        </>
+      ) : null}
+    </dl>
+  );
+}
+
+/** A plan lists every resource; past the first hundred the page would be the plan. */
+const PLAN_RESOURCES_SHOWN = 100;
+
+function Plan({ plan }: { plan: PlanView | null }) {
+  if (!plan) return <p class="hint">No plan yet.</p>;
+  return (
+    <>
+      <p class="plan-counts">
+        <span class="plan-add">{plan.add} to add</span>, <span>{plan.change} to change</span>,{' '}
+        <span class="plan-destroy">{plan.destroy} to destroy</span>
+      </p>
+      {plan.resources.length > 0 ? (
+        <ul class="plain resources">
+          {plan.resources.slice(0, PLAN_RESOURCES_SHOWN).map((r) => (
+            <li>
+              <code>{r.address}</code> <span class="hint">{r.actions.join(', ')}</span>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </>
+  );
+}
+
+/** A fact shown only when the job has it. */
+function OptionalFact(props: { label: string; value: string | null | undefined }) {
+  return props.value ? (
+    <>
+      <dt>{props.label}</dt>
+      <dd>{props.value}</dd>
+    </>
+  ) : null;
+}
+
+function Summary(props: JobLiveProps) {
+  const { view } = props;
+  const job = view.facts;
+  return (
+    <section class="card summary" aria-labelledby="summary-title">
+      <h2 id="summary-title" class="visually-hidden">
+        Summary
+      </h2>
+      <dl class="facts">
+        <dt>Status</dt>
+        <dd>
+          <StatusBadge status={view.status} label={view.statusLabel} id="job-status" />
+        </dd>
+        <dt>Current step</dt>
+        <dd id="job-step">{view.stepLabel}</dd>
+        <dt>Requester</dt>
+        <dd>{job.requester_email}</dd>
+        <dt>Created</dt>
+        <dd>
+          {formatTime(job.created_at)}
+          {job.created_by ? ` by ${job.created_by}` : ''}
+        </dd>
+        <OptionalFact label="Started" value={formatTime(job.started_at)} />
+        <OptionalFact label="Finished" value={formatTime(job.finished_at)} />
+        <OptionalFact label="Destroyed automatically at" value={formatTime(job.destroy_at)} />
+        <OptionalFact label="AWS account" value={job.account_id} />
+      </dl>
+      {job.error ? (
+        <div class="job-error">
+          <strong>Error:</strong> {job.error}
+        </div>
+      ) : null}
+      {view.status === 'awaiting_approval' ? (
+        <p class="notice">The plan is ready and waits for approval. Review the plan below, then approve or reject it.</p>
+      ) : null}
+      <JobActions job={view} actions={view.actions} csrfToken={props.csrfToken} />
+    </section>
+  );
+}
+
+export function JobLive(props: JobLiveProps) {
+  return (
+    <>
+      <Summary {...props} />
+      <div class="two-col">
+        <CardSection id="steps-title" title="Steps">
+          <StepTimeline steps={props.view.steps} />
+        </CardSection>
+        <div>
+          <CardSection id="outputs-title" title="Outputs">
+            <Outputs view={props.view} />
+          </CardSection>
+          <CardSection id="plan-title" title="Plan">
+            <Plan plan={props.view.plan} />
+          </CardSection>
+        </div>
+      </div>
+      <CardSection id="notif-title" title="Notifications">
+        <NotificationTable items={props.notifications} />
+      </CardSection>
+      <CardSection id="audit-title" title="Audit">
+        <AuditTable entries={props.audit} />
+      </CardSection>
+    </>
+  );
+}
