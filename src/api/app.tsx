@@ -13,7 +13,7 @@ import { Layout } from './views/Layout.js';
 import { sessionApp } from './session.js';
 import type { CommandDeps } from './jobCommands.js';
 import { createJobSpecSchema } from '../domain/jobSpec.js';
-import { apiJobsApp } from './routes/apiJobs.js';
+import { apiApp } from './routes/api.js';
 import { dashboardPagesApp } from './routes/dashboardPages.js';
 import { jobFormPagesApp } from './routes/jobFormPages.js';
 import { jobPagesApp } from './routes/jobPages.js';
@@ -136,7 +136,7 @@ export function createApp(deps: AppDeps) {
   );
   app.route('/', sessionApp(auth, { limiter: loginLimiter, ...trust }));
   app.route('/metrics', metricsApp({ db: deps.db }));
-  app.route('/api', apiJobsApp(routeDeps));
+  app.route('/api', apiApp(routeDeps));
   // Before the job pages: /jobs/rows and /jobs/new would otherwise match /jobs/:id.
   app.route('/', dashboardPagesApp(routeDeps));
   app.route('/jobs', jobFormPagesApp(routeDeps));

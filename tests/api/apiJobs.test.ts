@@ -7,7 +7,7 @@ import { createApp } from '../../src/api/app.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { appendLogLines, type LogLineInput } from '../../src/db/logs.js';
 import { updateJob } from '../../src/db/jobs.js';
-import { SSE } from '../../src/api/routes/apiJobs.js';
+import { SSE } from '../../src/api/routes/apiLogs.js';
 import { TEST_SECRET_KEY, testClient } from '../support/worker.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { SANDBOX_MODULE, waitForStatus, waitForStep } from '../support/jobs.js';

@@ -8,7 +8,7 @@ import type { JobRow } from '../../db/schema.js';
 import { jobView, type LinkSettings } from '../../domain/jobView.js';
 import { JOB_STATUSES } from '../../domain/lifecycle.js';
 import { DashboardPage, JobRowView, JobRows } from '../views/DashboardPage.js';
-import { pageLinks } from './pageLinks.js';
+import { linkSettings } from '../linkSettings.js';
 
 const PAGE_SIZE = 25;
 /** How stale the dashboard's status counts may be: about the time a reload takes. */
@@ -62,7 +62,7 @@ function rowRenderer(links: LinkSettings): (job: JobSummary) => string | Promise
 export function dashboardPagesApp(deps: RouteDeps) {
   const { db } = deps;
   const statusCounts = statusCountsCache(db);
-  const rowHtml = rowRenderer(pageLinks(deps.config));
+  const rowHtml = rowRenderer(linkSettings(deps.config));
   const rowsHtml = (jobs: JobSummary[]) => Promise.all(jobs.map(rowHtml));
 
   return new Hono<AppEnv>()

@@ -12,8 +12,8 @@ import { inFormOrder, schemaErrors, type FormError, type JobFormValues } from '.
 import { defaultValues, readJobForm, valuesFromSpec } from '../jobForm/formToSpec.js';
 import { JobForm, type JobFormProps } from '../views/JobForm.js';
 import { notFoundPage } from './notFoundPage.js';
-import { pageActor } from './pageActor.js';
-import { pageLinks } from './pageLinks.js';
+import { actorOf } from '../actor.js';
+import { linkSettings } from '../linkSettings.js';
 
 /**
  * The new-job form (empty, or cloned from a job) and its submit. A submit
@@ -24,7 +24,7 @@ import { pageLinks } from './pageLinks.js';
 export function jobFormPagesApp(deps: RouteDeps) {
   const { db, config } = deps;
   const secureCookies = config.publicBaseUrl.startsWith('https://');
-  const links = pageLinks(config);
+  const links = linkSettings(config);
 
   const formProps = (c: Context<AppEnv>, values: JobFormValues, errors: FormError[]): JobFormProps => ({
     values,
@@ -66,7 +66,7 @@ export function jobFormPagesApp(deps: RouteDeps) {
         });
       }
 
-      const actor = pageActor(c, config.TRUST_PROXY);
+      const actor = actorOf(c, config.TRUST_PROXY);
       let job: JobRow;
       try {
         job = await createJob(deps.commands, parsed.data, actor);

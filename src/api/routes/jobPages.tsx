@@ -17,8 +17,8 @@ import { ConfirmPage } from '../views/ConfirmPage.js';
 import { JobPage } from '../views/JobPage.js';
 import { JobLive, type JobLiveProps } from '../views/jobPage/JobLive.js';
 import { notFoundPage } from './notFoundPage.js';
-import { pageActor } from './pageActor.js';
-import { pageLinks } from './pageLinks.js';
+import { actorOf } from '../actor.js';
+import { linkSettings } from '../linkSettings.js';
 
 const LOG_TAIL_LINES = 200;
 /** The server-rendered tail stays small whatever the lines' length; the viewer pages in the rest. */
@@ -74,7 +74,7 @@ function jobUsersCache(): (csv: string | undefined) => { users: AppUser[]; total
 export function jobPagesApp(deps: RouteDeps) {
   const { db, config } = deps;
   const secureCookies = config.publicBaseUrl.startsWith('https://');
-  const links = pageLinks(config);
+  const links = linkSettings(config);
   const jobUsers = jobUsersCache();
 
   /** Everything the live part of a job page shows. */
@@ -147,7 +147,7 @@ export function jobPagesApp(deps: RouteDeps) {
           title: `${action === 'cancel' ? 'Cancel' : 'Destroy'} ${job.name}?`,
         });
       }
-      const actor = pageActor(c, config.TRUST_PROXY);
+      const actor = actorOf(c, config.TRUST_PROXY);
       try {
         if (action === 'run') await startJob(deps.commands, id, undefined, actor);
         else await signalJob(deps.commands, id, action, actor, { reason: note(body.reason), comment: note(body.comment) });

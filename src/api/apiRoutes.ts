@@ -1,0 +1,313 @@
+import { z } from 'zod';
+import type { JobSpecSchema } from '../domain/jobSpec.js';
+import { JOB_STATUSES } from '../domain/lifecycle.js';
+import { auditListSchema, jobJsonSchema, jobListSchema, logPageSchema, stepListSchema } from './jobJson.js';
+
+/**
+ * The API's route table: method, path, input schemas and responses of every
+ * route. The API's sub-apps register their routes from it and validate with
+ * its schemas; buildOpenApiDocument (openapi.ts) turns it into OpenAPI 3.1
+ * with z.toJSONSchema. One table, so the document and the routes cannot drift.
+ */
+
+export const API_BASE = '/api';
+
+// --- request schemas ----------------------------------------------------------------------------
+
+const jobId = z.string().min(1).max(64).describe('the job id');
+export const jobIdParams = z.object({ id: jobId });
+
+const nonNegativeInt = (what: string) =>
+  z.coerce.number({ error: `${what} must be a whole number` }).int({ error: `${what} must be a whole number` }).min(0, {
+    error: `${what} must be 0 or more`,
+  });
+
+export const listJobsQuery = z.strictObject(
+  {
+    status: z
+      .enum(JOB_STATUSES, { error: `status must be one of ${JOB_STATUSES.join(', ')}` })
+      .optional()
+      .describe('only jobs in this status'),
+    q: z.string().max(200, { error: 'q must be at most 200 characters' }).optional().describe('search in name and requester email'),
+    cursor: z
+      .string()
+      .max(512)
+      .regex(/^[A-Za-z0-9_-]*$/, { error: 'cursor is not one this API handed out (use nextCursor as it is)' })
+      .optional()
+      .describe('nextCursor of the previous page'),
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int({ error: 'limit must be a whole number' })
+      .min(1, { error: 'limit must be at least 1' })
+      .max(200, { error: 'limit must be at most 200' })
+      .default(25)
+      .describe('page size, 1-200'),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${iss.keys.join('", "')}"` : undefined) },
+);
+
+export const MAX_LOG_PAGE = 5000;
+export const logsQuery = z.strictObject(
+  {
+    after: nonNegativeInt('after').default(0).describe('return lines with seq greater than this'),
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int({ error: 'limit must be a whole number' })
+      .min(1, { error: 'limit must be at least 1' })
+      .max(MAX_LOG_PAGE, { error: `limit must be at most ${MAX_LOG_PAGE}` })
+      .default(1000)
+      .describe(`lines per page, 1-${MAX_LOG_PAGE}`),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${iss.keys.join('", "')}"` : undefined) },
+);
+
+export const logStreamQuery = z.strictObject(
+  { after: nonNegativeInt('after').optional().describe('start after this seq (Last-Event-ID wins when both are given)') },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${iss.keys.join('", "')}"` : undefined) },
+);
+
+export const lastEventIdHeader = z
+  .string()
+  .regex(/^\d{1,15}$/, { error: 'Last-Event-ID must be the seq of a log line' })
+  .transform(Number)
+  .describe('the seq of the last line received; the stream resumes after it');
+
+export const auditQuery = z.strictObject(
+  {
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int({ error: 'limit must be a whole number' })
+      .min(1, { error: 'limit must be at least 1' })
+      .max(500, { error: 'limit must be at most 500' })
+      .default(100),
+    before: nonNegativeInt('before').optional().describe('only entries with an id below this (paging back)'),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${iss.keys.join('", "')}"` : undefined) },
+);
+
+export const idempotencyKeyHeader = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, { error: 'Idempotency-Key must be 1-255 visible ASCII characters' })
+  .describe('retry-safe key: the same key and body return the first result; another body with the key is refused (422)');
+
+export const createJobMultipart = z.object({
+  spec: z.string().describe('the job spec as JSON (usersCsv may be left out of it and sent as the file below)'),
+  usersCsv: z.file().optional().describe('the users CSV: username,email,role,display_name'),
+});
+
+export const emptyBody = z.strictObject({}, { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') });
+
+export const cancelBody = z.strictObject(
+  { reason: z.string({ error: 'reason must be a string' }).trim().max(2000, { error: 'reason must be at most 2000 characters' }).optional() },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') },
+);
+
+export const approveBody = z.strictObject(
+  { comment: z.string({ error: 'comment must be a string' }).trim().max(2000, { error: 'comment must be at most 2000 characters' }).optional() },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') },
+);
+
+export const rejectBody = z.strictObject(
+  {
+    reason: z
+      .string({ error: (iss) => (iss.input === undefined ? 'reason is required: say why the plan is rejected' : 'reason must be a string') })
+      .trim()
+      .min(1, { error: 'reason is required: say why the plan is rejected' })
+      .max(2000, { error: 'reason must be at most 2000 characters' }),
+  },
+  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') },
+);
+
+const healthSchema = z.object({ status: z.enum(['ok', 'degraded']), db: z.string(), temporal: z.string() });
+
+// --- the table ----------------------------------------------------------------------------------
+
+export interface HeaderDef {
+  name: string;
+  required?: boolean;
+  schema: z.ZodType;
+}
+
+export interface RouteDef {
+  method: 'GET' | 'POST';
+  /** Full path in Hono's syntax (`/api/jobs/:id`). */
+  path: string;
+  summary: string;
+  description?: string;
+  tag: 'jobs' | 'logs' | 'meta';
+  /** false for the one unauthenticated route (/health). */
+  auth?: boolean;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  headers?: HeaderDef[];
+  body?: { required: boolean; json?: z.ZodType; multipart?: z.ZodType };
+  response: { status: number; description: string; schema?: z.ZodType; contentType?: string };
+  /** Error statuses the route answers with (401 is implied for authenticated routes). */
+  errors: number[];
+}
+
+const idempotencyHeader: HeaderDef = { name: 'Idempotency-Key', schema: idempotencyKeyHeader };
+const ACTION_ERRORS = [400, 403, 404, 409, 413, 415, 422, 503];
+
+/** Every route of the API, keyed by operationId. `specSchema` carries the operator's allowlists. */
+export function apiRoutes(specSchema: JobSpecSchema) {
+  return {
+    listJobs: {
+      method: 'GET',
+      path: '/api/jobs',
+      summary: 'List jobs, newest first',
+      description: 'Keyset-paginated: follow nextCursor. Filter by status, search name and requester email with q.',
+      tag: 'jobs',
+      query: listJobsQuery,
+      response: { status: 200, description: 'a page of jobs', schema: jobListSchema },
+      errors: [400],
+    },
+    createJob: {
+      method: 'POST',
+      path: '/api/jobs',
+      summary: 'Create a job (draft)',
+      description:
+        'The job spec as JSON, or multipart/form-data with the spec as a JSON field `spec` and the users CSV as a file `usersCsv`. ' +
+        'Jobs that authenticate with access keys start at once (the keys are never stored); others start with POST /api/jobs/{id}/run.',
+      tag: 'jobs',
+      headers: [idempotencyHeader],
+      body: { required: true, json: specSchema, multipart: createJobMultipart },
+      response: { status: 201, description: 'the job', schema: jobJsonSchema },
+      errors: [400, 403, 409, 413, 415, 422, 503],
+    },
+    getJob: {
+      method: 'GET',
+      path: '/api/jobs/:id',
+      summary: 'A job',
+      tag: 'jobs',
+      params: jobIdParams,
+      response: { status: 200, description: 'the job', schema: jobJsonSchema },
+      errors: [404],
+    },
+    runJob: {
+      method: 'POST',
+      path: '/api/jobs/:id/run',
+      summary: 'Start a draft job (one workflow per job; a second run is a 409)',
+      tag: 'jobs',
+      params: jobIdParams,
+      headers: [idempotencyHeader],
+      body: { required: false, json: emptyBody },
+      response: { status: 202, description: 'the workflow started; the job as it is now', schema: jobJsonSchema },
+      errors: ACTION_ERRORS,
+    },
+    cancelJob: {
+      method: 'POST',
+      path: '/api/jobs/:id/cancel',
+      summary: 'Cancel a running job; what was created is destroyed',
+      tag: 'jobs',
+      params: jobIdParams,
+      body: { required: false, json: cancelBody },
+      response: { status: 202, description: 'cancellation requested; the job as it is now', schema: jobJsonSchema },
+      errors: ACTION_ERRORS,
+    },
+    destroyJob: {
+      method: 'POST',
+      path: '/api/jobs/:id/destroy',
+      summary: 'Destroy the environment of a succeeded (or failed, with resources) job',
+      tag: 'jobs',
+      params: jobIdParams,
+      body: { required: false, json: emptyBody },
+      response: { status: 202, description: 'destroy requested; the job as it is now', schema: jobJsonSchema },
+      errors: ACTION_ERRORS,
+    },
+    approveJob: {
+      method: 'POST',
+      path: '/api/jobs/:id/approve',
+      summary: 'Approve the plan of a job awaiting approval',
+      tag: 'jobs',
+      params: jobIdParams,
+      body: { required: false, json: approveBody },
+      response: { status: 202, description: 'approval sent; the job as it is now', schema: jobJsonSchema },
+      errors: ACTION_ERRORS,
+    },
+    rejectJob: {
+      method: 'POST',
+      path: '/api/jobs/:id/reject',
+      summary: 'Reject the plan of a job awaiting approval (a reason is required)',
+      tag: 'jobs',
+      params: jobIdParams,
+      body: { required: true, json: rejectBody },
+      response: { status: 202, description: 'rejection sent; the job as it is now', schema: jobJsonSchema },
+      errors: ACTION_ERRORS,
+    },
+    getJobLogs: {
+      method: 'GET',
+      path: '/api/jobs/:id/logs',
+      summary: 'Log lines after a seq, oldest first',
+      tag: 'logs',
+      params: jobIdParams,
+      query: logsQuery,
+      response: { status: 200, description: 'a page of log lines', schema: logPageSchema },
+      errors: [400, 404],
+    },
+    streamJobLogs: {
+      method: 'GET',
+      path: '/api/jobs/:id/logs/stream',
+      summary: 'Live log lines as server-sent events',
+      description:
+        'Each line is an event (`id:` its seq, data: a log line as JSON). `event: status` when the job\'s status or step ' +
+        'changes, a comment every 15 s as a heartbeat, and `event: end` once the job is final (cancelled, rejected, ' +
+        'destroyed, or failed with nothing to destroy) and every line has been sent. Resume with Last-Event-ID or ?after=.',
+      tag: 'logs',
+      params: jobIdParams,
+      query: logStreamQuery,
+      headers: [{ name: 'Last-Event-ID', schema: lastEventIdHeader }],
+      response: { status: 200, description: 'an event stream', contentType: 'text/event-stream', schema: z.string() },
+      errors: [400, 404],
+    },
+    getJobSteps: {
+      method: 'GET',
+      path: '/api/jobs/:id/steps',
+      summary: 'The job\'s step attempts, in order',
+      tag: 'jobs',
+      params: jobIdParams,
+      response: { status: 200, description: 'step attempts', schema: stepListSchema },
+      errors: [404],
+    },
+    getJobAudit: {
+      method: 'GET',
+      path: '/api/jobs/:id/audit',
+      summary: 'Who did what to the job, newest first',
+      tag: 'jobs',
+      params: jobIdParams,
+      query: auditQuery,
+      response: { status: 200, description: 'audit entries', schema: auditListSchema },
+      errors: [400, 404],
+    },
+    getOpenApi: {
+      method: 'GET',
+      path: '/api/openapi.json',
+      summary: 'This document',
+      tag: 'meta',
+      response: { status: 200, description: 'OpenAPI 3.1 document', schema: z.record(z.string(), z.unknown()) },
+      errors: [],
+    },
+    health: {
+      method: 'GET',
+      path: '/health',
+      summary: 'Whether the database and Temporal answer',
+      tag: 'meta',
+      auth: false,
+      response: { status: 200, description: 'both answer (503 with the same body when one does not)', schema: healthSchema },
+      errors: [503],
+    },
+  } as const satisfies Record<string, RouteDef>;
+}
+
+export type ApiRoutes = ReturnType<typeof apiRoutes>;
+
+/** `/api/jobs/:id` → `/jobs/:id`: the path inside the sub-app mounted at /api. */
+export function subPath(route: { path: string }): string {
+  if (!route.path.startsWith(`${API_BASE}/`)) throw new Error(`${route.path} is not under ${API_BASE}`);
+  return route.path.slice(API_BASE.length);
+}
+
+/** `/api/jobs/:id` → `/api/jobs/{id}`. */
+export function openApiPath(honoPath: string): string {
+  return honoPath.replace(/:(\w+)/g, '{$1}');
+}

@@ -1,0 +1,50 @@
+import { Hono } from 'hono';
+import type { AppEnv } from '../auth.js';
+import type { RouteDeps } from './deps.js';
+import { apiErrorHandler, apiNotFound } from '../apiErrors.js';
+import { apiRoutes, subPath, type RouteDef } from '../apiRoutes.js';
+import { buildOpenApiDocument } from '../openapi.js';
+import { apiJobsApp } from './apiJobs.js';
+import { apiLogsApp } from './apiLogs.js';
+
+/**
+ * The REST API under /api: the jobs and logs sub-apps and the OpenAPI
+ * document. Routes come from the table in apiRoutes.ts (paths, methods and
+ * input schemas), so /api/openapi.json describes exactly what is served.
+ */
+export function apiApp(deps: RouteDeps) {
+  const { config } = deps;
+  const R = apiRoutes(deps.specSchema);
+  let openApiDoc: string | undefined;
+
+  const app = new Hono<AppEnv>();
+  app.onError(apiErrorHandler);
+  app.notFound(apiNotFound);
+
+  // Scripts on basic auth need the CSRF token for POSTs: every API response carries it.
+  app.use(async (c, next) => {
+    await next();
+    const token = c.get('csrfToken');
+    if (token) c.header('X-CSRF-Token', token);
+    c.header('Cache-Control', c.res.headers.get('Cache-Control') ?? 'no-store');
+  });
+
+  app.route('/', apiJobsApp(deps));
+  app.route('/', apiLogsApp(deps));
+
+  app.on(R.getOpenApi.method, subPath(R.getOpenApi), (c) => {
+    openApiDoc ??= JSON.stringify(
+      buildOpenApiDocument(R as Record<string, RouteDef>, {
+        publicBaseUrl: config.publicBaseUrl,
+        allowedRegions: config.ALLOWED_REGIONS,
+        allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES,
+      }),
+    );
+    return c.body(openApiDoc, 200, { 'Content-Type': 'application/json' });
+  });
+
+  // notFound is not inherited when this app is mounted with route(); this catch-all is, and
+  // keeps unknown /api paths from falling through to the HTML pages.
+  app.all('*', (c) => apiNotFound(c));
+  return app;
+}
