@@ -2,9 +2,9 @@
 # One image for both processes of the service: the command picks which.
 #   web:    npm run web      (the default CMD)
 #   worker: npm run worker
-# The app runs TypeScript directly with tsx (a production dependency), so
-# there is no compile step: the final stage holds production packages only
-# (and the prebuilt workflow bundle).
+# The build stage compiles src/ to dist/ (with the dev packages: TypeScript);
+# the final stage holds dist/, production packages only (no TypeScript, no
+# tsx: plain node runs the JavaScript) and the prebuilt workflow bundle.
 
 ARG NODE_IMAGE=node:20-slim
 
@@ -45,6 +45,17 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
+# --- build: src/ → dist/ (type-checked), with every package; only dist/ leaves this stage ---
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No native builds here (nothing runs but the TypeScript compiler), so no compilers either.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.mjs ./scripts/
+COPY src ./src
+RUN npm run build
+
 # --- runtime: web or worker ---
 FROM ${NODE_IMAGE} AS runtime
 # Terraform (a Go binary) verifies TLS against the system CA store, which slim images lack.
@@ -55,15 +66,16 @@ RUN apt-get update \
 COPY --from=terraform /usr/local/bin/terraform /usr/local/bin/terraform
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
-COPY --chown=root:root package.json package-lock.json tsconfig.json ./
-COPY --chown=root:root src ./src
+COPY --chown=root:root package.json package-lock.json ./
+COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root terraform ./terraform
-COPY --chown=root:root scripts/healthcheck.mjs scripts/bundle-workflows.ts ./scripts/
-# The workflow bundle, built here once so that no worker runs webpack: it lands in
+# healthcheck.mjs for HEALTHCHECK; build.mjs because `npm run web`/`worker` run it first (without
+# src/ it only checks that dist/ is there).
+COPY --chown=root:root scripts/healthcheck.mjs scripts/build.mjs ./scripts/
+# The workflow bundle (of dist/workflows), built here once so that no worker runs webpack: it lands in
 # node_modules/.cache/provisioning-service/workflow-bundles (read-only at run time), named by
-# a hash of the workflow sources, which the worker checks at start.
-RUN node --import tsx scripts/bundle-workflows.ts \
- && rm -rf /tmp/tsx-*
+# a hash of the workflow code, which the worker checks at start.
+RUN node dist/worker/bundleWorkflowsCli.js
 # The code is root-owned and read-only for the app user; only these are writable.
 # Named volumes mounted here take this ownership on first use.
 RUN mkdir -p /data/jobs /cache/terraform-plugins \

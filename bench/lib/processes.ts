@@ -4,13 +4,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
  * Every process the benchmark starts goes through here, so that all of them
- * are stopped at the end, on an error and on Ctrl-C: web and worker (tsx
- * wrappers with their real node child), the Temporal dev server, moto, and any
- * terraform a stopped worker left behind.
+ * are stopped at the end, on an error and on Ctrl-C: web and worker (the
+ * compiled entry points under plain node, as `npm run web` / `npm run worker`
+ * start them), the Temporal dev server, moto, and any terraform a stopped
+ * worker left behind.
  */
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-export const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 
 interface Stoppable {
   name: string;
@@ -173,13 +173,12 @@ export function cpuSeconds(pid: number): { self: number; children: number } | un
   }
 }
 
-// --- services (tsx entry points) -------------------------------------------------------------
+// --- services (compiled entry points under plain node) --------------------------------------
 
 export interface Service {
   name: string;
-  /** The tsx wrapper's pid. */
   pid: number;
-  /** The node process tsx runs the script in (the one whose memory counts). */
+  /** The node process that runs the service (the one whose memory counts): the same as `pid`. */
   nodePid: number;
   child: ChildProcess;
   logFile: string;
@@ -191,29 +190,17 @@ export interface Service {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** tsx starts the script in a child node process: that child is the one to measure. */
-async function findNodeChild(child: ChildProcess, timeoutMs = 15_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error('exited before its node child started');
-    const node = childrenOf(child.pid!).find((p) => commOf(p) === 'node' || commOf(p).startsWith('node'));
-    if (node) return node;
-    await sleep(25);
-  }
-  throw new Error(`no node child of tsx (pid ${child.pid}) after ${timeoutMs} ms`);
-}
-
 /**
- * Starts `node_modules/.bin/tsx <script>` with exactly `env` (nothing of the
- * caller's environment leaks in but PATH and HOME-like basics), output to
- * `logFile`.
+ * Starts `node <nodeArgs> <script>` (a compiled entry point under dist/, no
+ * loader) with exactly `env` (nothing of the caller's environment leaks in but
+ * PATH and HOME-like basics), output to `logFile`.
  */
 export async function startService(
   name: string,
   script: string,
   env: Record<string, string>,
   logFile: string,
-  /** Flags for the node child (tsx passes them on), e.g. --cpu-prof, which NODE_OPTIONS may not carry. */
+  /** Flags for node, e.g. --max-semi-space-size or --cpu-prof, which NODE_OPTIONS may not carry. */
   nodeArgs: string[] = [],
 ): Promise<Service> {
   const base: Record<string, string> = {};
@@ -221,7 +208,7 @@ export async function startService(
     if (process.env[k]) base[k] = process.env[k]!;
   }
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(TSX, [...nodeArgs, script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: ROOT,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -253,26 +240,17 @@ export async function startService(
   });
   void exited.then(() => fs.closeSync(out));
 
-  let nodePid: number;
-  try {
-    nodePid = await findNodeChild(child);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${name}: ${(err as Error).message}\n${tail}`);
-  }
+  const nodePid = await new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid!));
+    child.once('error', (err) => reject(new Error(`${name}: ${err.message}`)));
+  });
 
   const stop = async (graceMs = 20_000) => {
     stopping = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
     // Remember the whole tree now: what outlives the parent gets reparented and is lost from sight.
-    const tree = [nodePid, ...descendantsOf(child.pid!)];
-    // Straight to the node child: tsx's own relay SIGKILLs a child that does not acknowledge
-    // the signal within 30 ms (a busy event loop), which would skip the graceful shutdown.
-    try {
-      process.kill(nodePid, 'SIGTERM');
-    } catch {
-      child.kill('SIGTERM');
-    }
+    const tree = descendantsOf(nodePid);
+    child.kill('SIGTERM');
     const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
     if (timedOut) child.kill('SIGKILL');
     for (const pid of tree) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
@@ -12,8 +13,9 @@ import { register, rssMb, ROOT, startService, sweepUnder, type Service } from '.
 /**
  * The parts every workload shares (one in-memory Temporal dev server, one moto)
  * and the service processes each workload starts for itself: the real worker
- * (`src/worker/main.ts`) and web (`src/api/server.ts`), each with its own
- * data directory and task queue, so workloads never see each other's jobs.
+ * and web, compiled (`dist/worker/main.js`, `dist/api/server.js`) and started
+ * with plain node and the flags of `npm run worker` / `npm run web`, each with
+ * its own data directory and task queue, so workloads never see each other's jobs.
  */
 
 export const SANDBOX_MODULE = path.join(ROOT, 'tests', 'fixtures', 'sandbox-module');
@@ -38,6 +40,7 @@ export interface Infra {
 
 export async function startInfra(root: string, log: Log, cpuProfDir?: string): Promise<Infra> {
   sweepUnder(root);
+  ensureBuilt(log);
   const cli = await ensureTemporalCli(process.env, log);
   const [port, uiPort] = [await freePort(), await freePort()];
   const dev = await startDevServer({ cliPath: cli.path, port, uiPort });
@@ -149,11 +152,12 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
     BENCH_LOOP_PROBE_DIR: probeDir,
     NODE_OPTIONS: `--import=${LOOP_PROBE}`,
   });
-  // The node flags `npm run web` / `npm run worker` use, so the figures are those of a production start.
+  // What `npm run web` / `npm run worker` run (node, its flags, the compiled entry point), so the figures are those of a production start.
   const nodeArgs = (service: 'web' | 'worker') => [
-    ...productionNodeFlags(service),
+    ...productionCommand(service).flags,
     ...(infra.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(infra.cpuProfDir, `${opts.name}-${service}`)}`] : []),
   ];
+  const script = (service: 'web' | 'worker') => path.join(ROOT, productionCommand(service).script);
 
   const app: App = {
     name: opts.name,
@@ -171,11 +175,11 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
   try {
     const starting: Promise<unknown>[] = [];
     if (opts.worker !== false) {
-      app.worker = await startService(`${opts.name} worker`, 'src/worker/main.ts', env(), path.join(dir, 'worker.log'), nodeArgs('worker'));
+      app.worker = await startService(`${opts.name} worker`, script('worker'), env(), path.join(dir, 'worker.log'), nodeArgs('worker'));
       starting.push(app.worker.waitForLine(/worker polling task queue/, 180_000));
     }
     if (opts.web !== false) {
-      app.web = await startService(`${opts.name} web`, 'src/api/server.ts', env(), path.join(dir, 'web.log'), nodeArgs('web'));
+      app.web = await startService(`${opts.name} web`, script('web'), env(), path.join(dir, 'web.log'), nodeArgs('web'));
       starting.push(app.web.waitForLine(/web listening on/, 60_000).then(() => waitHealthy(app.url, 60_000)));
     }
     await Promise.all(starting);
@@ -246,10 +250,17 @@ export function sampleRss(app: App, everyMs = 200) {
   };
 }
 
-/** The flags between `node` and `--import tsx` in package.json's script for the service. */
-function productionNodeFlags(service: 'web' | 'worker'): string[] {
+/** The node flags and the compiled entry point of package.json's script for the service (`exec node <flags> dist/….js`). */
+export function productionCommand(service: 'web' | 'worker'): { flags: string[]; script: string } {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const m = /\bnode\s+(.*?)\s*--import[= ]tsx\b/.exec(pkg.scripts[service] ?? '');
-  if (!m) throw new Error(`package.json: the ${service} script is not "node <flags> --import tsx <file>"`);
-  return m[1].split(/\s+/).filter(Boolean);
+  const m = /^(?:exec\s+)?node\s+((?:--\S+\s+)*)(dist\/\S+\.js)$/.exec((pkg.scripts[service] ?? '').trim());
+  if (!m) throw new Error(`package.json: the ${service} script is not "exec node <flags> dist/<entry>.js"`);
+  return { flags: m[1].split(/\s+/).filter(Boolean), script: m[2] };
+}
+
+/** dist/ as `npm run web` / `npm run worker` would have it: compiled again when src/ changed since the last build. */
+function ensureBuilt(log: Log): void {
+  const res = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
+  for (const line of `${res.stderr ?? ''}${res.stdout ?? ''}`.split('\n').filter(Boolean)) log(line);
+  if (res.status !== 0) throw new Error(`node scripts/build.mjs --if-stale failed (${res.error?.message ?? `exit ${res.status}`})`);
 }

@@ -4,7 +4,8 @@
 //   node bundleWorkflowsChild.mjs <workflowsPath> <failureConverterPath> <outFile>
 //
 // Plain JavaScript so that it needs no TypeScript loader itself (the bundler
-// compiles the workflow sources on its own). The bundle is written to a
+// compiles the workflow sources on its own); `npm run build` copies it into
+// dist/worker/, next to the compiled workflowBundle.js. The bundle is written to a
 // temporary file next to <outFile> and renamed onto it: readers see either no
 // file or a complete one, however many builders run at once.
 import fs from 'node:fs';

@@ -25,9 +25,21 @@ import { fileURLToPath } from 'node:url';
  * version is complete and identical).
  */
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-const CHILD_SCRIPT = fileURLToPath(new URL('./bundleWorkflowsChild.mjs', import.meta.url));
-const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const OWN_FILE = fileURLToPath(import.meta.url);
+/**
+ * The workflows of the code that runs: src/workflows/index.ts under tsx (`npm start`, the tests),
+ * dist/workflows/index.js in the compiled worker (`npm run worker`, the image), which needs no
+ * src/ and never bundles sources newer than its activities. The two get different hashes, so each
+ * finds its own bundle in a shared cache.
+ */
+export const WORKFLOWS_PATH = path.join(path.dirname(OWN_FILE), '..', 'workflows', `index${path.extname(OWN_FILE)}`);
+/** Plain JavaScript next to this module in src/ and in dist/ (the build copies it). */
+const CHILD_SCRIPT = path.join(path.dirname(OWN_FILE), 'bundleWorkflowsChild.mjs');
+/**
+ * Paths in the hash are relative to the project's root, so that a checkout and an image of the same
+ * code agree. src/worker/ and dist/worker/ are both two levels below it (tsconfig.build.json's rootDir).
+ */
+const PROJECT_ROOT = path.resolve(path.dirname(OWN_FILE), '..', '..');
 
 /** Bump when the way we call the bundler changes (options that alter its output). */
 const BUNDLE_FORMAT = 'provisioning-workflow-bundle/1';

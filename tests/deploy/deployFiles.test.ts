@@ -178,13 +178,62 @@ describe('Dockerfile', () => {
   const text = read('Dockerfile');
   const lines = text.split('\n');
 
-  it('is multi-stage on Node 20 slim with production packages only in the image', () => {
+  /** Each stage's name and text (its FROM line up to the next FROM). */
+  const stages = text
+    .split(/^(?=FROM\s)/m)
+    .filter((part) => /^FROM\s/.test(part))
+    .map((part) => ({ name: /^FROM \S+ AS ([a-z]+)$/m.exec(part)?.[1] ?? '', text: part }));
+  const stage = (name: string) => stages.find((s) => s.name === name)?.text ?? '';
+  const runtime = stages.at(-1)!;
+  /** `COPY --from=<stage> … <source> <target>` lines of a stage. */
+  const copiesFrom = (stageText: string) =>
+    [...stageText.matchAll(/^COPY --from=(\S+) (?:--\S+ )*(\S+) (\S+)$/gm)].map((m) => ({ from: m[1], source: m[2], target: m[3] }));
+  /** The commands a stage runs (RUN lines joined with their continuation lines). */
+  const runsOf = (stageText: string) => [...stageText.replace(/\\\n/g, ' ').matchAll(/^RUN (.+)$/gm)].map((m) => m[1]);
+
+  it('is multi-stage on Node 20 slim', () => {
     const froms = lines.filter((l) => /^FROM\s/i.test(l));
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(text).toMatch(/^ARG NODE_IMAGE=node:20-slim$/m);
     for (const f of froms) expect(f).toMatch(/^FROM \$\{NODE_IMAGE\} AS [a-z]+$/);
-    expect(text).toMatch(/npm ci --omit=dev/);
-    expect(text).not.toMatch(/npm (ci|install)(?![^\n]*--omit=dev)/);
+  });
+
+  it('compiles in a build stage and runs the compiled JavaScript with production packages only', () => {
+    expect(runtime.name).toBe('runtime');
+    const copies = copiesFrom(runtime.text);
+    // node_modules come from a stage that installs production packages only.
+    const modules = copies.filter((c) => c.target.replace(/\/$/, '').endsWith('node_modules'));
+    expect(modules).toHaveLength(1);
+    const depsStage = stage(modules[0].from);
+    expect(depsStage).toMatch(/npm ci --omit=dev/);
+    expect(depsStage).not.toMatch(/npm (ci|install)(?![^\n]*--omit=dev)/);
+    // dist/ comes from the stage that compiles (with dev packages: TypeScript), and nothing else does.
+    const dist = copies.filter((c) => c.from !== 'terraform' && c !== modules[0]);
+    expect(dist.map((c) => [c.source, c.target])).toEqual([['/app/dist', './dist']]);
+    const buildStage = stage(dist[0].from);
+    expect(runsOf(buildStage)).toContain('npm run build');
+    expect(buildStage).toMatch(/^COPY src \.\/src$/m);
+    // The runtime stage installs nothing, holds no TypeScript sources and never runs tsx.
+    expect(runtime.text).not.toMatch(/npm (ci|install)/);
+    const contextSources = [...runtime.text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) => m[1].split(/\s+/));
+    expect(contextSources.length).toBeGreaterThan(0);
+    for (const src of contextSources) expect(src).not.toMatch(/^(\.\/?|src(\/.*)?|tsconfig.*)$/);
+    expect(runtime.text).not.toMatch(/\btsx\b/);
+    // The workflow bundle of the compiled workflows is built into the image.
+    expect(runsOf(runtime.text)).toContain('node dist/worker/bundleWorkflowsCli.js');
+    // And the scripts the image runs (npm run web/worker, via their pre-scripts) run compiled code with plain node.
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
+    expect(pkg.dependencies).not.toHaveProperty('tsx');
+    expect(pkg.dependencies).not.toHaveProperty('typescript');
+    for (const name of ['web', 'worker', 'migrate']) {
+      expect(pkg.scripts[name], name).toMatch(/^exec node (--[\w-]+(=\S+)? )*dist\/\S+\.js$/);
+      expect(pkg.scripts[`pre${name}`], `pre${name}`).toBe('node scripts/build.mjs --if-stale');
+    }
+    expect(runtime.text).toMatch(/^COPY (?:--\S+ )*.*\bscripts\/build\.mjs\b.* \.\/scripts\/$/m);
+    // The build context leaves out a local dist/ (the image compiles its own) but keeps what the build needs.
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    expect(ignored).toContain('dist');
+    for (const needed of ['src', 'scripts', 'tsconfig.json', 'tsconfig.build.json']) expect(ignored).not.toContain(needed);
   });
 
   it('runs as a non-root user', () => {

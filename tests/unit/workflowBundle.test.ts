@@ -61,6 +61,29 @@ describe('workflow bundle inputs', () => {
     expect(inputs.packages['@temporalio/workflow']).toBe(sdk.version);
   });
 
+  it('of compiled workflows (dist/workflows/index.js, as `npm run worker` bundles them) are the JavaScript files they import', () => {
+    const dir = tempDir('prov-wf-dist-');
+    dirs.push(dir);
+    // What tsc makes of sources(): the type-only import is gone, the .js specifiers stay.
+    fs.writeFileSync(path.join(dir, 'index.js'), "import { greeting } from './helper.js';\nexport { other } from './other.js';\nexport async function hello(s) {\n  return `${greeting} ${s.name}`;\n}\n");
+    fs.writeFileSync(path.join(dir, 'helper.js'), "export const greeting = 'hello';\n");
+    fs.writeFileSync(path.join(dir, 'other.js'), 'export const other = 1;\n');
+    fs.writeFileSync(path.join(dir, 'types.js'), 'export {};\n');
+    const workflowsPath = path.join(dir, 'index.js');
+    const inputs = workflowBundleInputs({ workflowsPath, failureConverterPath });
+    expect(inputs.files.map((f) => path.basename(f)).sort()).toEqual(['failureConverter.cjs', 'helper.js', 'index.js', 'other.js']);
+    expect(Object.keys(inputs.packages).filter((k) => k.startsWith('unresolved:'))).toEqual([]);
+    const before = workflowBundleHash({ workflowsPath, failureConverterPath });
+    fs.writeFileSync(path.join(dir, 'helper.js'), "export const greeting = 'hi';\n");
+    expect(workflowBundleHash({ workflowsPath, failureConverterPath })).not.toBe(before);
+  });
+
+  it('are those of the code that runs: src/workflows under tsx, dist/workflows when compiled', () => {
+    // Here (vitest runs the TypeScript sources) the entry is the source; dist/worker/workflowBundle.js
+    // names dist/workflows/index.js (tests/deploy/compiledProcesses.test.ts checks that side).
+    expect(WORKFLOWS_PATH).toBe(path.resolve(import.meta.dirname, '..', '..', 'src', 'workflows', 'index.ts'));
+  });
+
   it('follow value imports and re-exports, not type-only imports', () => {
     const src = sources();
     const files = workflowBundleInputs({ workflowsPath: src.workflowsPath, failureConverterPath }).files.map((f) => path.basename(f));
