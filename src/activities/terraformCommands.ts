@@ -6,16 +6,10 @@ import { backendInitArgs } from './stateBackend.js';
 import { PlanChangedError, TerraformExitError, TerraformOutputError } from './terraformErrors.js';
 import { runTerraform, type LineSink, type RunTerraformOptions } from './terraformProcess.js';
 
-export interface TerraformContext {
-  binary: string;
+/** What every command of a job's workspace runs with: the process settings of runTerraform, in the workspace. */
+export interface TerraformContext
+  extends Pick<RunTerraformOptions, 'binary' | 'env' | 'sink' | 'signal' | 'graceMs' | 'onHeartbeat' | 'heartbeatMs'> {
   workspaceDir: string;
-  /** Credentials for the providers; they reach only the child's environment. */
-  env: Record<string, string>;
-  sink: LineSink;
-  signal?: AbortSignal;
-  graceMs: number;
-  onHeartbeat?: () => void;
-  heartbeatMs?: number;
   /** How long a command waits for another run's state lock, e.g. a previous attempt still stopping. */
   lockTimeout?: string;
 }

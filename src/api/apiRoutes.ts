@@ -149,6 +149,27 @@ export interface RouteDef {
 const idempotencyHeader: HeaderDef = { name: 'Idempotency-Key', schema: idempotencyKeyHeader };
 const ACTION_ERRORS = [400, 403, 404, 409, 413, 415, 422, 503];
 
+/** `POST /api/jobs/:id/<action>`: the job as it is after the request, and the errors every action shares. */
+function actionRoute<B extends z.ZodType>(
+  action: string,
+  summary: string,
+  outcome: string,
+  json: B,
+  opts: { headers?: HeaderDef[]; bodyRequired?: boolean } = {},
+) {
+  return {
+    method: 'POST',
+    path: `/api/jobs/:id/${action}`,
+    summary,
+    tag: 'jobs',
+    params: jobIdParams,
+    ...(opts.headers ? { headers: opts.headers } : {}),
+    body: { required: opts.bodyRequired ?? false, json },
+    response: { status: 202, description: `${outcome}; the job as it is now`, schema: jobJsonSchema },
+    errors: ACTION_ERRORS,
+  } as const satisfies RouteDef;
+}
+
 /** Every route of the API, keyed by operationId. `specSchema` carries the operator's allowlists. */
 export function apiRoutes(specSchema: JobSpecSchema) {
   return {
@@ -184,57 +205,20 @@ export function apiRoutes(specSchema: JobSpecSchema) {
       response: { status: 200, description: 'the job', schema: jobJsonSchema },
       errors: [404],
     },
-    runJob: {
-      method: 'POST',
-      path: '/api/jobs/:id/run',
-      summary: 'Start a draft job (one workflow per job; a second run is a 409)',
-      tag: 'jobs',
-      params: jobIdParams,
+    runJob: actionRoute('run', 'Start a draft job (one workflow per job; a second run is a 409)', 'the workflow started', emptyBody, {
       headers: [idempotencyHeader],
-      body: { required: false, json: emptyBody },
-      response: { status: 202, description: 'the workflow started; the job as it is now', schema: jobJsonSchema },
-      errors: ACTION_ERRORS,
-    },
-    cancelJob: {
-      method: 'POST',
-      path: '/api/jobs/:id/cancel',
-      summary: 'Cancel a running job; what was created is destroyed',
-      tag: 'jobs',
-      params: jobIdParams,
-      body: { required: false, json: cancelBody },
-      response: { status: 202, description: 'cancellation requested; the job as it is now', schema: jobJsonSchema },
-      errors: ACTION_ERRORS,
-    },
-    destroyJob: {
-      method: 'POST',
-      path: '/api/jobs/:id/destroy',
-      summary: 'Destroy the environment of a succeeded (or failed, with resources) job',
-      tag: 'jobs',
-      params: jobIdParams,
-      body: { required: false, json: emptyBody },
-      response: { status: 202, description: 'destroy requested; the job as it is now', schema: jobJsonSchema },
-      errors: ACTION_ERRORS,
-    },
-    approveJob: {
-      method: 'POST',
-      path: '/api/jobs/:id/approve',
-      summary: 'Approve the plan of a job awaiting approval',
-      tag: 'jobs',
-      params: jobIdParams,
-      body: { required: false, json: approveBody },
-      response: { status: 202, description: 'approval sent; the job as it is now', schema: jobJsonSchema },
-      errors: ACTION_ERRORS,
-    },
-    rejectJob: {
-      method: 'POST',
-      path: '/api/jobs/:id/reject',
-      summary: 'Reject the plan of a job awaiting approval (a reason is required)',
-      tag: 'jobs',
-      params: jobIdParams,
-      body: { required: true, json: rejectBody },
-      response: { status: 202, description: 'rejection sent; the job as it is now', schema: jobJsonSchema },
-      errors: ACTION_ERRORS,
-    },
+    }),
+    cancelJob: actionRoute('cancel', 'Cancel a running job; what was created is destroyed', 'cancellation requested', cancelBody),
+    destroyJob: actionRoute(
+      'destroy',
+      'Destroy the environment of a succeeded (or failed, with resources) job',
+      'destroy requested',
+      emptyBody,
+    ),
+    approveJob: actionRoute('approve', 'Approve the plan of a job awaiting approval', 'approval sent', approveBody),
+    rejectJob: actionRoute('reject', 'Reject the plan of a job awaiting approval (a reason is required)', 'rejection sent', rejectBody, {
+      bodyRequired: true,
+    }),
     getJobLogs: {
       method: 'GET',
       path: '/api/jobs/:id/logs',

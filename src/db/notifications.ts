@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
-import type { NotificationRow } from './schema.js';
+import type { Insertable } from 'kysely';
+import type { NotificationRow, NotificationsTable } from './schema.js';
 
 /** Query functions for the notifications outbox; `db` first, no business rules. */
 
@@ -46,16 +47,7 @@ export async function getJobNotification(db: Db, jobId: string, event: string): 
 /** Creates the (job, event) row unless it exists; the UNIQUE(job_id, event) makes this the exactly-once gate. */
 export async function insertNotificationIfAbsent(
   db: Db,
-  row: {
-    job_id: string;
-    event: string;
-    recipient: string;
-    subject: string;
-    html: string;
-    text: string;
-    provider: string;
-    created_at: string;
-  },
+  row: Omit<Insertable<NotificationsTable>, 'id' | 'status' | 'error' | 'provider_message_id' | 'sent_at'>,
 ): Promise<void> {
   await db
     .insertInto('notifications')

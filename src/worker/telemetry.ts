@@ -1,21 +1,9 @@
 import http from 'node:http';
-import net from 'node:net';
 import { Runtime, makeTelemetryFilterString, type RuntimeOptions } from '@temporalio/worker';
 import { getLogger, temporalSdkLogger } from '../observability/logger.js';
 import { METRICS_CONTENT_TYPE, renderMetrics, setSdkMetricsUrl } from '../observability/metrics.js';
 import { bearerMatches } from '../security/tokens.js';
-
-function freeLocalPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../temporal/devServer.js';
 
 /**
  * Installs the Temporal runtime once per process: the SDK's log lines go
@@ -32,7 +20,7 @@ export async function installWorkerRuntime(opts: {
   };
   let sdkMetricsUrl: string | undefined;
   if (opts.metrics) {
-    const port = await freeLocalPort();
+    const port = await freePort();
     telemetryOptions.metrics = { prometheus: { bindAddress: `127.0.0.1:${port}` } };
     sdkMetricsUrl = `http://127.0.0.1:${port}/metrics`;
   }
