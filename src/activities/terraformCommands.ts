@@ -4,7 +4,7 @@ import { clearRun, recordRun, stopLeftoverRun } from './leftoverRun.js';
 import { withFileLock } from './fileLock.js';
 import { backendInitArgs } from './stateBackend.js';
 import { PlanChangedError, TerraformExitError, TerraformOutputError } from './terraformErrors.js';
-import { runTerraform, type LineSink, type RunTerraformOptions } from './terraformProcess.js';
+import { runTerraform, type RunTerraformOptions } from './terraformProcess.js';
 
 /** What every command of a job's workspace runs with: the process settings of runTerraform, in the workspace. */
 export interface TerraformContext
