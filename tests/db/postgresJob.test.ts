@@ -1,17 +1,12 @@
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '@temporalio/client';
-import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
+import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig } from '../../src/config.js';
 import { listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
-import { createTempDbOf, tempDir, type TempDb } from '../support/tempDb.js';
-import { startMoto } from '../support/moto.js';
-import { startTestWorker, testClient, TEST_SECRET_KEY, type TestWorker } from '../support/worker.js';
-import { SANDBOX_MODULE, sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { TEST_SECRET_KEY } from '../support/worker.js';
+import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -21,47 +16,19 @@ import { ROOT } from '../support/processes.js';
  */
 
 const enabled = Boolean(process.env.TEST_POSTGRES_URL);
-let t: TempDb;
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let worker: TestWorker;
-let client: Client;
-let closeClient: () => Promise<void>;
-let jobsWorkdir: string;
+let stack: SandboxStack;
 
 describe.skipIf(!enabled)('a job on Postgres', () => {
   beforeAll(async () => {
-    moto = await startMoto();
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_REGION: 'us-east-1',
-    });
-    t = await createTempDbOf('postgres');
-    jobsWorkdir = tempDir('prov-pg-jobs-');
-    worker = await startTestWorker({
-      db: t.db,
-      notifier: createNotifier({
-        db: t.db,
-        provider: createOutboxProvider(),
-        from: 'Provisioning <prov@example.com>',
-        publicBaseUrl: 'http://localhost:8000',
-      }),
-      settings: sandboxSettings(jobsWorkdir),
-    });
-    ({ client, close: closeClient } = await testClient());
+    stack = await startSandboxStack({ db: 'postgres', workdirPrefix: 'prov-pg-jobs-' });
   }, 120_000);
 
   afterAll(async () => {
-    await worker?.stop();
-    await closeClient?.();
-    await t?.cleanup();
-    await moto?.stop();
-    if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   it('provisions, logs, serves the API and destroys', async () => {
-    const commands: CommandDeps = { db: t.db, temporal: client, taskQueue: worker.taskQueue, approvalTimeoutMs: 60_000 };
+    const { temp: t, client, worker, commands } = stack;
     const spec = sampleSpec();
     const job = await createJob(commands, spec, { user: 'tester' });
     await startJob(commands, job.id, spec, { user: 'tester' });
@@ -76,7 +43,7 @@ describe.skipIf(!enabled)('a job on Postgres', () => {
 
     const config = parseConfig(
       {
-        DATABASE_URL: t.target,
+        DATABASE_URL: t.url,
         APP_ADMIN_PASS: 'secret-pass',
         SECRET_KEY: TEST_SECRET_KEY,
         TEMPORAL_TASK_QUEUE: worker.taskQueue,

@@ -1,15 +1,12 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Client } from '@temporalio/client';
-import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { getJob, listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto } from '../support/moto.js';
-import { TEST_SECRET_KEY, testClient, uniqueQueue } from '../support/worker.js';
-import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
+import { uniqueQueue } from '../support/worker.js';
+import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
 import { ROOT, childEnv, collectOutput, descendants, isAlive, waitExit, waitFor } from '../support/processes.js';
 
 /**
@@ -22,35 +19,18 @@ import { ROOT, childEnv, collectOutput, descendants, isAlive, waitExit, waitFor 
  */
 
 const GRACE_SECONDS = 3;
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let client: Client;
-let closeClient: () => Promise<void>;
+let stack: WorkerlessStack;
+let temp: WorkerlessStack['temp'];
 let jobsWorkdir: string;
 const taskQueue = uniqueQueue('shutdown');
 const workers: ChildProcess[] = [];
 
 function workerEnv(): Record<string, string> {
-  return {
-    DATABASE_URL: `sqlite:${temp.file}`,
-    DATA_DIR: temp.dir,
-    JOBS_WORKDIR: jobsWorkdir,
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
-    TERRAFORM_EXTRA_VARS_JSON: JSON.stringify({ sandbox_sleep_seconds: { apply: 30 } }),
-    TERRAFORM_KILL_GRACE_SECONDS: '20',
-    READINESS_PROBE: 'off',
-    READINESS_STATUS_CHECKS: 'false',
-    SECRET_KEY: TEST_SECRET_KEY,
-    WORKER_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
-    ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-    LOG_LEVEL: 'info',
-  };
+  return stack.processEnv({
+    taskQueue,
+    sandbox: { sandbox_sleep_seconds: { apply: 30 } },
+    env: { TERRAFORM_KILL_GRACE_SECONDS: '20', WORKER_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS), LOG_LEVEL: 'info' },
+  });
 }
 
 /** `npm run worker`, as the Docker image's worker service runs it. */
@@ -74,16 +54,8 @@ async function spawnWorker(): Promise<{ child: ChildProcess; output: () => strin
 }
 
 beforeAll(async () => {
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-shutdown-jobs-');
-  ({ client, close: closeClient } = await testClient());
+  stack = await startSandboxStack({ workdirPrefix: 'prov-shutdown-jobs-', worker: false });
+  ({ temp, jobsWorkdir } = stack);
 }, 60_000);
 
 afterAll(async () => {
@@ -98,16 +70,13 @@ afterAll(async () => {
     }
     w.kill('SIGKILL');
   }
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 describe('SIGTERM to a worker during apply', () => {
   it('stops the apply cleanly after the grace period, exits 0, and another worker finishes the job', async () => {
     const first = await spawnWorker();
-    const commands: CommandDeps = { db: temp.db, temporal: client, taskQueue, approvalTimeoutMs: 60_000 };
+    const commands = stack.commandsFor(taskQueue);
     const spec = sampleSpec();
     const job = await createJob(commands, spec, { user: 'tester' });
     await startJob(commands, job.id, spec, { user: 'tester' });

@@ -1,20 +1,16 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
-import { createJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
+import { createJob, startJob } from '../../src/api/jobCommands.js';
 import { parseConfig } from '../../src/config.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
 import { configureLogging } from '../../src/observability/logger.js';
 import { installWorkerRuntime, startWorkerHttp, type WorkerHttp } from '../../src/worker/telemetry.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { freePort, startMoto } from '../support/moto.js';
-import { startTestWorker, testClient, TEST_SECRET_KEY, type TestWorker } from '../support/worker.js';
-import { SANDBOX_MODULE, sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
+import { freePort } from '../support/moto.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { TEST_SECRET_KEY } from '../support/worker.js';
+import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -27,12 +23,11 @@ const METRICS_TOKEN = 'metrics-token-0123456789';
 const BASIC = { authorization: `Basic ${Buffer.from('admin:secret-pass').toString('base64')}` };
 const logLines: Record<string, unknown>[] = [];
 
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
+let worker: SandboxStack['worker'];
 let workerHttp: WorkerHttp;
 let client: Client;
-let closeClient: () => Promise<void>;
 let jobsWorkdir: string;
 let app: ReturnType<typeof createApp>;
 let jobId: string;
@@ -45,33 +40,14 @@ beforeAll(async () => {
     process: 'test',
     destination: { write: (line: string) => void logLines.push(JSON.parse(line)) },
   });
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-metrics-jobs-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir),
-  };
-  worker = await startTestWorker(deps);
+  stack = await startSandboxStack({ workdirPrefix: 'prov-metrics-jobs-' });
+  ({ temp, worker, client, jobsWorkdir } = stack);
   workerHttp = await startWorkerHttp({
     port: 0,
     host: '127.0.0.1',
     metricsToken: METRICS_TOKEN,
     isRunning: () => worker.worker.getState() === 'RUNNING',
   });
-  ({ client, close: closeClient } = await testClient());
   const config = parseConfig(
     {
       APP_ADMIN_PASS: 'secret-pass',
@@ -89,7 +65,7 @@ beforeAll(async () => {
   );
   app = createApp({ db: temp.db, temporal: client, config });
 
-  const commands: CommandDeps = { db: temp.db, temporal: client, taskQueue: worker.taskQueue, approvalTimeoutMs: 60_000 };
+  const { commands } = stack;
   const spec = sampleSpec();
   const job = await createJob(commands, spec, { user: 'tester' });
   jobId = job.id;
@@ -102,11 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await workerHttp?.close();
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
   configureLogging({ level: 'silent' });
 });
 

@@ -2,17 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '@temporalio/client';
-import type { ActivityDeps } from '../../src/activities/index.js';
 import type { S3StateBackend } from '../../src/activities/stateBackend.js';
-import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
+import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { listLogLines } from '../../src/db/logs.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { MOTO_ACCESS_KEY_ID, startMoto } from '../support/moto.js';
-import { startTestWorker, testClient, uniqueQueue, type TestWorker } from '../support/worker.js';
-import { sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
+import { tempDir } from '../support/tempDb.js';
+import { MOTO_ACCESS_KEY_ID, type Moto } from '../support/moto.js';
+import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
+import { uniqueQueue } from '../support/worker.js';
+import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
 
 /**
  * With TF_STATE_BUCKET, a job provisioned by a worker on one host is destroyed
@@ -21,47 +18,23 @@ import { sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../supp
  */
 
 const bucket = 'prov-remote-state';
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let client: Client;
-let closeClient: () => Promise<void>;
-const workers: TestWorker[] = [];
+let stack: WorkerlessStack;
+let temp: WorkerlessStack['temp'];
+let moto: Moto;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
+  stack = await startSandboxStack({ worker: false });
+  temp = stack.temp;
+  moto = stack.moto!;
   const auth = `AWS4-HMAC-SHA256 Credential=${MOTO_ACCESS_KEY_ID}/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0`;
   expect((await fetch(`${moto.endpoint}/${bucket}`, { method: 'PUT', headers: { authorization: auth } })).status).toBe(200);
-  temp = await createTempDb();
-  ({ client, close: closeClient } = await testClient());
 }, 60_000);
 
 afterAll(async () => {
-  for (const w of workers) await w.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
+  await stack?.stop();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function deps(jobsWorkdir: string, stateBackend: S3StateBackend): ActivityDeps {
-  return {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir, { stateBackend }),
-  };
-}
 
 describe('job state in S3', () => {
   it('lets a worker on another host destroy a job it never saw', async () => {
@@ -71,9 +44,8 @@ describe('job state in S3', () => {
     dirs.push(hostA, hostB);
     const taskQueue = uniqueQueue('remote');
 
-    const a = await startTestWorker(deps(hostA, stateBackend), taskQueue);
-    workers.push(a);
-    const commands: CommandDeps = { db: temp.db, temporal: client, taskQueue, approvalTimeoutMs: 60_000 };
+    const a = await stack.startWorker({ taskQueue, jobsWorkdir: hostA, settings: { stateBackend } });
+    const commands = stack.commandsFor(taskQueue);
     const spec = sampleSpec();
     const job = await createJob(commands, spec, { user: 'tester' });
     await startJob(commands, job.id, spec, { user: 'tester' });
@@ -86,9 +58,7 @@ describe('job state in S3', () => {
 
     // Host A goes away; host B has never seen the job.
     await a.stop();
-    workers.splice(workers.indexOf(a), 1);
-    const b = await startTestWorker(deps(hostB, stateBackend), taskQueue);
-    workers.push(b);
+    await stack.startWorker({ taskQueue, jobsWorkdir: hostB, settings: { stateBackend } });
     await signalJob(commands, job.id, 'destroy', { user: 'tester' });
     const destroyed = await waitForStatus(temp.db, job.id, ['destroyed', 'failed'], 90_000);
     expect(destroyed.status, destroyed.error ?? '').toBe('destroyed');

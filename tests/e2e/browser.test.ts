@@ -6,15 +6,11 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig } from '../../src/config.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
 import { getJob, insertJob } from '../../src/db/jobs.js';
 import { appendLogLines } from '../../src/db/logs.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { freePort, startMoto } from '../support/moto.js';
-import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
-import { sandboxSettings, waitForStep } from '../support/jobs.js';
+import { freePort } from '../support/moto.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { waitForStep } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -30,19 +26,15 @@ const USER = 'admin';
 const PASS = 'e2e-password-123';
 const USERS_CSV = 'username,email,role,display_name\nalice,alice@example.com,admin,Alice Admin\nbob,bob@example.com,viewer,Bob\n';
 
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
 let client: Client;
-let closeClient: () => Promise<void>;
-let jobsWorkdir: string;
 let server: ServerType;
 let base: string;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
-const knobs = new Map<string, Record<string, unknown>>();
-const envBefore: Record<string, string | undefined> = {};
+let knobs: SandboxStack['knobs'];
 const consoleErrors: string[] = [];
 
 async function shot(name: string, p: Page = page) {
@@ -53,26 +45,8 @@ const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}${Math.f
 
 beforeAll(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  moto = await startMoto();
-  const env = { AWS_ENDPOINT_URL: moto.endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' };
-  for (const [k, v] of Object.entries(env)) {
-    envBefore[k] = process.env[k];
-    process.env[k] = v;
-  }
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-e2e-jobs-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://127.0.0.1',
-    }),
-    settings: sandboxSettings(jobsWorkdir, { extraTfvars: (_id, spec) => knobs.get(spec.name) ?? {} }),
-  };
-  worker = await startTestWorker(deps);
-  ({ client, close: closeClient } = await testClient());
+  stack = await startSandboxStack({ workdirPrefix: 'prov-e2e-jobs-', notifier: { publicBaseUrl: 'http://127.0.0.1' } });
+  ({ temp, client, knobs } = stack);
 
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
@@ -82,7 +56,7 @@ beforeAll(async () => {
     SECRET_KEY: 'e2e-secret-key-0123456789abcdef0123',
     DATA_DIR: temp.dir,
     PUBLIC_BASE_URL: base,
-    TEMPORAL_TASK_QUEUE: worker.taskQueue,
+    TEMPORAL_TASK_QUEUE: stack.worker.taskQueue,
     ALLOWED_REGIONS: 'us-east-1,eu-west-1',
     ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
     APPROVAL_TIMEOUT_HOURS: '1',
@@ -124,15 +98,7 @@ afterAll(async () => {
     (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     await new Promise<void>((r) => server.close(() => r()));
   }
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
-  for (const [k, v] of Object.entries(envBefore)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
+  await stack?.stop();
 });
 
 /** Fills the new-job form with a valid job; the caller changes what it tests. */

@@ -1,19 +1,14 @@
-import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities, type JobRef } from '../../src/activities/index.js';
+import type { JobRef } from '../../src/activities/index.js';
 import { runPreflight } from '../../src/activities/preflight.js';
 import { createJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
 import { listSteps } from '../../src/db/jobs.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
-import { sampleSpec, sandboxSettings, waitForStatus } from '../support/jobs.js';
-import { motoEnv, setEnv, startMoto, type Moto } from '../support/moto.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { quietRuntime, testClient, testDataConverter, uniqueQueue } from '../support/worker.js';
+import { sampleSpec, waitForStatus } from '../support/jobs.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { uniqueQueue } from '../support/worker.js';
 
 /**
  * An activity task that Temporal handed out but that never ran (a poll
@@ -29,15 +24,9 @@ import { quietRuntime, testClient, testDataConverter, uniqueQueue } from '../sup
 const { TimeoutType } = proto.temporal.api.enums.v1;
 const actor = { user: 'tester', ip: '127.0.0.1' };
 
-let moto: Moto;
-let restoreEnv: () => void;
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let jobsWorkdir: string;
-let worker: Worker;
-let running: Promise<void>;
-let connection: NativeConnection;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
 let client: Client;
-let closeClient: () => Promise<void>;
 let commands: CommandDeps;
 /** Jobs whose first verify attempt is swallowed, and when the worker got it. */
 const swallow = new Map<string, number | undefined>();
@@ -46,65 +35,37 @@ let slowPreflight = false;
 const SLOW_MS = 23_000;
 
 beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = setEnv(motoEnv(moto.endpoint, 'us-east-1'));
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-stall-');
-  const real = createActivities({
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir),
+  stack = await startSandboxStack({
+    workdirPrefix: 'prov-stall-',
     aws: {
       runPreflight: async (input, deps) => {
         if (slowPreflight) await new Promise((r) => setTimeout(r, SLOW_MS));
         return runPreflight(input, deps);
       },
     },
-  });
-  const activities = {
-    ...real,
-    async verifyCredentials(ref: JobRef) {
-      const ctx = Context.current();
-      if (ctx.info.attempt === 1 && swallow.has(ref.jobId)) {
-        swallow.set(ref.jobId, Date.now());
-        // Never runs, never heartbeats; let go when the worker gives it up (the SDK cancels
-        // it locally as TIMED_OUT a few seconds after the heartbeat timeout).
-        await new Promise<void>((resolve) => ctx.cancellationSignal.addEventListener('abort', () => resolve()));
-        throw ctx.cancellationSignal.reason;
-      }
-      return real.verifyCredentials(ref);
+    worker: {
+      taskQueue: uniqueQueue('stall'),
+      wrapActivities: (real) => ({
+        ...real,
+        async verifyCredentials(ref: JobRef) {
+          const ctx = Context.current();
+          if (ctx.info.attempt === 1 && swallow.has(ref.jobId)) {
+            swallow.set(ref.jobId, Date.now());
+            // Never runs, never heartbeats; let go when the worker gives it up (the SDK cancels
+            // it locally as TIMED_OUT a few seconds after the heartbeat timeout).
+            await new Promise<void>((resolve) => ctx.cancellationSignal.addEventListener('abort', () => resolve()));
+            throw ctx.cancellationSignal.reason;
+          }
+          return real.verifyCredentials(ref);
+        },
+      }),
     },
-  };
-  quietRuntime();
-  connection = await NativeConnection.connect({ address: inject('temporalAddress') });
-  worker = await Worker.create({
-    connection,
-    namespace: 'default',
-    taskQueue: uniqueQueue('stall'),
-    dataConverter: testDataConverter(),
-    activities,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-    shutdownGraceTime: '1s',
   });
-  running = worker.run();
-  ({ client, close: closeClient } = await testClient());
-  commands = { db: temp.db, temporal: client, taskQueue: worker.options.taskQueue, approvalTimeoutMs: 60_000 };
+  ({ temp, client, commands } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running?.catch(() => undefined);
-  await connection?.close();
-  await closeClient?.();
-  await temp?.cleanup();
-  restoreEnv?.();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 describe('an activity task that never runs', () => {

@@ -5,17 +5,13 @@ import type { Client } from '@temporalio/client';
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { resolveJobCredentials, type ResolveCredentialsInput } from '../../src/activities/awsCredentials.js';
 import { JobCredentialCache } from '../../src/activities/credentialCache.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
 import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
 import { listSteps } from '../../src/db/jobs.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
 import { configureLogging } from '../../src/observability/logger.js';
-import { sampleSpec, sandboxSettings, waitForStatus, waitForStep } from '../support/jobs.js';
-import { motoEnv, setEnv, startMoto, type Moto } from '../support/moto.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startTestWorker, testClient, testDataConverter, type TestWorker } from '../support/worker.js';
+import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { testDataConverter } from '../support/worker.js';
 
 /**
  * A job assumes its role once and reuses the credentials between its steps,
@@ -27,15 +23,11 @@ import { startTestWorker, testClient, testDataConverter, type TestWorker } from 
 const actor = { user: 'tester', ip: '127.0.0.1' };
 const MIN = 60_000;
 
-let moto: Moto;
-let restoreEnv: () => void;
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let jobsWorkdir: string;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
 let client: Client;
-let closeClient: () => Promise<void>;
 let commands: CommandDeps;
-const knobs = new Map<string, Record<string, unknown>>();
+let knobs: SandboxStack['knobs'];
 /** Moves the credential cache's clock (not the credentials' expiry, which STS sets). */
 let skewMs = 0;
 const cache = new JobCredentialCache({ now: () => Date.now() + skewMs });
@@ -78,34 +70,16 @@ beforeAll(async () => {
       },
     }),
   });
-  moto = await startMoto();
-  restoreEnv = setEnv(motoEnv(moto.endpoint, 'us-east-1'));
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-creds-');
-  const deps: ActivityDeps = {
-    db: temp.db,
-    notifier: createNotifier({
-      db: temp.db,
-      provider: createOutboxProvider(),
-      from: 'Provisioning <prov@example.com>',
-      publicBaseUrl: 'http://localhost:8000',
-    }),
-    settings: sandboxSettings(jobsWorkdir, { extraTfvars: (_id, spec) => knobs.get(spec.name) ?? {} }),
+  stack = await startSandboxStack({
+    workdirPrefix: 'prov-creds-',
     aws: { resolveJobCredentials: resolveAndRemember },
     credentialCache: cache,
-  };
-  worker = await startTestWorker(deps);
-  ({ client, close: closeClient } = await testClient());
-  commands = { db: temp.db, temporal: client, taskQueue: worker.taskQueue, approvalTimeoutMs: 60_000 };
+  });
+  ({ temp, client, commands, knobs } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  restoreEnv?.();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 async function launch(spec: JobSpec) {

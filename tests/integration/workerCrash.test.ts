@@ -1,49 +1,31 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Client } from '@temporalio/client';
-import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto } from '../support/moto.js';
-import { TEST_SECRET_KEY, testClient, uniqueQueue } from '../support/worker.js';
-import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
-import { collectOutput, descendants, runTsx, waitExit, waitFor } from '../support/processes.js';
+import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
+import { uniqueQueue } from '../support/worker.js';
+import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { collectOutput, descendants, isAlive, runTsx, waitExit, waitFor } from '../support/processes.js';
 
 /**
  * The worker is the production entry point (`npm run worker`) in its own
  * process; the test kills it with SIGKILL during apply and starts another.
  */
 
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let client: Client;
-let closeClient: () => Promise<void>;
+let stack: WorkerlessStack;
+let temp: WorkerlessStack['temp'];
 let jobsWorkdir: string;
 const taskQueue = uniqueQueue('crash');
 const workers: ChildProcess[] = [];
 
 function workerEnv(): Record<string, string> {
-  return {
-    DATABASE_URL: `sqlite:${temp.file}`,
-    DATA_DIR: temp.dir,
-    JOBS_WORKDIR: jobsWorkdir,
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
-    TERRAFORM_EXTRA_VARS_JSON: JSON.stringify({ sandbox_sleep_seconds: { apply: 6 }, sandbox_resource_count: 2 }),
-    READINESS_PROBE: 'off',
-    READINESS_STATUS_CHECKS: 'false',
-    SECRET_KEY: TEST_SECRET_KEY,
-    WORKER_SHUTDOWN_GRACE_SECONDS: '1',
-    ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  };
+  return stack.processEnv({
+    taskQueue,
+    sandbox: { sandbox_sleep_seconds: { apply: 6 }, sandbox_resource_count: 2 },
+    env: { WORKER_SHUTDOWN_GRACE_SECONDS: '1' },
+  });
 }
 
 async function spawnWorker(): Promise<ChildProcess> {
@@ -59,16 +41,8 @@ async function spawnWorker(): Promise<ChildProcess> {
 }
 
 beforeAll(async () => {
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-crash-jobs-');
-  ({ client, close: closeClient } = await testClient());
+  stack = await startSandboxStack({ workdirPrefix: 'prov-crash-jobs-', worker: false });
+  ({ temp, jobsWorkdir } = stack);
 }, 60_000);
 
 afterAll(async () => {
@@ -79,16 +53,13 @@ afterAll(async () => {
       /* group already gone */
     }
   }
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 describe('a worker crash during apply', () => {
   it('loses nothing: the next worker finishes the job, each resource once, both attempts logged', async () => {
     const first = await spawnWorker();
-    const commands: CommandDeps = { db: temp.db, temporal: client, taskQueue, approvalTimeoutMs: 60_000 };
+    const commands = stack.commandsFor(taskQueue);
     const spec = sampleSpec();
     const job = await createJob(commands, spec, { user: 'tester' });
     await startJob(commands, job.id, spec, { user: 'tester' });
@@ -125,7 +96,7 @@ describe('a worker crash during apply', () => {
     expect(new Set(state).size).toBe(state.length);
     expect(state.filter((a) => /instance/.test(a))).toHaveLength(1);
     // The old worker's terraform did not linger past the recovery.
-    await waitFor('orphaned processes gone', () => orphans.every((pid) => !alive(pid)), 30_000);
+    await waitFor('orphaned processes gone', () => orphans.every((pid) => !isAlive(pid)), 30_000);
 
     await signalJob(commands, job.id, 'destroy', { user: 'tester' });
     expect((await waitForStatus(temp.db, job.id, ['destroyed', 'failed'], 60_000)).status).toBe('destroyed');
@@ -137,14 +108,5 @@ function commandOf(pid: number): string {
     return execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim();
   } catch {
     return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -4,13 +4,10 @@ import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDataConverter } from '../../src/temporal/dataConverter.js';
 import { ensureWorkflowBundle } from '../../src/worker/workflowBundle.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
+import { tempDir } from '../support/tempDb.js';
 import { childEnv, collectOutput, ROOT, TSX, waitExit } from '../support/processes.js';
-import { startTestWorker, testClient, uniqueQueue } from '../support/worker.js';
-import { sandboxSettings } from '../support/jobs.js';
+import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
+import { uniqueQueue } from '../support/worker.js';
 
 /**
  * The worker runs workflow code from a bundle built outside it (a child
@@ -19,21 +16,15 @@ import { sandboxSettings } from '../support/jobs.js';
  */
 
 const failureConverterPath = createDataConverter({ secretKey: 'x'.repeat(16) }).failureConverterPath!;
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let deps: ActivityDeps;
+let stack: WorkerlessStack;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  temp = await createTempDb();
-  deps = {
-    db: temp.db,
-    notifier: createNotifier({ db: temp.db, provider: createOutboxProvider(), from: 'p@example.com', publicBaseUrl: 'http://localhost' }),
-    settings: sandboxSettings(temp.dir),
-  };
+  stack = await startSandboxStack({ moto: false, worker: false });
 });
 
 afterAll(async () => {
-  await temp?.cleanup();
+  await stack?.stop();
 });
 
 afterEach(() => {
@@ -48,16 +39,14 @@ function dir(prefix: string): string {
 
 /** Runs `workflowType(arg)` on a fresh worker started from the bundle at `codePath`. */
 async function runOn(codePath: string, workflowType: string, arg: string): Promise<unknown> {
-  const worker = await startTestWorker(deps, uniqueQueue('bundle'), { workflowBundlePath: codePath });
-  const { client, close } = await testClient();
+  const worker = await stack.startWorker({ taskQueue: uniqueQueue('bundle'), workflowBundlePath: codePath });
   try {
-    return await client.workflow.execute(workflowType, {
+    return await stack.client.workflow.execute(workflowType, {
       taskQueue: worker.taskQueue,
       workflowId: `bundle-${Date.now()}-${Math.random()}`,
       args: [arg],
     });
   } finally {
-    await close();
     await worker.stop();
   }
 }
@@ -96,7 +85,7 @@ describe('workflow bundle cache', () => {
   it('two processes building at once leave one complete bundle that a worker runs', async () => {
     const cacheDir = dir('prov-wf-cache-');
     const build = () => {
-      const child = spawn(TSX, [path.join(ROOT, 'scripts', 'bundle-workflows.ts')], {
+      const child = spawn(TSX, [path.join(ROOT, 'src', 'worker', 'bundleWorkflowsCli.ts')], {
         cwd: ROOT,
         env: childEnv({ WORKFLOW_BUNDLE_CACHE_DIR: cacheDir }),
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,14 +1,9 @@
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
-import { createNotifier } from '../../src/notifications/notifier.js';
-import { createOutboxProvider } from '../../src/notifications/providers.js';
 import { parseConfig } from '../../src/config.js';
-import { createTempDb, tempDir } from '../support/tempDb.js';
-import { startMoto } from '../support/moto.js';
-import { startTestWorker, testClient, type TestWorker } from '../support/worker.js';
-import { sampleSpec, sandboxSettings, waitForStatus } from '../support/jobs.js';
+import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { sampleSpec, waitForStatus } from '../support/jobs.js';
 
 /**
  * Jobs stay open after success until destroyed, so the worker's workflow
@@ -18,43 +13,19 @@ import { sampleSpec, sandboxSettings, waitForStatus } from '../support/jobs.js';
  */
 
 const actor = { user: 'tester', ip: '127.0.0.1' };
-let moto: Awaited<ReturnType<typeof startMoto>>;
-let temp: Awaited<ReturnType<typeof createTempDb>>;
-let jobsWorkdir: string;
-let worker: TestWorker;
+let stack: SandboxStack;
+let temp: SandboxStack['temp'];
+let worker: SandboxStack['worker'];
 let client: Client;
-let closeClient: () => Promise<void>;
 let commands: CommandDeps;
 
 beforeAll(async () => {
-  moto = await startMoto();
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-  });
-  temp = await createTempDb();
-  jobsWorkdir = tempDir('prov-cache-jobs-');
-  worker = await startTestWorker(
-    {
-      db: temp.db,
-      notifier: createNotifier({ db: temp.db, provider: createOutboxProvider(), from: 'p@example.com', publicBaseUrl: 'http://localhost' }),
-      settings: sandboxSettings(jobsWorkdir),
-    },
-    undefined,
-    { maxCachedWorkflows: 2 },
-  );
-  ({ client, close: closeClient } = await testClient());
-  commands = { db: temp.db, temporal: client, taskQueue: worker.taskQueue, approvalTimeoutMs: 60_000 };
+  stack = await startSandboxStack({ workdirPrefix: 'prov-cache-jobs-', worker: { maxCachedWorkflows: 2 } });
+  ({ temp, worker, client, commands } = stack);
 }, 120_000);
 
 afterAll(async () => {
-  await worker?.stop();
-  await closeClient?.();
-  await temp?.cleanup();
-  await moto?.stop();
-  if (jobsWorkdir) fs.rmSync(jobsWorkdir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 describe('workflow cache', () => {

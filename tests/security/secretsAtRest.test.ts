@@ -39,11 +39,10 @@ let client: Client;
 let jobsWorkdir: string;
 let app: App;
 let jobId: string;
-const envBefore = { ...process.env };
 
 beforeAll(async () => {
-  // The worker's own base credentials (moto accepts any, set by the stack): never the job's.
-  delete process.env.AWS_SESSION_TOKEN;
+  // The worker's own base credentials (moto accepts any; the stack sets them, with no session
+  // token, and restores the environment on stop): never the job's.
   stack = await startSandboxStack({
     workdirPrefix: 'prov-secrets-jobs-',
     settings: {
@@ -65,10 +64,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  for (const k of ['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'AWS_SESSION_TOKEN']) {
-    if (envBefore[k] === undefined) delete process.env[k];
-    else process.env[k] = envBefore[k];
-  }
 });
 
 /** The forms a secret could take in bytes: raw, base64, URL-encoded, JSON-escaped, UTF-16. */

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createProvisioningWorker } from '../../src/worker/createWorker.js';
 import { createDataConverter } from '../../src/temporal/dataConverter.js';
-import type { ActivityDeps } from '../../src/activities/index.js';
+import { createActivities, type Activities, type ActivityDeps } from '../../src/activities/index.js';
 
 export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdef';
 
@@ -43,35 +43,61 @@ export async function testClient(): Promise<{ client: Client; close: () => Promi
 export interface TestWorker {
   worker: Worker;
   taskQueue: string;
+  /** Shuts the worker down and closes its connection; a second call waits for the first. */
   stop: () => Promise<void>;
 }
 
-/** A real worker on the shared dev server, with the run's one workflow bundle. */
-export async function startTestWorker(
-  activityDeps: ActivityDeps,
-  taskQueue = uniqueQueue(),
-  options: { maxCachedWorkflows?: number; workflowBundlePath?: string } = {},
-): Promise<TestWorker> {
+export interface TestWorkerOptions {
+  /** Default: a fresh unique queue. Workers given the same queue share its tasks. */
+  taskQueue?: string;
+  maxCachedWorkflows?: number;
+  /** Default: the run's one workflow bundle (globalSetup). */
+  workflowBundlePath?: string;
+  /**
+   * Wraps the real activities, for a test that must act before an activity
+   * runs (swallow a task, say). The production worker takes its activities
+   * from createActivities only, so such a worker is a plain SDK worker with
+   * the SDK's defaults for everything the production worker sets.
+   */
+  wrapActivities?: (real: Activities) => Activities;
+}
+
+/** A real worker on the shared dev server, with the real activities on `activityDeps`. */
+export async function startTestWorker(activityDeps: ActivityDeps, options: TestWorkerOptions = {}): Promise<TestWorker> {
   quietRuntime();
+  const taskQueue = options.taskQueue ?? uniqueQueue();
   const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
-  const worker = await createProvisioningWorker({
+  const common = {
     connection,
     namespace: 'default',
     taskQueue,
     dataConverter: testDataConverter(),
-    activityDeps,
     workflowBundle: { codePath: options.workflowBundlePath ?? inject('workflowBundlePath') },
     shutdownGraceTime: '2s',
-    ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
-  });
+  };
+  let worker: Worker;
+  try {
+    worker = options.wrapActivities
+      ? await Worker.create({ ...common, activities: options.wrapActivities(createActivities(activityDeps)) })
+      : await createProvisioningWorker({
+          ...common,
+          activityDeps,
+          ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
+        });
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
   const done = worker.run();
+  let stopped: Promise<void> | undefined;
   return {
     worker,
     taskQueue,
-    stop: async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await done.catch(() => undefined);
-      await connection.close();
-    },
+    stop: () =>
+      (stopped ??= (async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await done.catch(() => undefined);
+        await connection.close();
+      })()),
   };
 }
