@@ -85,12 +85,19 @@ export async function runConcurrency(
   const motoCpu = used(cpu0.moto, cpu1.moto);
   const succeeded = [...seen.values()].filter((s) => s.status === 'succeeded').length;
   const failures = [...seen.values()].filter((s) => s.status !== 'succeeded');
-  if (failures.length) infra.log(`concurrency: ${failures.length} jobs did not succeed, e.g. ${failures[0].status}: ${failures[0].error}`);
+  if (failures.length)
+    infra.log(`concurrency: ${failures.length} jobs did not succeed, e.g. ${failures[0].status}: ${failures[0].error}`);
   const wall = Math.max(...[...seen.values()].map((s) => s.at)) - from;
   const ratio = wall / single;
   return [
     row(W, `one job alone (sandbox apply sleeps ${opts.sleepSeconds} s)`, sec(single)),
-    row(W, `${opts.jobs} jobs started at once: succeeded`, `${succeeded} / ${opts.jobs}`, `all ${opts.jobs}`, succeeded === opts.jobs),
+    row(
+      W,
+      `${opts.jobs} jobs started at once: succeeded`,
+      `${succeeded} / ${opts.jobs}`,
+      `all ${opts.jobs}`,
+      succeeded === opts.jobs,
+    ),
     row(W, `${opts.jobs} jobs: wall time, first run request → last succeeded`, sec(wall)),
     row(W, 'wall time / one job alone', ratio.toFixed(2), '≤ 4', ratio <= 4),
     row(W, 'jobs per minute', ((opts.jobs / wall) * 60_000).toFixed(1)),

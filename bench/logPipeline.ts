@@ -130,10 +130,27 @@ async function pipelineAlone(infra: Infra, lines: number) {
     await db
       .insertInto('jobs')
       .values({
-        id: jobId, name: 'pipeline-alone', status: 'running', step: 'apply', requester_email: 'bench@example.com',
-        region: 'us-east-1', instance_type: 't3.micro', auth_method: 'assume_role', spec_json: '{}', account_id: null,
-        assumed_role_arn: null, plan_summary_json: null, outputs_json: null, error: null, workflow_id: null,
-        created_by: 'bench', created_at: now, started_at: now, finished_at: null, destroy_at: null, updated_at: now,
+        id: jobId,
+        name: 'pipeline-alone',
+        status: 'running',
+        step: 'apply',
+        requester_email: 'bench@example.com',
+        region: 'us-east-1',
+        instance_type: 't3.micro',
+        auth_method: 'assume_role',
+        spec_json: '{}',
+        account_id: null,
+        assumed_role_arn: null,
+        plan_summary_json: null,
+        outputs_json: null,
+        error: null,
+        workflow_id: null,
+        created_by: 'bench',
+        created_at: now,
+        started_at: now,
+        finished_at: null,
+        destroy_at: null,
+        updated_at: now,
       })
       .execute();
     const sink = new LogSink({ db, jobId, step: 'apply', attempt: 1 });
@@ -165,10 +182,16 @@ function tsMs(ts: { seconds?: unknown; nanos?: number | null } | null | undefine
   return Number(String(ts.seconds)) * 1000 + Math.round((ts.nanos ?? 0) / 1e6);
 }
 
-export async function runLogPipeline(infra: Infra, app: App, opts: { lines: number; pollMs: number; timeoutMs: number }): Promise<Row[]> {
+export async function runLogPipeline(
+  infra: Infra,
+  app: App,
+  opts: { lines: number; pollMs: number; timeoutMs: number },
+): Promise<Row[]> {
   const { api } = app;
   const alone = await terraformAlone(infra, opts.lines);
-  infra.log(`log pipeline: terraform alone printed ${alone.count} lines at ${int(alone.rate)} lines/s (delay p50 ${msFmt(alone.p50)}, p95 ${msFmt(alone.p95)})`);
+  infra.log(
+    `log pipeline: terraform alone printed ${alone.count} lines at ${int(alone.rate)} lines/s (delay p50 ${msFmt(alone.p50)}, p95 ${msFmt(alone.p95)})`,
+  );
   const capacity = await pipelineAlone(infra, opts.lines);
   infra.log(`log pipeline: runner + LogSink + SQLite alone stored ${capacity.stored} lines at ${int(capacity.rate)} lines/s`);
 
@@ -256,7 +279,7 @@ export async function runLogPipeline(infra: Infra, app: App, opts: { lines: numb
   const heartbeatsOk = Number.isFinite(maxGap) && maxGap < HEARTBEAT_TIMEOUT_MS && hb.maxAttempt <= 1;
   return [
     row(W, `terraform alone, stdout read and dropped: ${int(opts.lines)} lines (source ceiling)`, `${int(alone.rate)} lines/s`),
-    row(W, '  terraform alone: delay printed → on terraform\'s stdout, p50 / p95', `${msFmt(alone.p50)} / ${msFmt(alone.p95)}`),
+    row(W, "  terraform alone: delay printed → on terraform's stdout, p50 / p95", `${msFmt(alone.p50)} / ${msFmt(alone.p95)}`),
     row(W, 'runner + LogSink + SQLite without terraform (pipeline ceiling)', `${int(capacity.rate)} lines/s`),
     row(
       W,

@@ -70,7 +70,11 @@ export async function runOverhead(infra: Infra, app: App, opts: { runs: number }
     row(W, '  of the service time: between steps (Temporal scheduling, run request)', sec(median(between))),
     row(W, '  bare `terraform show -json tfplan` (the plan step runs it too)', sec(median(show))),
     ...TERRAFORM_STEPS.map((name) =>
-      row(W, `  terraform ${name}: bare command / service step, medians`, `${sec(median(bareBy[name]))} / ${sec(median(stepBy[name]))}`),
+      row(
+        W,
+        `  terraform ${name}: bare command / service step, medians`,
+        `${sec(median(bareBy[name]))} / ${sec(median(stepBy[name]))}`,
+      ),
     ),
   ];
 }

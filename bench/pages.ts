@@ -70,7 +70,11 @@ export async function runPages(
     const mid = Math.floor(opts.bigJobLines / 2);
     const targets: { name: string; path: string; headers: Record<string, string>; p99?: number }[] = [
       { name: 'dashboard GET /', path: '/', headers: { authorization: BASIC, accept: 'text/html' }, p99: 50 },
-      { name: 'job page GET /jobs/:id', path: `/jobs/${seeded.bigJobId}`, headers: { authorization: BASIC, accept: 'text/html' } },
+      {
+        name: 'job page GET /jobs/:id',
+        path: `/jobs/${seeded.bigJobId}`,
+        headers: { authorization: BASIC, accept: 'text/html' },
+      },
       { name: 'GET /api/jobs', path: '/api/jobs', headers: { authorization: BEARER } },
       {
         name: `logs page GET /api/jobs/:id/logs?after=${mid}&limit=1000`,
@@ -94,13 +98,19 @@ export async function runPages(
       const errors = r.status + r.connect + r.read + r.write + r.timeout;
       const p99 = r.p99 / 1000;
       const rps = r.requests / (r.duration_us / 1e6);
-      infra.log(`pages: ${t.name}: p50 ${msFmt(r.p50 / 1000)}, p99 ${msFmt(p99)}, ${rps.toFixed(0)} req/s, ${(body.length / 1024).toFixed(0)} KB`);
+      infra.log(
+        `pages: ${t.name}: p50 ${msFmt(r.p50 / 1000)}, p99 ${msFmt(p99)}, ${rps.toFixed(0)} req/s, ${(body.length / 1024).toFixed(0)} KB`,
+      );
       rows.push(
         row(W, `${t.name} (${(body.length / 1024).toFixed(0)} KB): p50`, msFmt(r.p50 / 1000)),
         t.p99
           ? row(W, `${t.name}: p99`, msFmt(p99), `< ${t.p99} ms`, p99 < t.p99 && errors === 0)
           : row(W, `${t.name}: p99`, msFmt(p99)),
-        row(W, `${t.name}: requests/s (${opts.connections} connections)`, `${rps.toFixed(0)}${errors ? ` (${errors} errors)` : ''}`),
+        row(
+          W,
+          `${t.name}: requests/s (${opts.connections} connections)`,
+          `${rps.toFixed(0)}${errors ? ` (${errors} errors)` : ''}`,
+        ),
       );
     }
     return rows;

@@ -43,7 +43,11 @@ function owner(url: string): string {
 /** [from, to] in the profile's clock (µs), from a wall-clock window and the probe's clock pairing. */
 function monotonicWindow(file: string, window: [number, number], probeDir: string): [number, number] {
   const pid = path.basename(file).split('.')[3];
-  const [wall, mono] = fs.readFileSync(path.join(probeDir, `${pid}.clock`), 'utf8').trim().split(' ').map(Number);
+  const [wall, mono] = fs
+    .readFileSync(path.join(probeDir, `${pid}.clock`), 'utf8')
+    .trim()
+    .split(' ')
+    .map(Number);
   return [mono + (window[0] - wall) * 1000, mono + (window[1] - wall) * 1000];
 }
 
@@ -67,14 +71,19 @@ export function summarise(file: string, opts: { top?: number; window?: [number, 
   for (const [id, us] of selfUs) {
     const frame = byId.get(id)!.callFrame;
     const name = frame.functionName || '(anonymous)';
-    const where = frame.url ? `${frame.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '')}:${frame.lineNumber + 1}` : '';
+    const where = frame.url
+      ? `${frame.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '')}:${frame.lineNumber + 1}`
+      : '';
     const key = `${name} ${where}`.trim();
     byFunction.set(key, (byFunction.get(key) ?? 0) + us);
     const o = ['(idle)', '(program)', '(garbage collector)'].includes(name) ? name : owner(frame.url);
     byOwner.set(o, (byOwner.get(o) ?? 0) + us);
   }
   const pct = (us: number) => `${((us / total) * 100).toFixed(1).padStart(5)}%`;
-  const lines = [`${path.basename(file)}: ${(total / 1e6).toFixed(1)} s profiled${opts.window ? ' (window)' : ''}`, '  self time by owner:'];
+  const lines = [
+    `${path.basename(file)}: ${(total / 1e6).toFixed(1)} s profiled${opts.window ? ' (window)' : ''}`,
+    '  self time by owner:',
+  ];
   for (const [o, us] of [...byOwner].sort((a, b) => b[1] - a[1]).slice(0, 15)) lines.push(`    ${pct(us)}  ${o}`);
   lines.push('  self time by function:');
   for (const [f, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`    ${pct(us)}  ${f}`);
@@ -86,7 +95,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const target = args.find((a) => !a.startsWith('--'));
   const opt = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   if (!target) {
-    process.stderr.write('usage: tsx bench/profileSummary.ts <file.cpuprofile | directory> [--top=25] [--window=FROM,TO --probe-dir=DIR]\n');
+    process.stderr.write(
+      'usage: tsx bench/profileSummary.ts <file.cpuprofile | directory> [--top=25] [--window=FROM,TO --probe-dir=DIR]\n',
+    );
     process.exit(2);
   }
   const top = Number(opt('top') ?? 25);

@@ -68,12 +68,18 @@ function version(cmd: string, args: string[]): string {
   const res = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, TF_CLI_CONFIG_FILE: '/dev/null' } });
   if (res.error) return `${cmd} not found`;
   // wrk prints its version on stdout and exits 1.
-  return `${res.stdout}${res.stderr}`.split('\n')[0].replace(/ \[.*$/, '').trim();
+  return `${res.stdout}${res.stderr}`
+    .split('\n')[0]
+    .replace(/ \[.*$/, '')
+    .trim();
 }
 
 function machine(): string[] {
   const cpus = os.cpus();
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   return [
     `machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GB memory, ` +
       `${os.type()} ${os.release()}`,
@@ -127,7 +133,9 @@ async function main() {
     infra = await startInfra(root, log, cpuProfDir);
     const inf = infra;
     if (only.has('1')) {
-      await attempt('1 overhead', () => withApp(inf, 'overhead', undefined, (app) => runOverhead(inf, app, { runs: sizes.overheadRuns })));
+      await attempt('1 overhead', () =>
+        withApp(inf, 'overhead', undefined, (app) => runOverhead(inf, app, { runs: sizes.overheadRuns })),
+      );
     }
     if (only.has('2')) {
       let atStart: AtRest | undefined;
@@ -148,7 +156,11 @@ async function main() {
         }),
       );
       if (only.has('5')) {
-        rows.push(...(atStart ? memoryRows(atStart, afterLoad, sizes.jobs) : [row('5 memory at rest', 'not measured', 'workload 2 did not start')]));
+        rows.push(
+          ...(atStart
+            ? memoryRows(atStart, afterLoad, sizes.jobs)
+            : [row('5 memory at rest', 'not measured', 'workload 2 did not start')]),
+        );
       }
     }
     if (only.has('3')) {
@@ -178,9 +190,15 @@ async function main() {
     if (left) log(`killed ${left} leftover processes`);
   }
 
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   const finished = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  const footer = [`load average at end (1, 5, 15 min): ${load}`, `finished ${finished}, took ${((Date.now() - started) / 60_000).toFixed(1)} min`];
+  const footer = [
+    `load average at end (1, 5, 15 min): ${load}`,
+    `finished ${finished}, took ${((Date.now() - started) / 60_000).toFixed(1)} min`,
+  ];
   process.stdout.write(`\n${header.join('\n')}\n\n${textTable(rows)}\n\n${footer.join('\n')}\n`);
   if (markdownFile) {
     const md = [...header.map((l) => `- ${l}`), ...footer.map((l) => `- ${l}`), '', markdownTable(rows), ''].join('\n');

@@ -43,7 +43,7 @@ const LOG_TEXT = [
   'terraform_data.security_group: Creating...',
   'terraform_data.security_group: Creation complete after 0s [id=3f0c6d1e-5b7a-9c2d-8e4f-1a2b3c4d5e6f]',
   'terraform_data.instance: Creating...',
-  'terraform_data.instance: Provisioning with \'local-exec\'...',
+  "terraform_data.instance: Provisioning with 'local-exec'...",
   'terraform_data.instance (local-exec): sandbox: creating instance for job',
   'Initializing the backend...',
   'Terraform has been successfully initialized!',
@@ -164,11 +164,24 @@ export function seedDatabase(file: string, opts: { jobs: number; lines: number; 
       if (final === 'draft') continue;
       insertAudit.run(iso(created + 2_000), 'admin', 'start', id, '127.0.0.1');
       withLogs.push(id);
-      const lastStep = final === 'failed' ? STEPS.indexOf('apply') : final === 'running' ? STEPS.indexOf('apply') : STEPS.length - 1;
+      const lastStep =
+        final === 'failed' ? STEPS.indexOf('apply') : final === 'running' ? STEPS.indexOf('apply') : STEPS.length - 1;
       for (let s = 0; s <= lastStep; s++) {
         const from = created + 3_000 + s * 9_000;
-        const state = s < lastStep || final === 'succeeded' || final === 'destroyed' ? 'succeeded' : final === 'failed' ? 'failed' : 'running';
-        insertStep.run(id, STEPS[s], state, iso(from), state === 'running' ? null : iso(from + 8_000), state === 'failed' ? 'exit code 1' : null);
+        const state =
+          s < lastStep || final === 'succeeded' || final === 'destroyed'
+            ? 'succeeded'
+            : final === 'failed'
+              ? 'failed'
+              : 'running';
+        insertStep.run(
+          id,
+          STEPS[s],
+          state,
+          iso(from),
+          state === 'running' ? null : iso(from + 8_000),
+          state === 'failed' ? 'exit code 1' : null,
+        );
       }
       if (final === 'succeeded' || final === 'destroyed') {
         insertNotification.run(

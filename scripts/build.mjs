@@ -120,7 +120,9 @@ function loadTypeScript() {
   try {
     return createRequire(path.join(ROOT, 'package.json'))('typescript');
   } catch {
-    throw new Error('TypeScript is not installed (it is a dev dependency): run `npm ci` (without --omit=dev), then `npm run build`.');
+    throw new Error(
+      'TypeScript is not installed (it is a dev dependency): run `npm ci` (without --omit=dev), then `npm run build`.',
+    );
   }
 }
 
@@ -132,12 +134,16 @@ const FORMAT_HOST = { getCanonicalFileName: (f) => f, getCurrentDirectory: () =>
  * type information of every package, which makes it several times faster than tsc's emit.
  */
 function compile(ts, outDir) {
-  const parsed = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'tsconfig.build.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.formatDiagnostics([d], FORMAT_HOST));
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    path.join(ROOT, 'tsconfig.build.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.formatDiagnostics([d], FORMAT_HOST));
+      },
     },
-  });
+  );
   if (parsed.errors.length) throw new Error(ts.formatDiagnostics(parsed.errors, FORMAT_HOST));
   const rootDir = parsed.options.rootDir ?? SRC;
   // Under "type": "module" every .ts/.tsx file is an ES module (NodeNext emits it as is); .cts is CommonJS.
@@ -153,7 +159,11 @@ function compile(ts, outDir) {
       reportDiagnostics: true,
     });
     if (res.diagnostics?.length) problems.push(ts.formatDiagnostics(res.diagnostics, FORMAT_HOST));
-    const rel = path.relative(rootDir, file).replace(/\.(ts|tsx)$/, '.js').replace(/\.mts$/, '.mjs').replace(/\.cts$/, '.cjs');
+    const rel = path
+      .relative(rootDir, file)
+      .replace(/\.(ts|tsx)$/, '.js')
+      .replace(/\.mts$/, '.mjs')
+      .replace(/\.cts$/, '.cjs');
     const target = path.join(outDir, rel);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.writeFileSync(target, res.outputText);
@@ -173,7 +183,8 @@ export function build({ outDir = path.join(ROOT, 'dist'), check = true, log = (m
       // tsc reports on stdout: keep stdout for the caller (`npm run bundle-workflows` prints a path there).
       stdio: ['ignore', 2, 2],
     });
-    if (res.status !== 0) throw new Error(`type check failed (${res.signal ?? `exit ${res.status}`}); nothing was written to ${outDir}`);
+    if (res.status !== 0)
+      throw new Error(`type check failed (${res.signal ?? `exit ${res.status}`}); nothing was written to ${outDir}`);
   }
   fs.mkdirSync(path.dirname(outDir), { recursive: true });
   const tmp = `${outDir}.tmp-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
@@ -184,7 +195,9 @@ export function build({ outDir = path.join(ROOT, 'dist'), check = true, log = (m
     fs.writeFileSync(path.join(tmp, STAMP), `${JSON.stringify(stamp, null, 2)}\n`);
     install(tmp, outDir, stamp);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    log(`built ${path.relative(process.cwd(), outDir) || outDir}: ${modules} modules, ${assets} other files${check ? ', type-checked' : ''} (${seconds} s)`);
+    log(
+      `built ${path.relative(process.cwd(), outDir) || outDir}: ${modules} modules, ${assets} other files${check ? ', type-checked' : ''} (${seconds} s)`,
+    );
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -195,7 +208,9 @@ function main(argv) {
   const known = /^--(no-check|if-stale|out-dir=.+)$/;
   const unknown = argv.filter((a) => !known.test(a));
   if (unknown.length) {
-    process.stderr.write(`build: unknown argument(s) ${unknown.join(' ')}\nusage: node scripts/build.mjs [--no-check] [--out-dir=DIR] [--if-stale]\n`);
+    process.stderr.write(
+      `build: unknown argument(s) ${unknown.join(' ')}\nusage: node scripts/build.mjs [--no-check] [--out-dir=DIR] [--if-stale]\n`,
+    );
     return 2;
   }
   const outDir = path.resolve(option('out-dir') ?? path.join(ROOT, 'dist'));
@@ -204,7 +219,9 @@ function main(argv) {
       const { state } = buildState(outDir);
       if (state === 'fresh' || state === 'no-sources') return 0;
       if (state === 'missing-no-sources') {
-        process.stderr.write(`${outDir} is missing, and there is no src/ to build it from: build the image (or run \`npm run build\` in a checkout) first.\n`);
+        process.stderr.write(
+          `${outDir} is missing, and there is no src/ to build it from: build the image (or run \`npm run build\` in a checkout) first.\n`,
+        );
         return 1;
       }
       if (!tscPath()) {
@@ -214,7 +231,9 @@ function main(argv) {
         );
         return 1;
       }
-      process.stderr.write(`${path.relative(process.cwd(), outDir) || outDir} is ${state === 'missing' ? 'missing' : 'out of date with src/'}: building it…\n`);
+      process.stderr.write(
+        `${path.relative(process.cwd(), outDir) || outDir} is ${state === 'missing' ? 'missing' : 'out of date with src/'}: building it…\n`,
+      );
       build({ outDir, check: false });
       return 0;
     }

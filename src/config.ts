@@ -29,9 +29,7 @@ export const DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR = path.join(
   'workflow-bundles',
 );
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no', '']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -48,9 +46,7 @@ const csvList = (itemCheck: (item: string) => string | null) =>
     return items;
   });
 
-const httpUrl = z
-  .string()
-  .refine((v) => /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL, e.g. http://localhost:8000');
+const httpUrl = z.string().refine((v) => /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL, e.g. http://localhost:8000');
 
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -90,15 +86,20 @@ export const configSchema = z.object({
   SMTP_USER: z.string().optional(),
   SMTP_PASS: z.string().optional(),
   SMTP_SECURE: z.enum(['tls', 'starttls', 'none']).default('starttls'),
-  ALLOWED_REGIONS: csvList((r) =>
-    AWS_REGIONS.includes(r) ? null : `"${r}" is not an AWS region`,
-  ).default(['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1', 'eu-central-1']),
-  ALLOWED_INSTANCE_TYPES: csvList((t) =>
-    isInstanceType(t) ? null : `"${t}" is not an EC2 instance type`,
-  ).default(['t3.micro', 't3.small', 't3.medium', 't3.large']),
-  ALLOWED_ACCOUNT_IDS: csvList((a) => (/^\d{12}$/.test(a) ? null : `"${a}" is not a 12-digit AWS account id`)).default(
-    [],
-  ),
+  ALLOWED_REGIONS: csvList((r) => (AWS_REGIONS.includes(r) ? null : `"${r}" is not an AWS region`)).default([
+    'us-east-1',
+    'us-east-2',
+    'us-west-2',
+    'eu-west-1',
+    'eu-central-1',
+  ]),
+  ALLOWED_INSTANCE_TYPES: csvList((t) => (isInstanceType(t) ? null : `"${t}" is not an EC2 instance type`)).default([
+    't3.micro',
+    't3.small',
+    't3.medium',
+    't3.large',
+  ]),
+  ALLOWED_ACCOUNT_IDS: csvList((a) => (/^\d{12}$/.test(a) ? null : `"${a}" is not a 12-digit AWS account id`)).default([]),
   ALLOW_ACCESS_KEY_AUTH: bool.default(false),
   TERRAFORM_BINARY: z.string().min(1).default('terraform'),
   TERRAFORM_MODULE_DIR: z.string().min(1).default('./terraform'),
@@ -126,15 +127,24 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
     .optional(),
-  TF_STATE_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, e.g. us-east-1').optional(),
+  TF_STATE_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, e.g. us-east-1')
+    .optional(),
   TF_STATE_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, . _ - and / only')
     .default('provisioning/jobs'),
   /** A DynamoDB table for state locks; unset: S3's native lock file (use_lockfile). */
-  TF_STATE_LOCK_TABLE: z.string().regex(/^[A-Za-z0-9._-]{3,255}$/, 'must be a DynamoDB table name').optional(),
+  TF_STATE_LOCK_TABLE: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{3,255}$/, 'must be a DynamoDB table name')
+    .optional(),
   /** A role the S3 backend assumes to reach the bucket (state in another account). */
-  TF_STATE_ROLE_ARN: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN').optional(),
+  TF_STATE_ROLE_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'must be an IAM role ARN')
+    .optional(),
   /** An S3-compatible endpoint for the state bucket (MinIO; moto in tests). */
   TF_STATE_ENDPOINT: httpUrl.optional(),
   TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
@@ -144,7 +154,11 @@ export const configSchema = z.object({
    * mid-step, the database out of reach) before the job fails; errors in the
    * job itself have their own small budget of attempts.
    */
-  STEP_INFRA_RETRY_HOURS: z.coerce.number().min(0.005, 'must be at least 0.005 (18 s)').max(720).default(DEFAULT_INFRA_RETRY_HOURS),
+  STEP_INFRA_RETRY_HOURS: z.coerce
+    .number()
+    .min(0.005, 'must be at least 0.005 (18 s)')
+    .max(720)
+    .default(DEFAULT_INFRA_RETRY_HOURS),
   /** How often the web process compares active jobs with their workflows (0: never). */
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3600).default(20),
   READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),
@@ -215,8 +229,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
       parsed.error.issues.map((i) => {
         const name = String(i.path[0] ?? '?');
         const value = cleaned[name];
-        const expected =
-          i.code === 'invalid_value' && 'values' in i ? `one of ${(i.values as unknown[]).join(', ')}` : i.message;
+        const expected = i.code === 'invalid_value' && 'values' in i ? `one of ${(i.values as unknown[]).join(', ')}` : i.message;
         return value === undefined ? `${name}: ${expected}` : `${name}: ${JSON.stringify(value)} is invalid: ${expected}`;
       }),
     );

@@ -165,7 +165,10 @@ const CLOCK_TICKS = 100; // USER_HZ on Linux
 export function cpuSeconds(pid: number): { self: number; children: number } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     // f[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
     return { self: (f[11] + f[12]) / CLOCK_TICKS, children: (f[13] + f[14]) / CLOCK_TICKS };
   } catch {
@@ -236,7 +239,8 @@ export async function startService(
   let stopping = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => {
-    if (!stopping) process.stderr.write(`[bench] ${name} exited unexpectedly (${child.exitCode ?? child.signalCode}); see ${logFile}\n`);
+    if (!stopping)
+      process.stderr.write(`[bench] ${name} exited unexpectedly (${child.exitCode ?? child.signalCode}); see ${logFile}\n`);
   });
   void exited.then(() => fs.closeSync(out));
 
@@ -273,7 +277,10 @@ export async function startService(
     tail: () => tail,
     waitForLine: (re, timeoutMs) =>
       new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: no line matching ${re} after ${timeoutMs} ms\n${tail}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${name}: no line matching ${re} after ${timeoutMs} ms\n${tail}`)),
+          timeoutMs,
+        );
         const done = (line: string) => {
           clearTimeout(timer);
           resolve(line);

@@ -26,7 +26,11 @@ export function textTable(rows: readonly Row[]): string {
   const header = ['workload', 'figure', 'value', 'target', 'met'];
   const cells = rows.map((r) => [r.workload, r.figure, r.value, r.target, metText(r.met)]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((v, i) => v.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  ')];
   let last = '';
   for (const c of cells) {

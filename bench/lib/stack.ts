@@ -175,7 +175,13 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
   try {
     const starting: Promise<unknown>[] = [];
     if (opts.worker !== false) {
-      app.worker = await startService(`${opts.name} worker`, script('worker'), env(), path.join(dir, 'worker.log'), nodeArgs('worker'));
+      app.worker = await startService(
+        `${opts.name} worker`,
+        script('worker'),
+        env(),
+        path.join(dir, 'worker.log'),
+        nodeArgs('worker'),
+      );
       starting.push(app.worker.waitForLine(/worker polling task queue/, 180_000));
     }
     if (opts.web !== false) {
@@ -260,7 +266,11 @@ export function productionCommand(service: 'web' | 'worker'): { flags: string[];
 
 /** dist/ as `npm run web` / `npm run worker` would have it: compiled again when src/ changed since the last build. */
 function ensureBuilt(log: Log): void {
-  const res = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], { cwd: ROOT, encoding: 'utf8' });
+  const res = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   for (const line of `${res.stderr ?? ''}${res.stdout ?? ''}`.split('\n').filter(Boolean)) log(line);
-  if (res.status !== 0) throw new Error(`node scripts/build.mjs --if-stale failed (${res.error?.message ?? `exit ${res.status}`})`);
+  if (res.status !== 0)
+    throw new Error(`node scripts/build.mjs --if-stale failed (${res.error?.message ?? `exit ${res.status}`})`);
 }

@@ -16,4 +16,3 @@ export function replanBeyondApproval(approved: PlanSummary, replan: PlanSummary)
     '); start a new job to approve the new plan'
   );
 }
-

@@ -198,7 +198,10 @@ export async function resolveJobCredentials(
     };
   } else if (auth.method === 'access_keys') {
     if (!auth.accessKeyId || !/^\w{16,128}$/.test(auth.accessKeyId)) {
-      throwInvalid('The access key id must be 16 to 128 letters and digits (it usually starts with AKIA or ASIA).', 'auth.accessKeyId');
+      throwInvalid(
+        'The access key id must be 16 to 128 letters and digits (it usually starts with AKIA or ASIA).',
+        'auth.accessKeyId',
+      );
     }
     if (!auth.secretAccessKey) throwInvalid('The secret access key is required.', 'auth.secretAccessKey');
     credentials = {
@@ -215,7 +218,10 @@ export async function resolveJobCredentials(
   try {
     identity = await sts.send(new GetCallerIdentityCommand({}));
   } catch (err) {
-    throw mapAwsError(err, { operation: 'sts:GetCallerIdentity', field: auth.method === 'access_keys' ? 'auth.accessKeyId' : undefined });
+    throw mapAwsError(err, {
+      operation: 'sts:GetCallerIdentity',
+      field: auth.method === 'access_keys' ? 'auth.accessKeyId' : undefined,
+    });
   }
   if (!identity.Account || !identity.Arn) {
     throw new AwsTransientError('STS GetCallerIdentity returned no account; it will be retried.');
@@ -239,7 +245,7 @@ function assumeRoleError(err: unknown, roleArn: string, withExternalId: boolean)
   }
   if (code === 'RegionDisabledException') {
     return new AccessDeniedError(
-      'STS is not activated for this region in the worker\'s account (RegionDisabledException): activate it in IAM account settings, or pick another region.',
+      "STS is not activated for this region in the worker's account (RegionDisabledException): activate it in IAM account settings, or pick another region.",
       { awsCode: code, field: 'region' },
     );
   }

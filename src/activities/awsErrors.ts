@@ -124,10 +124,7 @@ export function awsErrorCode(err: unknown): string | undefined {
  * already typed pass through. AWS messages never contain secrets; they are
  * kept only where they add something a person can act on.
  */
-export function mapAwsError(
-  err: unknown,
-  ctx: { operation: string; subject?: string; field?: string },
-): TypedAwsError {
+export function mapAwsError(err: unknown, ctx: { operation: string; subject?: string; field?: string }): TypedAwsError {
   if (err instanceof TypedAwsError) return err;
   const e = (err ?? {}) as SdkErrorLike;
   const code = awsErrorCode(err) ?? 'Error';
@@ -179,10 +176,10 @@ export function mapAwsError(
     );
   }
   if (e.$fault === 'client') {
-    return new InvalidInputError(
-      `AWS refused ${ctx.operation}${subject}: ${code}${awsMessage ? `: ${awsMessage}` : ''}`,
-      { awsCode: code, field: ctx.field },
-    );
+    return new InvalidInputError(`AWS refused ${ctx.operation}${subject}: ${code}${awsMessage ? `: ${awsMessage}` : ''}`, {
+      awsCode: code,
+      field: ctx.field,
+    });
   }
   // Not an AWS answer at all (network stack, SDK internals): retry.
   return new AwsTransientError(

@@ -15,7 +15,8 @@ const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|IOERR|CANTOPEN|FULL|PR
 // Postgres: the server is shutting down, starting, or the connection broke.
 const PG_UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
 const NET_UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
-const PG_CONNECTION_MESSAGES = /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection/i;
+const PG_CONNECTION_MESSAGES =
+  /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection/i;
 
 /** Whether `err` says the database could not be reached or written, rather than that a query was wrong. */
 export function isDatabaseUnavailable(err: unknown): boolean {

@@ -349,7 +349,7 @@ export function createActivities(deps: ActivityDeps) {
             const job = await getJob(db, jobId);
             const amiId = (job?.outputs_json ? JSON.parse(job.outputs_json).ami_id : undefined) ?? spec.instance.amiId;
             if (!amiId) throw new Error('cannot rebuild the workspace for destroy: the job has no AMI recorded');
-            io.sink.write('system', 'workspace not on this host: rebuilding it to reach the job\'s remote state');
+            io.sink.write('system', "workspace not on this host: rebuilding it to reach the job's remote state");
             await renderJobWorkspace(jobId, spec, amiId);
             await terraformInit(ctx);
           }

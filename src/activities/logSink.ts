@@ -146,7 +146,11 @@ export class LogSink {
   async #drain(): Promise<void> {
     while (this.#buffer.length > 0) {
       const batch = this.#buffer.slice(0, this.#maxBatch);
-      this.#lastSeq = await appendLogLines(this.#db, this.jobId, batch.map((l) => ({ ...l, line: this.#clean(l.line) })));
+      this.#lastSeq = await appendLogLines(
+        this.#db,
+        this.jobId,
+        batch.map((l) => ({ ...l, line: this.#clean(l.line) })),
+      );
       // Only acknowledged lines leave the buffer, so a failed batch is retried whole
       // (and the origin key makes a half-seen retry harmless).
       this.#buffer.splice(0, batch.length);

@@ -106,18 +106,14 @@ export async function runPreflight(input: PreflightInput, deps: PreflightDeps = 
   let availabilityZone: string | null = null;
   let effectiveVpcId = vpcId;
   if (subnetId) {
-    const subnets = await call(
-      'ec2:DescribeSubnets',
-      () => ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] })),
-      {
-        notFound: ['InvalidSubnetID.NotFound', 'InvalidSubnetID.Malformed', 'InvalidSubnetId.Malformed'],
-        field: 'network.subnetId',
-        message: (code) =>
-          code.endsWith('Malformed')
-            ? `"${subnetId}" is not a subnet id (they look like subnet-0123456789abcdef0).`
-            : `Subnet ${subnetId} does not exist in ${region} for this account.`,
-      },
-    );
+    const subnets = await call('ec2:DescribeSubnets', () => ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] })), {
+      notFound: ['InvalidSubnetID.NotFound', 'InvalidSubnetID.Malformed', 'InvalidSubnetId.Malformed'],
+      field: 'network.subnetId',
+      message: (code) =>
+        code.endsWith('Malformed')
+          ? `"${subnetId}" is not a subnet id (they look like subnet-0123456789abcdef0).`
+          : `Subnet ${subnetId} does not exist in ${region} for this account.`,
+    });
     const subnet = subnets.Subnets?.find((s) => s.SubnetId === subnetId);
     if (!subnet) {
       throw new PreflightFailedError('network.subnetId', `Subnet ${subnetId} does not exist in ${region} for this account.`);

@@ -150,10 +150,9 @@ type StatusResult = { kind: 'ok' } | { kind: 'waiting'; detail: string } | { kin
 async function instanceStatus(ec2: EC2Client, instanceId: string, signal?: AbortSignal): Promise<StatusResult> {
   let res;
   try {
-    res = await ec2.send(
-      new DescribeInstanceStatusCommand({ InstanceIds: [instanceId], IncludeAllInstances: true }),
-      { abortSignal: signal },
-    );
+    res = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId], IncludeAllInstances: true }), {
+      abortSignal: signal,
+    });
   } catch (err) {
     throwIfAborted(signal);
     const code = awsErrorCode(err);

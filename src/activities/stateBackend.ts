@@ -53,17 +53,18 @@ export function renderBackendFiles(backend: S3StateBackend, jobId: string): Reco
     `key     = ${hclString('state key', stateKey(backend, jobId))}`,
     `region  = ${hclString('TF_STATE_REGION', backend.region)}`,
     `encrypt = true`,
-    backend.lockTable
-      ? `dynamodb_table = ${hclString('TF_STATE_LOCK_TABLE', backend.lockTable)}`
-      : `use_lockfile = true`,
+    backend.lockTable ? `dynamodb_table = ${hclString('TF_STATE_LOCK_TABLE', backend.lockTable)}` : `use_lockfile = true`,
   ];
-  if (backend.roleArn) lines.push(`assume_role = {\n  role_arn     = ${hclString('TF_STATE_ROLE_ARN', backend.roleArn)}\n  session_name = "provisioning-state"\n}`);
+  if (backend.roleArn)
+    lines.push(
+      `assume_role = {\n  role_arn     = ${hclString('TF_STATE_ROLE_ARN', backend.roleArn)}\n  session_name = "provisioning-state"\n}`,
+    );
   if (backend.endpoint) {
     lines.push(`endpoints = {\n  s3 = ${hclString('TF_STATE_ENDPOINT', backend.endpoint)}\n}`, 'use_path_style = true');
   }
   return {
     [BACKEND_TF]:
-      '# Written by the provisioning service: this job\'s state lives in S3 (TF_STATE_BUCKET);\n' +
+      "# Written by the provisioning service: this job's state lives in S3 (TF_STATE_BUCKET);\n" +
       `# its settings are in ${BACKEND_CONFIG_FILE}, given to \`terraform init -backend-config\`.\n` +
       'terraform {\n  backend "s3" {}\n}\n',
     [BACKEND_CONFIG_FILE]: `${lines.join('\n')}\n`,

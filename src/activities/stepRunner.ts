@@ -70,7 +70,10 @@ export function createStepRunner(deps: { db: Db; heartbeatMs: number; onFailed?:
       // A worker shutting down (SIGTERM, a deploy) cancels its activities: that is
       // no cancel of the job, so the step fails retryably and another worker runs it.
       let err: unknown = lostAttempt
-        ? ApplicationFailure.retryable(lostAttempt === 'shutdown' ? WORKER_SHUTDOWN_MESSAGE : LOST_ATTEMPT_MESSAGE, 'WorkerShutdown')
+        ? ApplicationFailure.retryable(
+            lostAttempt === 'shutdown' ? WORKER_SHUTDOWN_MESSAGE : LOST_ATTEMPT_MESSAGE,
+            'WorkerShutdown',
+          )
         : toFailure(caught);
       const cancelled = ctx.cancellationSignal.aborted && !lostAttempt;
       const infra = !cancelled && isInfraFault(err);
@@ -132,4 +135,3 @@ function attemptGivenUp(ctx: Context): 'shutdown' | 'lost' | undefined {
   if (details?.timedOut || details?.notFound || reason?.message === 'TIMED_OUT' || reason?.message === 'NOT_FOUND') return 'lost';
   return undefined;
 }
-

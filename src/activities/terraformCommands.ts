@@ -65,8 +65,7 @@ export const PLUGIN_CACHE_LOCK = '.provisioning-init.lock';
  * heartbeating and stops waiting on cancel.
  */
 export async function terraformInit(ctx: TerraformContext): Promise<void> {
-  const init = () =>
-    run(ctx, ['init', '-input=false', '-no-color', lockTimeout(ctx), ...backendInitArgs(ctx.workspaceDir)]);
+  const init = () => run(ctx, ['init', '-input=false', '-no-color', lockTimeout(ctx), ...backendInitArgs(ctx.workspaceDir)]);
   const cacheDir = pluginCacheDir(ctx);
   if (!cacheDir) {
     await init();
@@ -163,7 +162,10 @@ export async function terraformApply(ctx: TerraformContext, opts: ApplyOptions =
     return { replanned: false };
   } catch (err) {
     if (!isStalePlan(err)) throw err;
-    ctx.sink.write('system', 'the saved plan is stale or unreadable (the state changed, or a crash cut it short): planning again');
+    ctx.sink.write(
+      'system',
+      'the saved plan is stale or unreadable (the state changed, or a crash cut it short): planning again',
+    );
     return replanAndApply();
   }
 }

@@ -58,7 +58,10 @@ const CLOSE_AFTER_EXIT_MS = 2_000;
  * holds the worker's credentials and secrets), plus the automation settings
  * and `extra` (where the job's credentials go).
  */
-export function terraformProcessEnv(extra: Record<string, string>, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function terraformProcessEnv(
+  extra: Record<string, string>,
+  base: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of ['PATH', 'HOME', 'TMPDIR', 'TF_PLUGIN_CACHE_DIR']) {
     const value = base[name];
@@ -204,7 +207,10 @@ export function runTerraform(opts: RunTerraformOptions): Promise<TerraformRunRes
       if (interrupted || exit || child.pid === undefined) return;
       interrupted = true;
       const pid = child.pid;
-      sink.write('system', `cancel requested: SIGINT sent to terraform, SIGKILL in ${Math.round(opts.graceMs / 1000)}s if still running`);
+      sink.write(
+        'system',
+        `cancel requested: SIGINT sent to terraform, SIGKILL in ${Math.round(opts.graceMs / 1000)}s if still running`,
+      );
       signalGroup(pid, 'SIGINT');
       killTimer = setTimeout(() => {
         if (exit) return;

@@ -1,12 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import YAML, { isMap, isScalar, type Pair } from 'yaml';
-import {
-  APP_DIR,
-  USERS_CSV_PATH,
-  USERS_ENV_NAME,
-  publishedPorts,
-  type ContainerSpec,
-} from '../domain/containers.js';
+import { APP_DIR, USERS_CSV_PATH, USERS_ENV_NAME, publishedPorts, type ContainerSpec } from '../domain/containers.js';
 import type { JobSpec, PublicJobSpec } from '../domain/jobSpec.js';
 import { usersToCsv } from '../domain/usersCsv.js';
 

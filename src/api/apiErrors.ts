@@ -63,13 +63,21 @@ export function errorBody(code: string, message: string, fields?: FieldError[]):
 export function validationError(error: z.ZodError, message = 'the request is not valid'): ApiError {
   const fields = zodIssuesToFields(error);
   const first = fields[0]?.message;
-  return new ApiError('validation_failed', first && fields.length === 1 ? first : `${message}: ${fields.length} problems`, fields);
+  return new ApiError(
+    'validation_failed',
+    first && fields.length === 1 ? first : `${message}: ${fields.length} problems`,
+    fields,
+  );
 }
 
 /** A 400 for a query string or header a client got wrong: not a payload to fix, a request to fix. */
 export function badRequest(error: z.ZodError, what: string): ApiError {
   const fields = zodIssuesToFields(error);
-  return new ApiError('bad_request', `invalid ${what}: ${fields.map((f) => `${f.path || what}: ${f.message}`).join('; ')}`, fields);
+  return new ApiError(
+    'bad_request',
+    `invalid ${what}: ${fields.map((f) => `${f.path || what}: ${f.message}`).join('; ')}`,
+    fields,
+  );
 }
 
 const HTTP_CODES: Record<number, ApiErrorCode> = {

@@ -138,7 +138,9 @@ export async function specInput(c: Context<AppEnv>, jsonValue: unknown): Promise
     ]);
   }
   if (!isPlainObject(spec)) {
-    throw new ApiError('validation_failed', 'spec must be a JSON object', [{ path: 'spec', message: 'spec must be a JSON object' }]);
+    throw new ApiError('validation_failed', 'spec must be a JSON object', [
+      { path: 'spec', message: 'spec must be a JSON object' },
+    ]);
   }
   if (form.usersCsv !== undefined) {
     if ('usersCsv' in spec) {

@@ -18,9 +18,12 @@ const jobId = z.string().min(1).max(64).describe('the job id');
 export const jobIdParams = z.object({ id: jobId });
 
 const nonNegativeInt = (what: string) =>
-  z.coerce.number({ error: `${what} must be a whole number` }).int({ error: `${what} must be a whole number` }).min(0, {
-    error: `${what} must be 0 or more`,
-  });
+  z.coerce
+    .number({ error: `${what} must be a whole number` })
+    .int({ error: `${what} must be a whole number` })
+    .min(0, {
+      error: `${what} must be 0 or more`,
+    });
 
 export const listJobsQuery = z.strictObject(
   {
@@ -28,7 +31,11 @@ export const listJobsQuery = z.strictObject(
       .enum(JOB_STATUSES, { error: `status must be one of ${JOB_STATUSES.join(', ')}` })
       .optional()
       .describe('only jobs in this status'),
-    q: z.string().max(200, { error: 'q must be at most 200 characters' }).optional().describe('search in name and requester email'),
+    q: z
+      .string()
+      .max(200, { error: 'q must be at most 200 characters' })
+      .optional()
+      .describe('search in name and requester email'),
     cursor: z
       .string()
       .max(512)
@@ -95,27 +102,57 @@ export const createJobMultipart = z.object({
   usersCsv: z.file().optional().describe('the users CSV: username,email,role,display_name'),
 });
 
-export const emptyBody = z.strictObject({}, { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') });
+export const emptyBody = z.strictObject(
+  {},
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object',
+  },
+);
 
 export const cancelBody = z.strictObject(
-  { reason: z.string({ error: 'reason must be a string' }).trim().max(2000, { error: 'reason must be at most 2000 characters' }).optional() },
-  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') },
+  {
+    reason: z
+      .string({ error: 'reason must be a string' })
+      .trim()
+      .max(2000, { error: 'reason must be at most 2000 characters' })
+      .optional(),
+  },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object',
+  },
 );
 
 export const approveBody = z.strictObject(
-  { comment: z.string({ error: 'comment must be a string' }).trim().max(2000, { error: 'comment must be at most 2000 characters' }).optional() },
-  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') },
+  {
+    comment: z
+      .string({ error: 'comment must be a string' })
+      .trim()
+      .max(2000, { error: 'comment must be at most 2000 characters' })
+      .optional(),
+  },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object',
+  },
 );
 
 export const rejectBody = z.strictObject(
   {
     reason: z
-      .string({ error: (iss) => (iss.input === undefined ? 'reason is required: say why the plan is rejected' : 'reason must be a string') })
+      .string({
+        error: (iss) =>
+          iss.input === undefined ? 'reason is required: say why the plan is rejected' : 'reason must be a string',
+      })
       .trim()
       .min(1, { error: 'reason is required: say why the plan is rejected' })
       .max(2000, { error: 'reason must be at most 2000 characters' }),
   },
-  { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object') },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object',
+  },
 );
 
 const healthSchema = z.object({ status: z.enum(['ok', 'degraded']), db: z.string(), temporal: z.string() });
@@ -205,9 +242,15 @@ export function apiRoutes(specSchema: JobSpecSchema) {
       response: { status: 200, description: 'the job', schema: jobJsonSchema },
       errors: [404],
     },
-    runJob: actionRoute('run', 'Start a draft job (one workflow per job; a second run is a 409)', 'the workflow started', emptyBody, {
-      headers: [idempotencyHeader],
-    }),
+    runJob: actionRoute(
+      'run',
+      'Start a draft job (one workflow per job; a second run is a 409)',
+      'the workflow started',
+      emptyBody,
+      {
+        headers: [idempotencyHeader],
+      },
+    ),
     cancelJob: actionRoute('cancel', 'Cancel a running job; what was created is destroyed', 'cancellation requested', cancelBody),
     destroyJob: actionRoute(
       'destroy',
@@ -216,9 +259,15 @@ export function apiRoutes(specSchema: JobSpecSchema) {
       emptyBody,
     ),
     approveJob: actionRoute('approve', 'Approve the plan of a job awaiting approval', 'approval sent', approveBody),
-    rejectJob: actionRoute('reject', 'Reject the plan of a job awaiting approval (a reason is required)', 'rejection sent', rejectBody, {
-      bodyRequired: true,
-    }),
+    rejectJob: actionRoute(
+      'reject',
+      'Reject the plan of a job awaiting approval (a reason is required)',
+      'rejection sent',
+      rejectBody,
+      {
+        bodyRequired: true,
+      },
+    ),
     getJobLogs: {
       method: 'GET',
       path: '/api/jobs/:id/logs',
@@ -234,7 +283,7 @@ export function apiRoutes(specSchema: JobSpecSchema) {
       path: '/api/jobs/:id/logs/stream',
       summary: 'Live log lines as server-sent events',
       description:
-        'Each line is an event (`id:` its seq, data: a log line as JSON). `event: status` when the job\'s status or step ' +
+        "Each line is an event (`id:` its seq, data: a log line as JSON). `event: status` when the job's status or step " +
         'changes, a comment every 15 s as a heartbeat, and `event: end` once the job is final (cancelled, rejected, ' +
         'destroyed, or failed with nothing to destroy) and every line has been sent. Resume with Last-Event-ID or ?after=.',
       tag: 'logs',
@@ -247,7 +296,7 @@ export function apiRoutes(specSchema: JobSpecSchema) {
     getJobSteps: {
       method: 'GET',
       path: '/api/jobs/:id/steps',
-      summary: 'The job\'s step attempts, in order',
+      summary: "The job's step attempts, in order",
       tag: 'jobs',
       params: jobIdParams,
       response: { status: 200, description: 'step attempts', schema: stepListSchema },

@@ -51,13 +51,16 @@ declare module 'hono' {
 /** The web app: one sub-app per resource under one layout and one set of guards. */
 export function createApp(deps: AppDeps) {
   const { config } = deps;
-  const auth = new Authenticator({
-    adminUser: config.APP_ADMIN_USER,
-    adminPass: config.APP_ADMIN_PASS,
-    secretKey: config.SECRET_KEY,
-    apiTokens: (config.API_TOKENS ?? '').split(',').map((t) => t.trim()),
-    secureCookies: config.publicBaseUrl.startsWith('https://'),
-  }, databaseSessionStore(deps.db));
+  const auth = new Authenticator(
+    {
+      adminUser: config.APP_ADMIN_USER,
+      adminPass: config.APP_ADMIN_PASS,
+      secretKey: config.SECRET_KEY,
+      apiTokens: (config.API_TOKENS ?? '').split(',').map((t) => t.trim()),
+      secureCookies: config.publicBaseUrl.startsWith('https://'),
+    },
+    databaseSessionStore(deps.db),
+  );
   const commands: CommandDeps = {
     db: deps.db,
     temporal: deps.temporal,
@@ -86,9 +89,7 @@ export function createApp(deps: AppDeps) {
   app.use(securityHeaders());
   // Before authentication: Temporal UI's preflights carry no credentials.
   app.use('/codec/*', codecCors(config.temporalUiUrl));
-  app.use(
-    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }),
-  );
+  app.use(bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }));
   app.route('/health', healthApp(deps));
   app.route('/static', staticApp());
   app.use('/metrics', metricsTokenShortcut({ db: deps.db, metricsToken: config.METRICS_TOKEN }));

@@ -47,7 +47,6 @@ function sha256(value: string): Buffer {
   return crypto.createHash('sha256').update(value).digest();
 }
 
-
 export class Authenticator {
   private readonly tokenHashes: Buffer[];
 
@@ -121,9 +120,7 @@ export class Authenticator {
       const sep = decoded.indexOf(':');
       if (sep < 0) return null;
       const user = decoded.slice(0, sep);
-      return this.checkPassword(user, decoded.slice(sep + 1))
-        ? { user, via: 'basic', csrfBinding: `basic:${user}` }
-        : null;
+      return this.checkPassword(user, decoded.slice(sep + 1)) ? { user, via: 'basic', csrfBinding: `basic:${user}` } : null;
     }
     const session = await this.signedSession(c);
     if (!session || !(await this.sessions.isActive(sha256(session.sid).toString('hex')))) return null;

@@ -57,7 +57,10 @@ export function redactPayload(payload: Payload): Payload {
   try {
     text = decoder.decode(data);
   } catch {
-    return { metadata: { ...payload.metadata, [METADATA_ENCODING_KEY]: Buffer.from('binary/plain') }, data: Buffer.from(REDACTED) };
+    return {
+      metadata: { ...payload.metadata, [METADATA_ENCODING_KEY]: Buffer.from('binary/plain') },
+      data: Buffer.from(REDACTED),
+    };
   }
   if (encoding.startsWith('json/')) {
     try {
@@ -69,7 +72,10 @@ export function redactPayload(payload: Payload): Payload {
   return { ...payload, data: Buffer.from(redactLine(text)) };
 }
 
-const base64 = z.string().max(4 * 1024 * 1024).regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
+const base64 = z
+  .string()
+  .max(4 * 1024 * 1024)
+  .regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
 const bodySchema = z.object({
   payloads: z
     .array(
@@ -180,8 +186,7 @@ export function codecApp(opts: CodecAppOptions) {
       decoded = await opts.codec.decode(parsed.data.payloads.map(fromJson));
     } catch (err) {
       // Truncated ciphertext makes the cipher itself throw before the codec can name the problem.
-      const message =
-        err instanceof CodecError ? err.message : 'a payload could not be decrypted: it is malformed or truncated';
+      const message = err instanceof CodecError ? err.message : 'a payload could not be decrypted: it is malformed or truncated';
       return codecError(c, 422, 'undecodable', message);
     }
     c.header('Cache-Control', 'no-store');

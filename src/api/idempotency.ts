@@ -44,7 +44,10 @@ export async function idempotent(
         `Idempotency-Key "${key}" was already used with a different request body; use a new key for a different request`,
       );
     case 'in_progress':
-      throw new ApiError('idempotency_in_progress', `a request with Idempotency-Key "${key}" is still being processed; retry shortly`);
+      throw new ApiError(
+        'idempotency_in_progress',
+        `a request with Idempotency-Key "${key}" is still being processed; retry shortly`,
+      );
     case 'completed':
       c.header('Idempotent-Replayed', 'true');
       return c.body(claim.responseJson, claim.statusCode as ContentfulStatusCode, { 'Content-Type': 'application/json' });

@@ -226,6 +226,11 @@ async function destroyWithNewRun(deps: CommandDeps, job: JobRow, actor: Actor): 
     }
     throw new JobCommandError('unavailable', `could not start the destroy: ${(err as Error).message}`);
   }
-  await recordAudit(deps.db, { actor, action: 'destroy', jobId: job.id, detail: 'the job\'s workflow had closed: destroyed by a new run' });
+  await recordAudit(deps.db, {
+    actor,
+    action: 'destroy',
+    jobId: job.id,
+    detail: "the job's workflow had closed: destroyed by a new run",
+  });
   return (await getJob(deps.db, job.id))!;
 }

@@ -26,16 +26,16 @@ export const jobJsonSchema = z.object({
     .describe('instance_id, public_ip, private_ip, public_dns, ami_id, security_group_id'),
   error: z.string().nullable(),
   workflowId: z.string().nullable(),
-  hasResources: z.boolean().describe('whether the job\'s Terraform state holds resources'),
+  hasResources: z.boolean().describe("whether the job's Terraform state holds resources"),
   destroyAt: isoTime.nullable().describe('when the TTL timer destroys the environment'),
-  actions: z.array(z.enum(JOB_ACTIONS)).describe('the actions valid in the job\'s current status'),
+  actions: z.array(z.enum(JOB_ACTIONS)).describe("the actions valid in the job's current status"),
   createdAt: isoTime,
   startedAt: isoTime.nullable(),
   finishedAt: isoTime.nullable(),
   links: z.object({
     self: z.string().describe('this job in the API'),
     ui: z.string().describe('the job page'),
-    temporal: z.string().nullable().describe('the workflow in Temporal\'s Web UI, once started'),
+    temporal: z.string().nullable().describe("the workflow in Temporal's Web UI, once started"),
   }),
 });
 export type JobJson = z.infer<typeof jobJsonSchema>;
@@ -46,7 +46,7 @@ export const jobListSchema = z.object({
 });
 
 export const logLineSchema = z.object({
-  seq: z.number().int().describe('position in the job\'s log, from 1; use as `after` or Last-Event-ID to resume'),
+  seq: z.number().int().describe("position in the job's log, from 1; use as `after` or Last-Event-ID to resume"),
   ts: isoTime,
   step: z.string(),
   attempt: z.number().int(),
@@ -94,7 +94,9 @@ export function jobJson(job: JobRow, links: LinkSettings): JobJson {
     // Stored without secrets (publicSpec) when the job was created.
     spec: (view.spec as Record<string, unknown> | null) ?? {},
     accountId: job.account_id,
-    planSummary: view.plan ? { add: view.plan.add, change: view.plan.change, destroy: view.plan.destroy, resources: view.plan.resources } : null,
+    planSummary: view.plan
+      ? { add: view.plan.add, change: view.plan.change, destroy: view.plan.destroy, resources: view.plan.resources }
+      : null,
     outputs: view.outputs,
     error: job.error,
     workflowId: job.workflow_id,

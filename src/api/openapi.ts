@@ -8,7 +8,11 @@ import { auditListSchema, jobJsonSchema, jobListSchema, logPageSchema, stepListS
 type JsonSchema = Record<string, unknown>;
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
+    io,
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+  }) as JsonSchema;
   return rest;
 }
 
@@ -17,7 +21,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'no or wrong credentials',
   403: 'CSRF token missing or wrong (session and basic auth; bearer tokens are exempt)',
   404: 'no such job',
-  409: 'the action is not valid in the job\'s current status, or a request with this Idempotency-Key is in progress',
+  409: "the action is not valid in the job's current status, or a request with this Idempotency-Key is in progress",
   413: 'body larger than 2 MB',
   415: 'content type other than application/json (or multipart/form-data where accepted)',
   422: 'validation failed: each field named in error.fields; or an Idempotency-Key reused with another body',
@@ -84,7 +88,13 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
     addParams(route.query, 'query');
     for (const h of route.headers ?? []) {
       const { description, ...schema } = jsonSchema(h.schema, 'input');
-      parameters.push({ name: h.name, in: 'header', required: h.required ?? false, ...(description ? { description } : {}), schema });
+      parameters.push({
+        name: h.name,
+        in: 'header',
+        required: h.required ?? false,
+        ...(description ? { description } : {}),
+        schema,
+      });
     }
 
     const responses: Record<string, unknown> = {
@@ -100,7 +110,10 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
     for (const status of [...errors].sort()) {
       responses[status] =
         route.tag === 'meta' && status === 503 && route.response.schema
-          ? { description: ERROR_DESCRIPTIONS[503], content: { 'application/json': { schema: ref(route.response.schema, 'output') } } }
+          ? {
+              description: ERROR_DESCRIPTIONS[503],
+              content: { 'application/json': { schema: ref(route.response.schema, 'output') } },
+            }
           : errorResponse(status);
     }
 

@@ -14,7 +14,9 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
     const set = responseHeaderSetter(c);
     // A page may allow the exact inline styles of a document it frames (the outbox's email preview), by hash only.
     const styleHashes = c.get('cspStyleHashes') ?? [];
-    const styleSrc = styleHashes.length ? `style-src 'self' 'unsafe-hashes' ${styleHashes.map((h) => `'${h}'`).join(' ')}` : "style-src 'self'";
+    const styleSrc = styleHashes.length
+      ? `style-src 'self' 'unsafe-hashes' ${styleHashes.map((h) => `'${h}'`).join(' ')}`
+      : "style-src 'self'";
     set(
       'Content-Security-Policy',
       [

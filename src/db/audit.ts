@@ -26,5 +26,8 @@ export async function listAudit(db: Db, opts: { jobId?: string; limit?: number; 
   let q = db.selectFrom('audit_log').selectAll();
   if (opts.jobId) q = q.where('job_id', '=', opts.jobId);
   if (opts.beforeId) q = q.where('id', '<', opts.beforeId);
-  return q.orderBy('id', 'desc').limit(Math.min(opts.limit ?? 100, 500)).execute();
+  return q
+    .orderBy('id', 'desc')
+    .limit(Math.min(opts.limit ?? 100, 500))
+    .execute();
 }

@@ -103,12 +103,7 @@ export async function releaseIdempotencyKey(db: Db, scope: string, key: string):
 }
 
 export async function getIdempotencyKey(db: Db, scope: string, key: string) {
-  return db
-    .selectFrom('idempotency_keys')
-    .selectAll()
-    .where('scope', '=', scope)
-    .where('key', '=', key)
-    .executeTakeFirst();
+  return db.selectFrom('idempotency_keys').selectAll().where('scope', '=', scope).where('key', '=', key).executeTakeFirst();
 }
 
 /** Housekeeping: forgets keys created before `before` (ISO-8601). Returns how many. */

@@ -98,13 +98,13 @@ function listQuery<O>(query: SelectQueryBuilder<Database, 'jobs', O>, q: JobList
   const after = q.cursor ? decodeCursor(q.cursor) : undefined;
   if (after) {
     query = query.where((eb) =>
-      eb.or([
-        eb('created_at', '<', after.createdAt),
-        eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
-      ]),
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
     );
   }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1);
+  return query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit + 1);
 }
 
 function pageLimit(q: JobListQuery): number {
@@ -206,9 +206,7 @@ export async function beginStepAttempt(
         oc.columns(['job_id', 'step', 'attempt']).doUpdateSet({ state: 'running', finished_at: null, error: null }),
       )
       .execute();
-    const jobErrors = rows.filter(
-      (r) => r.invocation === input.invocation && r.state === 'failed' && r.attempt < attempt,
-    ).length;
+    const jobErrors = rows.filter((r) => r.invocation === input.invocation && r.state === 'failed' && r.attempt < attempt).length;
     return { attempt, jobErrors };
   });
 }

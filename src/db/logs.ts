@@ -164,13 +164,7 @@ export async function logTail(db: Db, jobId: string, n: number): Promise<LogTail
 
 /** The job's last `n` lines, oldest first: the tail shown in errors and notifications. */
 export async function lastLogLines(db: Db, jobId: string, n: number): Promise<JobLogRow[]> {
-  const rows = await db
-    .selectFrom('job_logs')
-    .selectAll()
-    .where('job_id', '=', jobId)
-    .orderBy('seq', 'desc')
-    .limit(n)
-    .execute();
+  const rows = await db.selectFrom('job_logs').selectAll().where('job_id', '=', jobId).orderBy('seq', 'desc').limit(n).execute();
   return rows.reverse();
 }
 

@@ -12,10 +12,7 @@ export interface NotificationListItem extends NotificationRow {
 }
 
 /** Newest first; `before` is the id of the last row of the previous page. */
-export async function listNotifications(
-  db: Db,
-  q: { limit?: number; before?: number } = {},
-): Promise<NotificationListItem[]> {
+export async function listNotifications(db: Db, q: { limit?: number; before?: number } = {}): Promise<NotificationListItem[]> {
   const limit = Math.min(Math.max(q.limit ?? 50, 1), 500);
   let query = db
     .selectFrom('notifications')
@@ -36,12 +33,7 @@ export async function listJobNotifications(db: Db, jobId: string): Promise<Notif
 }
 
 export async function getJobNotification(db: Db, jobId: string, event: string): Promise<NotificationRow | undefined> {
-  return db
-    .selectFrom('notifications')
-    .selectAll()
-    .where('job_id', '=', jobId)
-    .where('event', '=', event)
-    .executeTakeFirst();
+  return db.selectFrom('notifications').selectAll().where('job_id', '=', jobId).where('event', '=', event).executeTakeFirst();
 }
 
 /** Creates the (job, event) row unless it exists; the UNIQUE(job_id, event) makes this the exactly-once gate. */

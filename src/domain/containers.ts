@@ -28,8 +28,7 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PORT_MAPPING = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/;
 // Docker's distribution/reference grammar, split into the parts users get wrong.
-const REGISTRY_HOST =
-  /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d{1,5})?$/;
+const REGISTRY_HOST = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d{1,5})?$/;
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
@@ -43,7 +42,8 @@ function imageProblem(image: string): string | null {
   let rest = image;
   const at = rest.indexOf('@');
   if (at !== -1) {
-    if (!DIGEST.test(rest.slice(at + 1))) return `image "${image}" has an invalid digest (expected @sha256:<64 lowercase hex digits>)`;
+    if (!DIGEST.test(rest.slice(at + 1)))
+      return `image "${image}" has an invalid digest (expected @sha256:<64 lowercase hex digits>)`;
     rest = rest.slice(0, at);
   }
   const lastSlash = rest.lastIndexOf('/');
@@ -128,9 +128,12 @@ const volumeSchema = z.string({ error: 'each volume must be a string like "/srv/
   // users.csv lives in APP_DIR; mounting it (or a parent) would hand every file there,
   // the users list included, to whatever the container serves.
   if (isSameOrAncestor(host, USERS_CSV_PATH)) {
-    return fail(`volume "${text}" would expose ${APP_DIR} (users.csv, docker-compose.yml) to the container; mount a subdirectory such as ${APP_DIR}/data instead`);
+    return fail(
+      `volume "${text}" would expose ${APP_DIR} (users.csv, docker-compose.yml) to the container; mount a subdirectory such as ${APP_DIR}/data instead`,
+    );
   }
-  if (target.replace(/\/+$/, '') === USERS_CSV_PATH) return fail(`volume "${text}" uses ${USERS_CSV_PATH}, which the service mounts itself`);
+  if (target.replace(/\/+$/, '') === USERS_CSV_PATH)
+    return fail(`volume "${text}" uses ${USERS_CSV_PATH}, which the service mounts itself`);
 });
 
 const environmentSchema = z
@@ -138,7 +141,10 @@ const environmentSchema = z
   .superRefine((env, ctx) => {
     const names = Object.keys(env);
     if (names.length > MAX_ENV_PER_CONTAINER) {
-      ctx.addIssue({ code: 'custom', message: `environment has ${names.length} variables; at most ${MAX_ENV_PER_CONTAINER} are allowed` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `environment has ${names.length} variables; at most ${MAX_ENV_PER_CONTAINER} are allowed`,
+      });
     }
     for (const name of names) {
       const value = env[name];
@@ -149,9 +155,17 @@ const environmentSchema = z
           message: `environment variable name "${name}" is invalid (letters, digits and _, not starting with a digit)`,
         });
       } else if (name === USERS_ENV_NAME) {
-        ctx.addIssue({ code: 'custom', path: [name], message: `environment variable ${USERS_ENV_NAME} is set by the service (the users CSV); choose another name` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `environment variable ${USERS_ENV_NAME} is set by the service (the users CSV); choose another name`,
+        });
       } else if (typeof value !== 'string') {
-        ctx.addIssue({ code: 'custom', path: [name], message: `environment variable ${name} must be a string (quote numbers and booleans, e.g. "8080")` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `environment variable ${name} must be a string (quote numbers and booleans, e.g. "8080")`,
+        });
       } else if (value.includes('\0')) {
         ctx.addIssue({ code: 'custom', path: [name], message: `environment variable ${name} contains a NUL character` });
       }
@@ -160,13 +174,15 @@ const environmentSchema = z
   .transform((env) => env as Record<string, string>)
   .meta({ additionalProperties: { type: 'string' } });
 
-const commandSchema = z.union([z.string(), z.array(z.string())], {
-  error: 'command must be a string or a list of strings',
-}).superRefine((cmd, ctx) => {
-  if (typeof cmd === 'string' ? cmd.trim() === '' : cmd.length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'command must not be empty (leave it out to use the image default)' });
-  }
-});
+const commandSchema = z
+  .union([z.string(), z.array(z.string())], {
+    error: 'command must be a string or a list of strings',
+  })
+  .superRefine((cmd, ctx) => {
+    if (typeof cmd === 'string' ? cmd.trim() === '' : cmd.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'command must not be empty (leave it out to use the image default)' });
+    }
+  });
 
 /** One container, checked on its own; containerListSchema adds the container's name to each message. */
 const containerSchema = z.strictObject(
@@ -192,7 +208,9 @@ const containerSchema = z.strictObject(
       .array(volumeSchema, { error: 'volumes must be a list like ["/srv/data:/data"]' })
       .max(MAX_VOLUMES_PER_CONTAINER, { error: `volumes: at most ${MAX_VOLUMES_PER_CONTAINER} per container` })
       .default([]),
-    restart: z.enum(RESTART_POLICIES, { error: `restart must be one of ${RESTART_POLICIES.join(', ')}` }).default('unless-stopped'),
+    restart: z
+      .enum(RESTART_POLICIES, { error: `restart must be one of ${RESTART_POLICIES.join(', ')}` })
+      .default('unless-stopped'),
     command: commandSchema.optional(),
   },
   {
@@ -286,7 +304,9 @@ export const containerListSchema = z
   // Items are checked in the transform (to name the container in messages);
   // this tells z.toJSONSchema (the OpenAPI document) what an item looks like.
   .meta({ items: containerJsonSchema() })
-  .max(MAX_CONTAINERS, { error: (iss) => `containers: at most ${MAX_CONTAINERS} containers are allowed (got ${(iss.input as unknown[]).length})` })
+  .max(MAX_CONTAINERS, {
+    error: (iss) => `containers: at most ${MAX_CONTAINERS} containers are allowed (got ${(iss.input as unknown[]).length})`,
+  })
   .transform((items, ctx) => {
     const { specs, issues } = validateList(items);
     if (issues.length === 0) return specs;
@@ -308,7 +328,8 @@ export function publishedPorts(containers: readonly Pick<ContainerSpec, 'name' |
   for (const c of containers) {
     for (const p of c.ports ?? []) {
       const mapping = parsePortMapping(p);
-      if (mapping) out.push({ port: mapping.hostPort, containerPort: mapping.containerPort, protocol: mapping.protocol, container: c.name });
+      if (mapping)
+        out.push({ port: mapping.hostPort, containerPort: mapping.containerPort, protocol: mapping.protocol, container: c.name });
     }
   }
   return out;

@@ -107,7 +107,9 @@ const accessKeysShape = {
   secretAccessKey: text('auth.secretAccessKey').regex(SECRET_ACCESS_KEY, {
     error: 'auth.secretAccessKey must be the 40-character secret that belongs to the access key',
   }),
-  sessionToken: optionalText(text('auth.sessionToken').min(16, { error: 'auth.sessionToken is too short to be a session token' })),
+  sessionToken: optionalText(
+    text('auth.sessionToken').min(16, { error: 'auth.sessionToken is too short to be a session token' }),
+  ),
 };
 
 export function createJobSpecSchema(policy: JobSpecPolicy) {
@@ -127,7 +129,11 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
   const accessKeysAllowed = strictObject('auth', accessKeysShape).superRefine((auth, ctx) => {
     // Temporary keys are useless without their token; better to say so now than at AssumeRole time.
     if (auth.accessKeyId.startsWith('ASIA') && !auth.sessionToken) {
-      ctx.addIssue({ code: 'custom', path: ['sessionToken'], message: 'auth.sessionToken is required with temporary (ASIA…) access keys' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sessionToken'],
+        message: 'auth.sessionToken is required with temporary (ASIA…) access keys',
+      });
     }
   });
   // When disabled, the branch accepts any body and refuses it with one clear
@@ -192,9 +198,7 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
       .max(1024, { error: 'instance.volumeSizeGb must be at most 1024 GiB' })
       .default(20),
     amiId: optionalText(pattern('instance.amiId', AMI_ID, 'an AMI id (ami- and 8 or 17 hex digits)')),
-    metadataHopLimit2: z
-      .boolean({ error: 'instance.metadataHopLimit2 must be true or false' })
-      .optional(),
+    metadataHopLimit2: z.boolean({ error: 'instance.metadataHopLimit2 must be true or false' }).optional(),
     sshCidr: optionalText(cidr('instance.sshCidr')),
     ingressCidr: cidr('instance.ingressCidr').default('0.0.0.0/0'),
   });
@@ -233,9 +237,10 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
     instance,
     containers: containerListSchema,
     // Stored canonical (fixed header, no BOM, LF), which is what the instance receives.
-    usersCsv: z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), usersCsv.optional()) as unknown as z.ZodOptional<
-      typeof usersCsv
-    >,
+    usersCsv: z.preprocess(
+      (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+      usersCsv.optional(),
+    ) as unknown as z.ZodOptional<typeof usersCsv>,
     options: options.default({ requireApproval: false }),
   });
   // Text that is not Unicode, and nesting no spec needs, are refused before anything else looks at them.
@@ -302,9 +307,7 @@ export type JobSpec = z.output<JobSpecSchema>;
 export type JobSpecInput = z.input<JobSpecSchema>;
 export type JobAuth = JobSpec['auth'];
 
-export type PublicAuth =
-  | Extract<JobAuth, { method: 'assume_role' }>
-  | { method: 'access_keys'; accessKeyId: string };
+export type PublicAuth = Extract<JobAuth, { method: 'assume_role' }> | { method: 'access_keys'; accessKeyId: string };
 export type PublicJobSpec = Omit<JobSpec, 'auth'> & { auth: PublicAuth };
 
 /** AKIAIOSFODNN7EXAMPLE → AKIA…MPLE: enough to recognise a key, not to use it. */

@@ -103,7 +103,16 @@ export function stepViews(rows: readonly StepAttemptFacts[], upcoming: readonly 
   }
   for (const step of upcoming) {
     if (!byStep.has(step)) {
-      out.push({ step, state: 'pending', attempts: 0, startedAt: null, finishedAt: null, error: null, earlierErrors: [], detail: null });
+      out.push({
+        step,
+        state: 'pending',
+        attempts: 0,
+        startedAt: null,
+        finishedAt: null,
+        error: null,
+        earlierErrors: [],
+        detail: null,
+      });
     }
   }
   return out;
@@ -111,7 +120,9 @@ export function stepViews(rows: readonly StepAttemptFacts[], upcoming: readonly 
 
 /** The attempt a failure email names: the last one that failed (or was lost), of the destroy when a destroy failed. */
 export function failedAttempt<T extends StepAttemptFacts>(rows: readonly T[], onlyStep?: string): T | undefined {
-  return [...rows].reverse().find((s) => (s.state === 'failed' || s.state === 'interrupted') && (!onlyStep || s.step === onlyStep));
+  return [...rows]
+    .reverse()
+    .find((s) => (s.state === 'failed' || s.state === 'interrupted') && (!onlyStep || s.step === onlyStep));
 }
 
 // --- outputs, host and ports -------------------------------------------------------------------
@@ -160,7 +171,8 @@ function outputsOf(json: string | null | undefined): Record<string, string | nul
   for (const [k, v] of Object.entries(raw)) {
     // Terraform's `output -json` shape ({ value }) or plain values both read well.
     const value = v && typeof v === 'object' && 'value' in (v as object) ? (v as { value: unknown }).value : v;
-    out[k] = value === null || value === undefined || value === '' ? null : typeof value === 'string' ? value : JSON.stringify(value);
+    out[k] =
+      value === null || value === undefined || value === '' ? null : typeof value === 'string' ? value : JSON.stringify(value);
   }
   return out;
 }
@@ -189,7 +201,13 @@ export function portViews(spec: Pick<PublicJobSpec, 'containers'> | null, host: 
     const base = { container: p.container, hostPort: p.port, containerPort: p.containerPort, protocol: p.protocol };
     const label = `${p.container}: ${p.port} → ${p.containerPort}/${p.protocol}`;
     if (p.protocol !== 'tcp') return { ...base, label, url: null, note: host ? `${p.protocol} on ${host.name}:${p.port}` : null };
-    const url = !host ? null : p.port === 443 ? `https://${host.name}/` : p.port === 80 ? `http://${host.name}/` : `http://${host.name}:${p.port}/`;
+    const url = !host
+      ? null
+      : p.port === 443
+        ? `https://${host.name}/`
+        : p.port === 80
+          ? `http://${host.name}/`
+          : `http://${host.name}:${p.port}/`;
     return { ...base, label, url, note: null };
   });
 }

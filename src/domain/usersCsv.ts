@@ -60,8 +60,10 @@ function megabytes(bytes: number) {
 
 /** Bytes to text, refusing anything that is not UTF-8 instead of guessing. */
 function decode(input: Buffer): { text: string } | { error: string } {
-  if (input[0] === 0xff && input[1] === 0xfe) return { error: 'users CSV is UTF-16 encoded; save it as "CSV UTF-8" and upload it again' };
-  if (input[0] === 0xfe && input[1] === 0xff) return { error: 'users CSV is UTF-16 encoded; save it as "CSV UTF-8" and upload it again' };
+  if (input[0] === 0xff && input[1] === 0xfe)
+    return { error: 'users CSV is UTF-16 encoded; save it as "CSV UTF-8" and upload it again' };
+  if (input[0] === 0xfe && input[1] === 0xff)
+    return { error: 'users CSV is UTF-16 encoded; save it as "CSV UTF-8" and upload it again' };
   if (input[0] === 0x50 && input[1] === 0x4b && input[2] === 0x03 && input[3] === 0x04) {
     return { error: 'users CSV looks like a spreadsheet workbook (.xlsx), not CSV; export it as "CSV UTF-8"' };
   }
@@ -91,7 +93,10 @@ function decode(input: Buffer): { text: string } | { error: string } {
 
 /** A header cell as a column name: "  Display Name " and "DISPLAY-NAME" both mean display_name. */
 function normalizeHeader(cell: string) {
-  return cell.trim().toLowerCase().replace(/[\s-]+/g, '_');
+  return cell
+    .trim()
+    .toLowerCase()
+    .replace(/[\s-]+/g, '_');
 }
 
 /** The line a record starts on, from csv-parse's end line and the record's raw text (LF line ends). */
@@ -146,7 +151,9 @@ export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; error
   }
   // U+FFFD in text means someone upstream decoded non-UTF-8 bytes lossily.
   if (text.includes('\uFFFD')) {
-    return fileError('users CSV contains the replacement character \uFFFD: it was not UTF-8 when it was read; save it as "CSV UTF-8" and upload it again');
+    return fileError(
+      'users CSV contains the replacement character \uFFFD: it was not UTF-8 when it was read; save it as "CSV UTF-8" and upload it again',
+    );
   }
   if (text.includes('\0')) return fileError('users CSV contains NUL characters; is it really a text CSV file?');
 
@@ -191,7 +198,11 @@ export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; error
       errors.push({ line: header.line, message: `header cell ${i + 1} is empty; name it or delete the column` });
       columns.push(null);
     } else if (!(CSV_COLUMNS as readonly string[]).includes(name)) {
-      errors.push({ line: header.line, column: cell.trim(), message: `unknown column "${cell.trim()}" (allowed: ${CSV_COLUMNS.join(', ')})` });
+      errors.push({
+        line: header.line,
+        column: cell.trim(),
+        message: `unknown column "${cell.trim()}" (allowed: ${CSV_COLUMNS.join(', ')})`,
+      });
       columns.push(null);
     } else if (seen.has(name as Column)) {
       errors.push({ line: header.line, column: name, message: `column "${name}" appears twice in the header` });
@@ -203,7 +214,8 @@ export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; error
   });
   const missing = REQUIRED_COLUMNS.filter((c) => !seen.has(c));
   if (missing.length) {
-    for (const c of missing) errors.push({ line: header.line, column: c, message: `required column "${c}" is missing from the header` });
+    for (const c of missing)
+      errors.push({ line: header.line, column: c, message: `required column "${c}" is missing from the header` });
     // Without the column every row would repeat the same complaint.
     return { users: [], errors: sortByLine(errors) };
   }
@@ -235,7 +247,10 @@ export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; error
     });
     const extra = cells.slice(header.cells.length);
     if (extra.some((c) => c.trim() !== '')) {
-      errors.push({ line, message: `too many columns: the row has ${cells.length} cells, the header has ${header.cells.length}` });
+      errors.push({
+        line,
+        message: `too many columns: the row has ${cells.length} cells, the header has ${header.cells.length}`,
+      });
       continue;
     }
 

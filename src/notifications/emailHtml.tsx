@@ -121,7 +121,10 @@ export const EmailDocument: FC<{ model: EmailModel }> = ({ model: m }) => (
               </tr>
               <tr>
                 <td style={`${font}padding:8px 24px 20px 24px;font-size:12px;color:#57606a;`}>
-                  Job page: <a href={m.jobUrl} style="color:#0969da;">{m.jobUrl}</a>
+                  Job page:{' '}
+                  <a href={m.jobUrl} style="color:#0969da;">
+                    {m.jobUrl}
+                  </a>
                   <br />
                   You receive this because you requested this environment ({m.requesterEmail}).
                 </td>

@@ -88,7 +88,13 @@ function copyFor(event: NotificationEvent, job: Pick<JobFacts, 'step' | 'destroy
   const when = formatUtc(job.destroy_at);
   switch (event) {
     case 'succeeded':
-      return { statusText: 'succeeded', heading: 'Your environment is ready', intro: 'The instance was provisioned and its containers were deployed.', linkLabel: 'Open the job', accent: '#1a7f37' };
+      return {
+        statusText: 'succeeded',
+        heading: 'Your environment is ready',
+        intro: 'The instance was provisioned and its containers were deployed.',
+        linkLabel: 'Open the job',
+        accent: '#1a7f37',
+      };
     case 'failed':
       return {
         statusText: 'failed',
@@ -98,16 +104,35 @@ function copyFor(event: NotificationEvent, job: Pick<JobFacts, 'step' | 'destroy
         accent: '#cf222e',
       };
     case 'cancelled':
-      return { statusText: 'cancelled', heading: 'Job cancelled', intro: 'The job was cancelled on request; whatever it had already created was destroyed.', linkLabel: 'Open the job', accent: '#6e7781' };
+      return {
+        statusText: 'cancelled',
+        heading: 'Job cancelled',
+        intro: 'The job was cancelled on request; whatever it had already created was destroyed.',
+        linkLabel: 'Open the job',
+        accent: '#6e7781',
+      };
     case 'rejected':
-      return { statusText: 'rejected', heading: 'Plan rejected', intro: 'The Terraform plan was not approved, so nothing was created.', linkLabel: 'Open the job', accent: '#9a6700' };
+      return {
+        statusText: 'rejected',
+        heading: 'Plan rejected',
+        intro: 'The Terraform plan was not approved, so nothing was created.',
+        linkLabel: 'Open the job',
+        accent: '#9a6700',
+      };
     case 'destroyed':
-      return { statusText: 'destroyed', heading: 'Environment destroyed', intro: 'Every resource the job created has been destroyed.', linkLabel: 'Open the job', accent: '#6e7781' };
+      return {
+        statusText: 'destroyed',
+        heading: 'Environment destroyed',
+        intro: 'Every resource the job created has been destroyed.',
+        linkLabel: 'Open the job',
+        accent: '#6e7781',
+      };
     case 'destroy_failed':
       return {
         statusText: 'destroy failed',
         heading: 'Destroy failed',
-        intro: 'Destroying the environment failed; some resources may still exist (and cost money). You can retry from the job page.',
+        intro:
+          'Destroying the environment failed; some resources may still exist (and cost money). You can retry from the job page.',
         linkLabel: 'Open the job to retry',
         accent: '#cf222e',
       };
@@ -153,8 +178,12 @@ function sectionsFor(input: EmailInput, view: JobView): EmailSection[] {
         {
           title: 'How to reach it',
           blocks: [
-            view.host ? { kind: 'host', host: view.host } : { kind: 'paragraph', text: 'The instance reported no address yet; see the job page.' },
-            view.ports.length ? { kind: 'ports', ports: view.ports } : { kind: 'paragraph', text: 'No container publishes a port.' },
+            view.host
+              ? { kind: 'host', host: view.host }
+              : { kind: 'paragraph', text: 'The instance reported no address yet; see the job page.' },
+            view.ports.length
+              ? { kind: 'ports', ports: view.ports }
+              : { kind: 'paragraph', text: 'No container publishes a port.' },
           ],
         },
         {

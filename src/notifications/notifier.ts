@@ -1,10 +1,6 @@
 import type { Db } from '../db/database.js';
 import { getJob, listSteps } from '../db/jobs.js';
-import {
-  getJobNotification,
-  insertNotificationIfAbsent,
-  transitionNotification,
-} from '../db/notifications.js';
+import { getJobNotification, insertNotificationIfAbsent, transitionNotification } from '../db/notifications.js';
 import type { NotificationRow } from '../db/schema.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { MAX_LOG_LINES, renderEmail } from './emailContent.js';

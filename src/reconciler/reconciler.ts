@@ -83,7 +83,7 @@ export async function reconcileOnce(deps: ReconcilerDeps): Promise<ReconcileResu
       ...(target.status === 'destroyed' ? { has_resources: 0 } : {}),
     });
     if (!won) continue; // the job moved on meanwhile (or another web process got here first)
-    await closeRunningSteps(db, job.id, 'interrupted: the job\'s workflow closed while this attempt was running');
+    await closeRunningSteps(db, job.id, "interrupted: the job's workflow closed while this attempt was running");
     await recordAudit(db, {
       actor: RECONCILER_ACTOR,
       action: 'reconcile',
@@ -114,7 +114,7 @@ function targetOf(
     case 'missing': {
       const since = job.started_at ? now.getTime() - Date.parse(job.started_at) : Infinity;
       if (since < MISSING_GRACE_MS) return undefined;
-      const reason = 'the job\'s workflow does not exist in Temporal (it never started, or was deleted)';
+      const reason = "the job's workflow does not exist in Temporal (it never started, or was deleted)";
       return { status: 'failed', error: `${reason}${whatIsLeft(job)}`, reason };
     }
     case 'ended': {
@@ -129,9 +129,7 @@ function targetOf(
 }
 
 function whatIsLeft(job: JobSeen): string {
-  return job.has_resources === 1
-    ? '; resources may remain: destroy the job to remove them'
-    : '; nothing was created';
+  return job.has_resources === 1 ? '; resources may remain: destroy the job to remove them' : '; nothing was created';
 }
 
 /** The requester hears once (the outbox row is the gate); a mail server down for a moment gets a few tries. */
@@ -186,4 +184,3 @@ export function startReconciler(deps: ReconcilerDeps & { intervalMs: number }): 
     runNow: pass,
   };
 }
-

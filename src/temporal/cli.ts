@@ -121,7 +121,9 @@ async function downloadRelease(env: NodeJS.ProcessEnv, log: (msg: string) => voi
     try {
       execFileSync('tar', ['-xzf', archive, '-C', staging, 'temporal'], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
-      throw new Error(`the downloaded archive has no temporal binary (${String((err as { stderr?: Buffer }).stderr ?? err).trim()})`);
+      throw new Error(
+        `the downloaded archive has no temporal binary (${String((err as { stderr?: Buffer }).stderr ?? err).trim()})`,
+      );
     }
     fs.chmodSync(path.join(staging, 'temporal'), 0o755);
     fs.renameSync(path.join(staging, 'temporal'), cachedCliPath(env));

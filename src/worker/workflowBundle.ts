@@ -242,11 +242,7 @@ export function pruneBundleCache(dir: string, keep: string, now = Date.now()): s
  * Runs the bundler in a child process that writes `target` atomically. The
  * child is killed if this process exits first.
  */
-export function buildBundleInChild(
-  sources: Required<WorkflowBundleSources>,
-  target: string,
-  timeoutMs = 300_000,
-): Promise<void> {
+export function buildBundleInChild(sources: Required<WorkflowBundleSources>, target: string, timeoutMs = 300_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD_SCRIPT, sources.workflowsPath, sources.failureConverterPath, target], {
       stdio: ['ignore', 'ignore', 'pipe'],

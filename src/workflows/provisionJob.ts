@@ -261,9 +261,7 @@ async function runJob(
 
     if (outcome === 'failed') {
       progress.hasResources = await resourcesLeft();
-      const left = progress.hasResources
-        ? 'resources may remain: destroy the job to remove them'
-        : 'nothing was created';
+      const left = progress.hasResources ? 'resources may remain: destroy the job to remove them' : 'nothing was created';
       await setStatus('failed', { error: `${progress.error ?? 'unknown error'} (${left})`, finished: true });
       await notify('failed');
       if (!progress.hasResources) {
@@ -336,4 +334,3 @@ function describe(err: unknown): string {
   if (cause instanceof Error && cause.message) return describe(cause);
   return err instanceof Error ? err.message : String(err);
 }
-

@@ -126,14 +126,40 @@ describe('POST /api/jobs', () => {
     const job = res.body;
     expect(Object.keys(job).sort()).toEqual(
       [
-        'id', 'name', 'status', 'step', 'spec', 'accountId', 'planSummary', 'outputs', 'error', 'workflowId',
-        'hasResources', 'destroyAt', 'actions', 'createdAt', 'startedAt', 'finishedAt', 'links',
+        'id',
+        'name',
+        'status',
+        'step',
+        'spec',
+        'accountId',
+        'planSummary',
+        'outputs',
+        'error',
+        'workflowId',
+        'hasResources',
+        'destroyAt',
+        'actions',
+        'createdAt',
+        'startedAt',
+        'finishedAt',
+        'links',
       ].sort(),
     );
-    expect(job).toMatchObject({ name: spec.name, status: 'draft', step: null, workflowId: null, actions: ['run'], hasResources: false });
+    expect(job).toMatchObject({
+      name: spec.name,
+      status: 'draft',
+      step: null,
+      workflowId: null,
+      actions: ['run'],
+      hasResources: false,
+    });
     expect(job.spec.instance).toMatchObject({ type: 't3.micro', volumeSizeGb: 20 });
     expect(job.spec.usersCsv).toBe(CSV);
-    expect(job.links).toEqual({ self: `http://prov.test/api/jobs/${job.id}`, ui: `http://prov.test/jobs/${job.id}`, temporal: null });
+    expect(job.links).toEqual({
+      self: `http://prov.test/api/jobs/${job.id}`,
+      ui: `http://prov.test/jobs/${job.id}`,
+      temporal: null,
+    });
     // Security headers on API responses too.
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
@@ -206,7 +232,11 @@ describe('POST /api/jobs', () => {
   it('refuses access keys when ALLOW_ACCESS_KEY_AUTH is off (422 on auth.method)', async () => {
     const res = await call('POST', '/api/jobs', {
       json: specBody({
-        auth: { method: 'access_keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+        auth: {
+          method: 'access_keys',
+          accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+          secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+        },
       }),
     });
     expectError(res, 422, 'validation_failed');
@@ -215,9 +245,21 @@ describe('POST /api/jobs', () => {
   });
 
   it('400 on malformed JSON, 415 on other content types, 413 on a body over 2 MB', async () => {
-    expectError(await call('POST', '/api/jobs', { body: '{"name": "x",', headers: { 'content-type': 'application/json' } }), 400, 'bad_request');
-    expectError(await call('POST', '/api/jobs', { body: '', headers: { 'content-type': 'application/json' } }), 400, 'bad_request');
-    expectError(await call('POST', '/api/jobs', { body: 'name=x', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type');
+    expectError(
+      await call('POST', '/api/jobs', { body: '{"name": "x",', headers: { 'content-type': 'application/json' } }),
+      400,
+      'bad_request',
+    );
+    expectError(
+      await call('POST', '/api/jobs', { body: '', headers: { 'content-type': 'application/json' } }),
+      400,
+      'bad_request',
+    );
+    expectError(
+      await call('POST', '/api/jobs', { body: 'name=x', headers: { 'content-type': 'text/plain' } }),
+      415,
+      'unsupported_media_type',
+    );
     expectError(
       await call('POST', '/api/jobs', { body: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
       415,
@@ -225,7 +267,11 @@ describe('POST /api/jobs', () => {
     );
     expectError(await call('POST', '/api/jobs', { body: JSON.stringify(specBody()) }), 415, 'unsupported_media_type');
     const huge = JSON.stringify(specBody({ usersCsv: `${CSV}${'x'.repeat(3 * 1024 * 1024)}` }));
-    expectError(await call('POST', '/api/jobs', { body: huge, headers: { 'content-type': 'application/json' } }), 413, 'too_large');
+    expectError(
+      await call('POST', '/api/jobs', { body: huge, headers: { 'content-type': 'application/json' } }),
+      413,
+      'too_large',
+    );
     // A JSON array or a deeply nested document is refused cleanly, not with a 500.
     expectError(await call('POST', '/api/jobs', { json: [specBody()] }), 422, 'validation_failed');
     const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
@@ -393,7 +439,11 @@ describe('job lifecycle through the API (real workflow)', () => {
       415,
       'unsupported_media_type',
     );
-    expectError(await call('POST', `/api/jobs/${job.id}/destroy`, { body: '{', headers: { 'content-type': 'application/json' } }), 400, 'bad_request');
+    expectError(
+      await call('POST', `/api/jobs/${job.id}/destroy`, { body: '{', headers: { 'content-type': 'application/json' } }),
+      400,
+      'bad_request',
+    );
 
     const destroy = await call('POST', `/api/jobs/${job.id}/destroy`, { headers: { 'content-type': 'application/json' } });
     expect(destroy.status, destroy.text).toBe(202);
@@ -481,7 +531,10 @@ describe('Idempotency-Key', () => {
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     expect(await jobsNamed(body.name)).toHaveLength(1);
 
-    const other = await call('POST', '/api/jobs', { json: { ...body, region: 'eu-west-1' }, headers: { 'idempotency-key': key } });
+    const other = await call('POST', '/api/jobs', {
+      json: { ...body, region: 'eu-west-1' },
+      headers: { 'idempotency-key': key },
+    });
     expectError(other, 422, 'idempotency_key_reused');
     expect(other.body.error.message).toContain('different request body');
 
@@ -490,7 +543,11 @@ describe('Idempotency-Key', () => {
     expect(fresh.status).toBe(201);
     expect(fresh.body.id).not.toBe(first.body.id);
 
-    expectError(await call('POST', '/api/jobs', { json: specBody(), headers: { 'idempotency-key': 'x'.repeat(300) } }), 400, 'bad_request');
+    expectError(
+      await call('POST', '/api/jobs', { json: specBody(), headers: { 'idempotency-key': 'x'.repeat(300) } }),
+      400,
+      'bad_request',
+    );
   });
 
   it('concurrent identical requests create one job', async () => {
@@ -532,13 +589,17 @@ describe('Idempotency-Key', () => {
     await Promise.all([waitForStatus(temp.db, job.id, ['destroyed']), waitForStatus(temp.db, other.id, ['destroyed'])]);
   });
 
-  it('a failure that is the server\'s (503) frees the key for a retry', async () => {
+  it("a failure that is the server's (503) frees the key for a retry", async () => {
     const { client: deadClient, close } = await testClient();
     await close();
     const deadApp = createApp({ db: temp.db, temporal: deadClient, config });
     const job = await createDraft();
     const key = `retry-${Date.now()}`;
-    expectError(await call('POST', `/api/jobs/${job.id}/run`, { headers: { 'idempotency-key': key } }, deadApp), 503, 'unavailable');
+    expectError(
+      await call('POST', `/api/jobs/${job.id}/run`, { headers: { 'idempotency-key': key } }, deadApp),
+      503,
+      'unavailable',
+    );
     const retry = await call('POST', `/api/jobs/${job.id}/run`, { headers: { 'idempotency-key': key } });
     expect(retry.status, retry.text).toBe(202);
     expect(retry.headers.get('idempotent-replayed')).toBeNull();
@@ -580,7 +641,10 @@ describe('GET /api/jobs/:id/logs/stream (SSE over real HTTP)', () => {
   let comments: string[] = [];
 
   /** Reads events until `until` says stop or the server ends the stream. */
-  async function readEvents(res: Response, until: (events: SseEvent[]) => boolean): Promise<{ events: SseEvent[]; ended: boolean }> {
+  async function readEvents(
+    res: Response,
+    until: (events: SseEvent[]) => boolean,
+  ): Promise<{ events: SseEvent[]; ended: boolean }> {
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     const events: SseEvent[] = [];

@@ -97,7 +97,9 @@ describe('job page', () => {
     expect(html).not.toContain('<p>not markup</p>');
     const expected = (
       await Promise.all(
-        lines.map(async (l, i) => String(await (<ReferenceLine l={{ seq: i + 1, step: l.step, stream: l.stream, line: l.line }} />).toString())),
+        lines.map(async (l, i) =>
+          String(await (<ReferenceLine l={{ seq: i + 1, step: l.step, stream: l.stream, line: l.line }} />).toString()),
+        ),
       )
     ).join('');
     expect(html).toContain(`data-first-seq="1" data-last-seq="${lines.length}" data-live="1">${expected}</div>`);

@@ -93,7 +93,8 @@ describe.each(dbKinds())('on %s', (kind) => {
     });
 
     it('survive several connections migrating a fresh database at once', async (ctx) => {
-      if (kind === 'sqlite') ctx.skip('one connection per process: tests/integration/migrations.test.ts runs this across processes');
+      if (kind === 'sqlite')
+        ctx.skip('one connection per process: tests/integration/migrations.test.ts runs this across processes');
       const target = t.target.replace(/\/([^/]+)$/, '/$1_fresh');
       await sql.raw(`create database ${target.split('/').pop()}`).execute(db);
       const dbs = [0, 1, 2].map(() => createDb(target));
@@ -277,7 +278,11 @@ describe.each(dbKinds())('on %s', (kind) => {
       expect(await isSessionActive(db, `b-${kind}`, now)).toBe(true);
       expect(await isSessionActive(db, `b-${kind}`, later)).toBe(false);
       await pruneExpiredSessions(db, later);
-      const left = await db.selectFrom('sessions').select('id_hash').where('id_hash', 'in', [`a-${kind}`, `b-${kind}`]).execute();
+      const left = await db
+        .selectFrom('sessions')
+        .select('id_hash')
+        .where('id_hash', 'in', [`a-${kind}`, `b-${kind}`])
+        .execute();
       expect(left).toEqual([]);
     });
   });

@@ -26,7 +26,10 @@ async function holdLock(file: string, holdMs: number): Promise<void> {
     db.exec('BEGIN IMMEDIATE');
     console.log('locked');
     setTimeout(() => { db.exec('COMMIT'); db.close(); }, Number(process.argv[2]));`;
-  const child = spawn(process.execPath, ['-e', script, file, String(holdMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', script, file, String(holdMs)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d) => String(d).includes('locked') && resolve());
@@ -41,8 +44,16 @@ async function jobDb(busyTimeoutMs?: number) {
   await migrateToLatest(db);
   const now = new Date().toISOString();
   await insertJob(db, {
-    id: 'jlocks', name: 'locks', status: 'running', requester_email: 'a@example.com', region: 'us-east-1',
-    instance_type: 't3.micro', auth_method: 'assume_role', spec_json: '{}', created_at: now, updated_at: now,
+    id: 'jlocks',
+    name: 'locks',
+    status: 'running',
+    requester_email: 'a@example.com',
+    region: 'us-east-1',
+    instance_type: 't3.micro',
+    auth_method: 'assume_role',
+    spec_json: '{}',
+    created_at: now,
+    updated_at: now,
   });
   return { db, file };
 }
@@ -81,7 +92,10 @@ describe('SQLite write lock held by another process', () => {
     await holdLock(file, 3_000);
     const t = ticker();
     const started = performance.now();
-    const err = await updateJob(db, 'jlocks', { step: 'plan' }).then(() => undefined, (e: unknown) => e);
+    const err = await updateJob(db, 'jlocks', { step: 'plan' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const { longest } = t.stop();
     expect((err as { code?: string })?.code).toBe('SQLITE_BUSY');
     expect(performance.now() - started).toBeGreaterThan(500);

@@ -26,14 +26,18 @@ function project() {
     fs.writeFileSync(path.join(dir, rel), text);
   };
   write('package.json', JSON.stringify({ name: 'build-probe', private: true, type: 'module' }));
-  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs']) write(f, fs.readFileSync(path.join(ROOT, f), 'utf8'));
+  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs'])
+    write(f, fs.readFileSync(path.join(ROOT, f), 'utf8'));
   fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  write('src/index.ts', [
-    "import type { Shape } from './types.js';",
-    "import { helper } from './lib/helper.js';",
-    "export const shape: Shape = { name: helper() };",
-    '',
-  ].join('\n'));
+  write(
+    'src/index.ts',
+    [
+      "import type { Shape } from './types.js';",
+      "import { helper } from './lib/helper.js';",
+      'export const shape: Shape = { name: helper() };',
+      '',
+    ].join('\n'),
+  );
   write('src/types.ts', 'export interface Shape { name: string }\n');
   write('src/lib/helper.ts', "export function helper(): string {\n  return 'v1';\n}\n");
   write('src/view.tsx', 'export const View = (p: { name: string }) => <p>{p.name}</p>;\n');
@@ -62,10 +66,14 @@ describe('scripts/build.mjs', () => {
     expect(p.read('dist/assets/site.css')).toBe('body { color: red }\n');
     expect(p.read('dist/conv.cjs')).toBe("module.exports = { kind: 'cjs' };\n");
     expect(fs.existsSync(path.join(p.dir, 'dist', 'types.js'))).toBe(true);
-    const loaded = spawnSync(process.execPath, ['--input-type=module', '-e', "console.log((await import('./dist/index.js')).shape.name)"], {
-      cwd: p.dir,
-      encoding: 'utf8',
-    });
+    const loaded = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', "console.log((await import('./dist/index.js')).shape.name)"],
+      {
+        cwd: p.dir,
+        encoding: 'utf8',
+      },
+    );
     expect(loaded.stdout.trim(), loaded.stderr).toBe('v1');
     expect(p.stamp().typechecked).toBe(false);
 
@@ -91,7 +99,7 @@ describe('scripts/build.mjs', () => {
     const p = project();
     expect(p.run(['--no-check']).code).toBe(0);
     const before = p.stamp();
-    p.write('src/lib/helper.ts', "export function helper(): string {\n  return 42;\n}\n");
+    p.write('src/lib/helper.ts', 'export function helper(): string {\n  return 42;\n}\n');
     const failed = p.run([]);
     expect(failed.code).toBe(1);
     expect(failed.out).toMatch(/TS2322/);
@@ -133,19 +141,30 @@ describe('scripts/build.mjs', () => {
     p.write('src/lib/helper.ts', "export function helper(): string {\n  return 'v3';\n}\n");
     const res = p.run(['--if-stale']);
     expect(res.code).toBe(1);
-    expect(res.out).toMatch(/out of date with src\/ and TypeScript \(a dev dependency\) is not installed: run `npm ci` and `npm run build`/);
+    expect(res.out).toMatch(
+      /out of date with src\/ and TypeScript \(a dev dependency\) is not installed: run `npm ci` and `npm run build`/,
+    );
   });
 
   it('two builds at once (web and worker started together) leave one complete dist/', async () => {
     const p = project();
     const start = () => {
-      const child = spawn(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: p.dir, env: childEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['scripts/build.mjs', '--if-stale'], {
+        cwd: p.dir,
+        env: childEnv({}),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       const out = collectOutput(child);
       return waitExit(child, 50_000).then((code) => ({ code, out: out.text() }));
     };
     const results = await Promise.all([start(), start()]);
     for (const r of results) expect(r.code, r.out).toBe(0);
-    expect(fs.readdirSync(p.dir).filter((f) => f.startsWith('dist')).sort()).toEqual(['dist']);
+    expect(
+      fs
+        .readdirSync(p.dir)
+        .filter((f) => f.startsWith('dist'))
+        .sort(),
+    ).toEqual(['dist']);
     expect(p.read('dist/lib/helper.js')).toContain("'v1'");
     expect(p.run(['--if-stale'])).toMatchObject({ code: 0, out: '' });
   }, 60_000);

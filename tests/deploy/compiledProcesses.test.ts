@@ -35,15 +35,26 @@ let srcBefore: Map<string, string>;
 
 function snapshotSrc(): Map<string, string> {
   const walk = (dir: string): string[] =>
-    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
-  return new Map(walk(SRC).map((f) => [path.relative(SRC, f), crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex')]));
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  return new Map(
+    walk(SRC).map((f) => [path.relative(SRC, f), crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex')]),
+  );
 }
 
 /** Polls `ready` until it is truthy; fails at once when `child` exits. */
-async function until(what: string, child: ChildProcess, output: () => string, ready: () => Promise<boolean> | boolean, timeoutMs: number) {
+async function until(
+  what: string,
+  child: ChildProcess,
+  output: () => string,
+  ready: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${output()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`exited (${child.exitCode ?? child.signalCode}) before ${what}:\n${output()}`);
     if (await ready()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${output()}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -80,17 +91,23 @@ function npmRun(script: string, env: Record<string, string>): { child: ChildProc
 /** The node process running `entry` under `npm run` (npm → sh → exec node), and its command line. */
 async function nodeProcessOf(npm: { child: ChildProcess; output: () => string }, entry: string) {
   let found: { pid: number; argv: string[]; env: string[] } | undefined;
-  await until(`the node process of ${entry}`, npm.child, npm.output, () => {
-    for (const pid of descendants(npm.child.pid!)) {
-      try {
-        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-        if (argv.includes(entry)) found = { pid, argv, env: fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0') };
-      } catch {
-        // gone, or not ours to read
+  await until(
+    `the node process of ${entry}`,
+    npm.child,
+    npm.output,
+    () => {
+      for (const pid of descendants(npm.child.pid!)) {
+        try {
+          const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+          if (argv.includes(entry)) found = { pid, argv, env: fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0') };
+        } catch {
+          // gone, or not ours to read
+        }
       }
-    }
-    return found !== undefined;
-  }, 30_000);
+      return found !== undefined;
+    },
+    30_000,
+  );
   return found!;
 }
 
@@ -150,7 +167,9 @@ describe('the compiled build', () => {
       if (/\.tsx?$/.test(rel)) expect(fs.existsSync(path.join(app, 'dist', rel.replace(/\.tsx?$/, '.js'))), rel).toBe(true);
       else expect(fs.readFileSync(path.join(app, 'dist', rel)), rel).toEqual(fs.readFileSync(path.join(SRC, rel)));
     }
-    expect(unchanged).toEqual(expect.arrayContaining(['api/static/app.css', 'temporal/failureConverter.cjs', 'worker/bundleWorkflowsChild.mjs']));
+    expect(unchanged).toEqual(
+      expect.arrayContaining(['api/static/app.css', 'temporal/failureConverter.cjs', 'worker/bundleWorkflowsChild.mjs']),
+    );
     // What the compiled modules resolve next to themselves or from the project's root.
     const probe = spawnSync(
       process.execPath,
@@ -182,7 +201,10 @@ describe('the compiled build', () => {
     // As the image's build does: the bundle of the compiled workflows, into the cache under node_modules.
     const bundling = npmRun('bundle-workflows', {});
     expect(await waitExit(bundling.child, 180_000), bundling.output()).toBe(0);
-    const codePath = bundling.output().split('\n').find((l) => l.startsWith('/'));
+    const codePath = bundling
+      .output()
+      .split('\n')
+      .find((l) => l.startsWith('/'));
     expect(path.dirname(codePath ?? ''), bundling.output()).toBe(path.join(app, BUNDLE_CACHE));
     expect(path.basename(codePath!)).toMatch(/^workflows-[0-9a-f]{20}\.js$/);
 
@@ -216,7 +238,13 @@ describe('the compiled build', () => {
     expectPlainNode(webNode, 'dist/api/server.js');
 
     const base = `http://127.0.0.1:${webPort}`;
-    await until('web /health', web.child, web.output, async () => (await fetch(`${base}/health`).catch(() => undefined))?.status === 200, 60_000);
+    await until(
+      'web /health',
+      web.child,
+      web.output,
+      async () => (await fetch(`${base}/health`).catch(() => undefined))?.status === 200,
+      60_000,
+    );
     const health = await fetch(`${base}/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok', db: 'ok', temporal: 'ok' });
@@ -227,7 +255,10 @@ describe('the compiled build', () => {
 
     await until('the worker polls', worker.child, worker.output, () => worker.output().includes('worker polling'), 60_000);
     // It found the bundle `npm run bundle-workflows` built: the same hash for the same compiled workflows.
-    const bundleLine = worker.output().split('\n').find((l) => l.includes('workflow bundle'));
+    const bundleLine = worker
+      .output()
+      .split('\n')
+      .find((l) => l.includes('workflow bundle'));
     expect(JSON.parse(bundleLine!)).toMatchObject({ msg: 'using the cached workflow bundle', codePath });
     const workerHealth = await fetch(`http://127.0.0.1:${metricsPort}/health`);
     expect(workerHealth.status).toBe(200);

@@ -126,7 +126,9 @@ describe('docker-compose.yml', () => {
     expect([...files]).toEqual(['.env.production']);
     for (const name of ['web', 'worker', 'postgres', 'temporal']) expect(envFilesOf(services[name])).toContain('.env.production');
     expect(fs.existsSync(path.join(ROOT, '.env.production.example'))).toBe(true);
-    const ignores = read('.gitignore').split('\n').map((l) => l.trim());
+    const ignores = read('.gitignore')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignores, '.env.production must be git-ignored').toContain('.env.production');
 
     // No secret inline: nothing that looks like a password, key or token has a value in the compose file.
@@ -150,11 +152,12 @@ describe('docker-compose.yml', () => {
 
   const dockerCompose = onPath('docker-compose');
   it('passes `docker-compose config`', (ctx) => {
-    if (!dockerCompose) ctx.skip('docker-compose is not on PATH (.ci/run installs Debian\'s docker-compose)');
+    if (!dockerCompose) ctx.skip("docker-compose is not on PATH (.ci/run installs Debian's docker-compose)");
     // In a copy with an .env.production made from the example, as a deployment would have it.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-compose-'));
     try {
-      for (const f of ['docker-compose.yml', 'Dockerfile', '.dockerignore']) fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+      for (const f of ['docker-compose.yml', 'Dockerfile', '.dockerignore'])
+        fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
       fs.copyFileSync(path.join(ROOT, '.env.production.example'), path.join(dir, '.env.production'));
       const res = spawnSync(dockerCompose!, ['-f', 'docker-compose.yml', 'config', '-q'], {
         cwd: dir,
@@ -164,7 +167,11 @@ describe('docker-compose.yml', () => {
       expect(res.status, `${res.stdout}${res.stderr}`).toBe(0);
       // The resolved file keeps the health checks and dependency conditions (docker-compose 1.x drops nothing silently).
       const resolved = parseYaml(
-        execFileSync(dockerCompose!, ['-f', 'docker-compose.yml', 'config'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir } }),
+        execFileSync(dockerCompose!, ['-f', 'docker-compose.yml', 'config'], {
+          cwd: dir,
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH ?? '', HOME: dir },
+        }),
       ) as ComposeFile;
       expect(resolved.services.worker.depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
       expect(envOf(resolved.services['temporal-ui']).TEMPORAL_CODEC_ENDPOINT).toBe('http://localhost:8000/codec');
@@ -187,7 +194,11 @@ describe('Dockerfile', () => {
   const runtime = stages.at(-1)!;
   /** `COPY --from=<stage> … <source> <target>` lines of a stage. */
   const copiesFrom = (stageText: string) =>
-    [...stageText.matchAll(/^COPY --from=(\S+) (?:--\S+ )*(\S+) (\S+)$/gm)].map((m) => ({ from: m[1], source: m[2], target: m[3] }));
+    [...stageText.matchAll(/^COPY --from=(\S+) (?:--\S+ )*(\S+) (\S+)$/gm)].map((m) => ({
+      from: m[1],
+      source: m[2],
+      target: m[3],
+    }));
   /** The commands a stage runs (RUN lines joined with their continuation lines). */
   const runsOf = (stageText: string) => [...stageText.replace(/\\\n/g, ' ').matchAll(/^RUN (.+)$/gm)].map((m) => m[1]);
 
@@ -231,7 +242,9 @@ describe('Dockerfile', () => {
     }
     expect(runtime.text).toMatch(/^COPY (?:--\S+ )*.*\bscripts\/build\.mjs\b.* \.\/scripts\/$/m);
     // The build context leaves out a local dist/ (the image compiles its own) but keeps what the build needs.
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignored).toContain('dist');
     for (const needed of ['src', 'scripts', 'tsconfig.json', 'tsconfig.build.json']) expect(ignored).not.toContain(needed);
   });

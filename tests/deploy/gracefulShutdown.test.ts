@@ -96,7 +96,7 @@ describe('SIGTERM to a worker during apply', () => {
     expect(await waitExit(first.child, 60_000), first.output()).toBe(0);
     const stoppedAfterMs = Date.now() - sentAt;
     // Nothing of the old worker outlives it: terraform stopped on its SIGINT.
-    await waitFor('the old worker\'s processes to be gone', () => tree.every((pid) => !isAlive(pid)), 10_000);
+    await waitFor("the old worker's processes to be gone", () => tree.every((pid) => !isAlive(pid)), 10_000);
 
     const done = await waitForStatus(temp.db, job.id, ['succeeded', 'failed', 'cancelled'], 150_000);
     expect(done.status, done.error ?? '').toBe('succeeded');

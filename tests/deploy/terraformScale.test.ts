@@ -109,7 +109,10 @@ describe('withFileLock', () => {
     const dir = scratch('prov-lock-');
     const lock = path.join(dir, 'x.lock');
     const dead = spawnSync('true').pid!;
-    fs.writeFileSync(lock, JSON.stringify({ pid: dead, host: os.hostname(), token: 'dead', acquiredAt: new Date().toISOString() }));
+    fs.writeFileSync(
+      lock,
+      JSON.stringify({ pid: dead, host: os.hostname(), token: 'dead', acquiredAt: new Date().toISOString() }),
+    );
     const started = Date.now();
     expect(await withFileLock(lock, async () => 'ran', { pollMs: 20 })).toBe('ran');
     expect(Date.now() - started).toBeLessThan(2_000);
@@ -205,15 +208,29 @@ echo "Terraform has been successfully initialized!"
     const cache = path.join(dir, 'plugin-cache');
     await Promise.all(
       [0, 1, 2].map(async (i) => {
-        const ws = await prepareWorkspace({ jobsWorkdir: dir, jobId: `cache-job-${i}`, moduleDir: SANDBOX_MODULE, tfvars: sandboxVars(`cache-job-${i}`) });
-        await terraformInit({ binary: 'terraform', workspaceDir: ws, env: { TF_PLUGIN_CACHE_DIR: cache }, sink: quietSink(), graceMs: 5_000 });
+        const ws = await prepareWorkspace({
+          jobsWorkdir: dir,
+          jobId: `cache-job-${i}`,
+          moduleDir: SANDBOX_MODULE,
+          tfvars: sandboxVars(`cache-job-${i}`),
+        });
+        await terraformInit({
+          binary: 'terraform',
+          workspaceDir: ws,
+          env: { TF_PLUGIN_CACHE_DIR: cache },
+          sink: quietSink(),
+          graceMs: 5_000,
+        });
       }),
     );
     expect(fs.existsSync(path.join(cache, PLUGIN_CACHE_LOCK))).toBe(false);
   }, 90_000);
 
   it('is configured by TF_PLUGIN_CACHE_DIR', () => {
-    const config = parseConfig({ TF_PLUGIN_CACHE_DIR: 'cache/tf', TF_STATE_BUCKET: 'my-state', TF_STATE_REGION: 'eu-west-1' }, '/srv/app');
+    const config = parseConfig(
+      { TF_PLUGIN_CACHE_DIR: 'cache/tf', TF_STATE_BUCKET: 'my-state', TF_STATE_REGION: 'eu-west-1' },
+      '/srv/app',
+    );
     const deps = activityDepsFromConfig(config, {} as Db);
     expect(deps.settings.pluginCacheDir).toBe('/srv/app/cache/tf');
     expect(deps.settings.stateBackend).toEqual({
@@ -305,7 +322,9 @@ describe('job state in S3 (moto), reached from another workdir', () => {
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL: moto.endpoint,
   });
-  const s3Auth = { authorization: `AWS4-HMAC-SHA256 Credential=${MOTO_ACCESS_KEY_ID}/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0` };
+  const s3Auth = {
+    authorization: `AWS4-HMAC-SHA256 Credential=${MOTO_ACCESS_KEY_ID}/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0`,
+  };
 
   beforeAll(async () => {
     moto = await startMoto();
@@ -348,7 +367,11 @@ describe('job state in S3 (moto), reached from another workdir', () => {
     const wsB = await prepareWorkspace({ jobsWorkdir: hostB, jobId, moduleDir: SANDBOX_MODULE, tfvars: sandboxVars(jobId) });
     await writeBackendFiles(wsB, jobId, s3);
     await terraformInit(ctxFor(wsB));
-    const listed = execFileSync('terraform', ['state', 'list'], { cwd: wsB, env: { ...process.env, ...env() }, encoding: 'utf8' });
+    const listed = execFileSync('terraform', ['state', 'list'], {
+      cwd: wsB,
+      env: { ...process.env, ...env() },
+      encoding: 'utf8',
+    });
     expect(listed).toMatch(/terraform_data\.instance/);
     expect((await terraformPlan(ctxFor(wsB))).add).toBe(0);
     await terraformDestroy(ctxFor(wsB));

@@ -62,10 +62,15 @@ describe('SIGTERM to the web service', () => {
     });
     const out = collectOutput(web);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor('web to listen', async () => {
-      if (web!.exitCode !== null) throw new Error(`web exited: ${out.text()}`);
-      return (await fetch(`${base}/health`).catch(() => undefined))?.status === 200;
-    }, 60_000, 200);
+    await waitFor(
+      'web to listen',
+      async () => {
+        if (web!.exitCode !== null) throw new Error(`web exited: ${out.text()}`);
+        return (await fetch(`${base}/health`).catch(() => undefined))?.status === 200;
+      },
+      60_000,
+      200,
+    );
 
     const res = await fetch(`${base}/api/jobs/${job.id}/logs/stream`, {
       headers: { authorization: `Bearer ${TOKEN}`, accept: 'text/event-stream' },

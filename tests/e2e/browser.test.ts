@@ -82,7 +82,8 @@ beforeAll(async () => {
   page = await context.newPage();
   page.on('console', (m) => {
     // Failed documents (401 on a wrong password, 422 on a bad form) are expected; failed requests are checked below.
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(`${m.text()} @ ${m.location().url}`);
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+      consoleErrors.push(`${m.text()} @ ${m.location().url}`);
   });
   page.on('response', (r) => {
     if (r.status() >= 400 && r.request().resourceType() !== 'document' && !r.url().endsWith('/favicon.ico')) {
@@ -279,13 +280,22 @@ describe('the web UI in a browser', () => {
     const id = await jobIdFromUrl(page);
     await expectStatus(page, 'awaiting_approval');
     await page.locator('#plan-title + .plan-counts').waitFor();
-    await expect(page.locator('button[data-action]').allInnerTexts()).resolves.toEqual(['Approve plan', 'Reject plan', 'Cancel job']);
+    await expect(page.locator('button[data-action]').allInnerTexts()).resolves.toEqual([
+      'Approve plan',
+      'Reject plan',
+      'Cancel job',
+    ]);
     await shot('11-job-awaiting-approval');
     await page.fill('#approve-comment', 'looks right');
     await page.click('button[data-action=approve]');
     await expect(page.locator('.flash').textContent()).resolves.toContain('Plan approved');
     await expectStatus(page, 'succeeded');
-    const audit = await temp.db.selectFrom('audit_log').select(['action', 'detail']).where('job_id', '=', id).orderBy('id').execute();
+    const audit = await temp.db
+      .selectFrom('audit_log')
+      .select(['action', 'detail'])
+      .where('job_id', '=', id)
+      .orderBy('id')
+      .execute();
     expect(audit).toContainEqual({ action: 'approve', detail: 'looks right' });
     succeededJob = { id, name };
   });
@@ -447,7 +457,14 @@ describe('the web UI in a browser', () => {
     await appendLogLines(
       temp.db,
       bigId,
-      Array.from({ length: 5 }, (_, i) => ({ step: 'bench', attempt: 3, stream: 'stdout', lineNo: i + 1, line: `after reconnect ${i + 1}`, ts: now })),
+      Array.from({ length: 5 }, (_, i) => ({
+        step: 'bench',
+        attempt: 3,
+        stream: 'stdout',
+        lineNo: i + 1,
+        line: `after reconnect ${i + 1}`,
+        ts: now,
+      })),
     );
     await page.locator('#log-box .ll', { hasText: 'after reconnect 5' }).waitFor({ timeout: 15_000 });
     const seqs = await page.$$eval('#log-box .ll', (els) => els.map((e) => Number((e as HTMLElement).dataset.seq)));

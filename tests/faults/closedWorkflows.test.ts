@@ -37,13 +37,22 @@ describe('a workflow terminated from the Temporal CLI', () => {
     const id = await createAndRun(svc, 'terminated-job', 'terminated@example.com');
     await waitForApplyLine(svc, [id]);
 
-    execFileSync(inject('temporalCliPath'), [
-      'workflow', 'terminate',
-      '--address', svc.temporalAddress,
-      '--namespace', 'default',
-      '--workflow-id', `job-${id}`,
-      '--reason', 'stuck, ended by the operator',
-    ], { stdio: 'pipe' });
+    execFileSync(
+      inject('temporalCliPath'),
+      [
+        'workflow',
+        'terminate',
+        '--address',
+        svc.temporalAddress,
+        '--namespace',
+        'default',
+        '--workflow-id',
+        `job-${id}`,
+        '--reason',
+        'stuck, ended by the operator',
+      ],
+      { stdio: 'pipe' },
+    );
     const terminatedAt = Date.now();
 
     // The web's reconciler runs at its default interval (20 s): the job is corrected within a minute.
@@ -54,7 +63,9 @@ describe('a workflow terminated from the Temporal CLI', () => {
     expect(job.error).toMatch(/during step apply; resources may remain/);
     expect(job.hasResources).toBe(true);
 
-    const audit = (await (await svc.api(`/api/jobs/${id}/audit`)).json()) as { entries: { actor: string; action: string; detail: string }[] };
+    const audit = (await (await svc.api(`/api/jobs/${id}/audit`)).json()) as {
+      entries: { actor: string; action: string; detail: string }[];
+    };
     const entry = audit.entries.find((e) => e.action === 'reconcile');
     expect(entry?.actor).toBe('system:reconciler');
     expect(entry?.detail).toMatch(/^running → failed: the workflow was terminated/);

@@ -37,7 +37,10 @@ describe('SQLite locked by another process during apply', () => {
     svc = await startServiceProcesses({ sandbox: SANDBOX });
     await svc.startWeb();
     await svc.startWorker();
-    const ids = [await createAndRun(svc, 'sqlite-lock-0', 'sl-0@example.com'), await createAndRun(svc, 'sqlite-lock-1', 'sl-1@example.com')];
+    const ids = [
+      await createAndRun(svc, 'sqlite-lock-0', 'sl-0@example.com'),
+      await createAndRun(svc, 'sqlite-lock-1', 'sl-1@example.com'),
+    ];
     const logs = watchLogs(svc, ids);
     await waitForApplyLine(svc, ids);
     const seenBefore = logs.seenCount();
@@ -71,7 +74,10 @@ describe.skipIf('missing' in pgBin)('Postgres stopped and started again during a
     svc = await startServiceProcesses({ databaseUrl, sandbox: SANDBOX });
     await svc.startWeb();
     await svc.startWorker();
-    const ids = [await createAndRun(svc, 'pg-outage-0', 'po-0@example.com'), await createAndRun(svc, 'pg-outage-1', 'po-1@example.com')];
+    const ids = [
+      await createAndRun(svc, 'pg-outage-0', 'po-0@example.com'),
+      await createAndRun(svc, 'pg-outage-1', 'po-1@example.com'),
+    ];
     const logs = watchLogs(svc, ids);
     await waitForApplyLine(svc, ids);
 

@@ -19,7 +19,10 @@ afterAll(async () => {
 
 describe('a Temporal server restart during apply', () => {
   it('lets every job finish, succeeded, with its resources once', async () => {
-    const ids = [await createAndRun(svc, 'temporal-restart-0', 'tr-0@example.com'), await createAndRun(svc, 'temporal-restart-1', 'tr-1@example.com')];
+    const ids = [
+      await createAndRun(svc, 'temporal-restart-0', 'tr-0@example.com'),
+      await createAndRun(svc, 'temporal-restart-1', 'tr-1@example.com'),
+    ];
     const logs = watchLogs(svc, ids);
     await waitForApplyLine(svc, ids);
     // Down longer than the apply's 10 s heartbeat timeout: the server times the attempts out when it is back.

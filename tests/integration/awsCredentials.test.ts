@@ -221,7 +221,11 @@ describe('ALLOWED_ACCOUNT_IDS', () => {
       resolveJobCredentials({
         jobId: 'a3',
         region: REGION,
-        auth: { method: 'access_keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+        auth: {
+          method: 'access_keys',
+          accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+          secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+        },
         allowedAccountIds: ['111122223333'],
       }),
     );
@@ -263,7 +267,11 @@ describe('with moto IAM authentication on', () => {
       // Unknown access key id.
       const unknown = await failure(
         resolveJobCredentials(
-          input({ method: 'access_keys', accessKeyId: 'AKIAUNKNOWNUNKNOWN00', secretAccessKey: 'S3cr3t/NotReal+Value0000000000000000000' }),
+          input({
+            method: 'access_keys',
+            accessKeyId: 'AKIAUNKNOWNUNKNOWN00',
+            secretAccessKey: 'S3cr3t/NotReal+Value0000000000000000000',
+          }),
         ),
       );
       expect(unknown).toMatchObject({ type: 'InvalidCredentials', awsCode: 'InvalidClientTokenId', field: 'auth.accessKeyId' });
@@ -273,7 +281,11 @@ describe('with moto IAM authentication on', () => {
       // Known key, wrong secret.
       const wrong = await failure(
         resolveJobCredentials(
-          input({ method: 'access_keys', accessKeyId: limited.accessKeyId, secretAccessKey: 'Wr0ngSecretWr0ngSecretWr0ngSecretWr0ng00' }),
+          input({
+            method: 'access_keys',
+            accessKeyId: limited.accessKeyId,
+            secretAccessKey: 'Wr0ngSecretWr0ngSecretWr0ngSecretWr0ng00',
+          }),
         ),
       );
       expect(wrong).toMatchObject({ type: 'InvalidCredentials', awsCode: 'SignatureDoesNotMatch' });
@@ -286,9 +298,15 @@ describe('with moto IAM authentication on', () => {
       expect(ok.arn).toBe(limited.arn);
 
       // The worker's own identity may not assume roles: AccessDenied on AssumeRole, with the usual causes.
-      const restore = setEnv({ ...motoEnv(moto.endpoint, REGION), AWS_ACCESS_KEY_ID: limited.accessKeyId, AWS_SECRET_ACCESS_KEY: limited.secretAccessKey });
+      const restore = setEnv({
+        ...motoEnv(moto.endpoint, REGION),
+        AWS_ACCESS_KEY_ID: limited.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: limited.secretAccessKey,
+      });
       try {
-        const denied = await failure(resolveJobCredentials(input({ method: 'assume_role', roleArn: ROLE, externalId: 'tenant-42' })));
+        const denied = await failure(
+          resolveJobCredentials(input({ method: 'assume_role', roleArn: ROLE, externalId: 'tenant-42' })),
+        );
         expect(denied).toMatchObject({ type: 'AccessDenied', awsCode: 'AccessDenied', field: 'auth.roleArn' });
         expect(denied.message).toContain(ROLE);
         expect(denied.message).toMatch(/trust policy/);
@@ -299,7 +317,11 @@ describe('with moto IAM authentication on', () => {
       }
 
       // A worker identity that may assume roles gets through, auth still on.
-      const restore2 = setEnv({ ...motoEnv(moto.endpoint, REGION), AWS_ACCESS_KEY_ID: assumer.accessKeyId, AWS_SECRET_ACCESS_KEY: assumer.secretAccessKey });
+      const restore2 = setEnv({
+        ...motoEnv(moto.endpoint, REGION),
+        AWS_ACCESS_KEY_ID: assumer.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: assumer.secretAccessKey,
+      });
       try {
         const res = await resolveJobCredentials(input({ method: 'assume_role', roleArn: ROLE }));
         expect(res.arn).toBe('arn:aws:sts::111122223333:assumed-role/Provisioner/job-auth');
@@ -315,7 +337,12 @@ describe('with moto IAM authentication on', () => {
 describe('error mapping for what moto cannot produce (stubbed send, real SDK error shapes)', () => {
   /** The shape the SDK's deserializer builds for an STS error response. */
   function stsError(name: string, message: string, status: number, fault: 'client' | 'server' = 'client') {
-    const err = new STSServiceException({ name, $fault: fault, $metadata: { httpStatusCode: status, requestId: 'req-1' }, message });
+    const err = new STSServiceException({
+      name,
+      $fault: fault,
+      $metadata: { httpStatusCode: status, requestId: 'req-1' },
+      message,
+    });
     Object.assign(err, { Code: name, Type: fault === 'client' ? 'Sender' : 'Receiver' });
     return err;
   }
@@ -339,14 +366,23 @@ describe('error mapping for what moto cannot produce (stubbed send, real SDK err
 
   it.each([
     ['ExpiredToken', 'The security token included in the request is expired', 400, 'InvalidCredentials', /expired/],
-    ['InvalidClientTokenId', 'The security token included in the request is invalid.', 403, 'InvalidCredentials', /did not accept/],
+    [
+      'InvalidClientTokenId',
+      'The security token included in the request is invalid.',
+      403,
+      'InvalidCredentials',
+      /did not accept/,
+    ],
     ['SignatureDoesNotMatch', 'The request signature we calculated does not match', 403, 'InvalidCredentials', /did not accept/],
     ['Throttling', 'Rate exceeded', 400, 'AwsTransient', /temporarily.*retried/],
     ['InternalFailure', 'Internal failure', 500, 'AwsTransient', /temporarily/],
   ] as const)('GetCallerIdentity %s → %s', async (code, message, status, type, text) => {
     const fault = status >= 500 ? 'server' : 'client';
     const err = await failure(
-      resolveJobCredentials({ jobId: 's', region: REGION, auth: keys }, { createStsClient: failingSts(stsError(code, message, status, fault)) }),
+      resolveJobCredentials(
+        { jobId: 's', region: REGION, auth: keys },
+        { createStsClient: failingSts(stsError(code, message, status, fault)) },
+      ),
     );
     expect(err).toMatchObject({ type, awsCode: code });
     expect(err.message).toMatch(text);
@@ -359,7 +395,11 @@ describe('error mapping for what moto cannot produce (stubbed send, real SDK err
         { jobId: 's', region: REGION, auth: { method: 'assume_role', roleArn: ROLE } },
         {
           createStsClient: failingSts(
-            stsError('AccessDenied', 'User: arn:aws:iam::999999999999:user/worker is not authorized to perform: sts:AssumeRole', 403),
+            stsError(
+              'AccessDenied',
+              'User: arn:aws:iam::999999999999:user/worker is not authorized to perform: sts:AssumeRole',
+              403,
+            ),
           ),
         },
       ),
@@ -380,7 +420,10 @@ describe('error mapping for what moto cannot produce (stubbed send, real SDK err
   });
 
   it('a network failure is AwsTransient', async () => {
-    const net = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED', $metadata: { attempts: 3 } });
+    const net = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), {
+      code: 'ECONNREFUSED',
+      $metadata: { attempts: 3 },
+    });
     const err = await failure(
       resolveJobCredentials({ jobId: 's', region: REGION, auth: keys }, { createStsClient: failingSts(net) }),
     );
@@ -452,17 +495,13 @@ describe('endpoints and terraform env', () => {
   }, 30_000);
 
   it('terraformEnv carries the credentials, the region and the endpoint settings, nothing else', () => {
-    const env = terraformEnv(
-      { accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token' },
-      'eu-west-1',
-      {
-        AWS_ENDPOINT_URL: 'http://127.0.0.1:5000',
-        AWS_ENDPOINT_URL_EC2: 'http://127.0.0.1:5001',
-        AWS_PROFILE: 'worker-profile',
-        AWS_ACCESS_KEY_ID: 'worker-key',
-        HOME: '/root',
-      },
-    );
+    const env = terraformEnv({ accessKeyId: 'ASIAEXAMPLE', secretAccessKey: 'secret', sessionToken: 'token' }, 'eu-west-1', {
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:5000',
+      AWS_ENDPOINT_URL_EC2: 'http://127.0.0.1:5001',
+      AWS_PROFILE: 'worker-profile',
+      AWS_ACCESS_KEY_ID: 'worker-key',
+      HOME: '/root',
+    });
     expect(env).toEqual({
       AWS_ACCESS_KEY_ID: 'ASIAEXAMPLE',
       AWS_SECRET_ACCESS_KEY: 'secret',

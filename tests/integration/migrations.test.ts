@@ -38,7 +38,11 @@ describe('migrations', () => {
     const file = path.join(dir, 'app.db');
     const goFile = path.join(dir, 'go');
     const children = [0, 1, 2, 3].map(() =>
-      spawn(TSX, [path.join(ROOT, 'tests/support/migrateChild.ts'), file, goFile], { cwd: ROOT, env: childEnv({}), stdio: ['ignore', 'pipe', 'pipe'] }),
+      spawn(TSX, [path.join(ROOT, 'tests/support/migrateChild.ts'), file, goFile], {
+        cwd: ROOT,
+        env: childEnv({}),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
     );
     const outputs = children.map(collectOutput);
     await waitFor('every child ready', () => outputs.every((o) => o.text().includes('ready')), 60_000, 20);
@@ -49,7 +53,10 @@ describe('migrations', () => {
     expect(applied).toBe(1);
     const db = createDb(file);
     try {
-      const rows = await db.selectFrom('kysely_migration' as never).selectAll().execute();
+      const rows = await db
+        .selectFrom('kysely_migration' as never)
+        .selectAll()
+        .execute();
       expect(rows).toHaveLength(Object.keys(migrations).length);
     } finally {
       await db.destroy();

@@ -4,12 +4,7 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { CreateEmailIdentityCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Db } from '../../src/db/database.js';
 import { insertJob } from '../../src/db/jobs.js';
-import {
-  getJobNotification,
-  getNotification,
-  listJobNotifications,
-  listNotifications,
-} from '../../src/db/notifications.js';
+import { getJobNotification, getNotification, listJobNotifications, listNotifications } from '../../src/db/notifications.js';
 import type { NotificationEvent } from '../../src/domain/notifications.js';
 import { createNotifier } from '../../src/notifications/notifier.js';
 import {
@@ -153,7 +148,9 @@ function parseMail(raw: string): { headers: Record<string, string>; parts: Recor
   };
   const decode = (body: string, encoding = '7bit') => {
     if (/quoted-printable/i.test(encoding)) {
-      const bytes = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+      const bytes = body
+        .replace(/=\r?\n/g, '')
+        .replace(/=([0-9A-F]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
       return Buffer.from(bytes, 'latin1').toString('utf8');
     }
     if (/base64/i.test(encoding)) return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
@@ -180,7 +177,13 @@ function parseMail(raw: string): { headers: Record<string, string>; parts: Recor
       const sep = chunk.search(/\r?\n\r?\n/);
       const partHeaders = splitHeaders(chunk.slice(0, sep).trim());
       const type = (partHeaders['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-      parts[type] = decode(chunk.slice(sep).replace(/^\r?\n\r?\n/, '').replace(/\r?\n$/, ''), partHeaders['content-transfer-encoding']);
+      parts[type] = decode(
+        chunk
+          .slice(sep)
+          .replace(/^\r?\n\r?\n/, '')
+          .replace(/\r?\n$/, ''),
+        partHeaders['content-transfer-encoding'],
+      );
     }
   }
   return { headers, parts };
@@ -336,13 +339,17 @@ describe('SMTP delivery to a real SMTP server', () => {
     const job = await makeJob();
     const notifier = createNotifier({ db, provider: noTlsSmtp(smtp.port), from: FROM, publicBaseUrl: BASE_URL });
     smtp.reject = { code: 550, message: 'No such user here' };
-    await expect(notifier.notify(job.id, 'approval_needed', { attempt: 1, maxAttempts: 8 })).resolves.toEqual({ status: 'failed' });
+    await expect(notifier.notify(job.id, 'approval_needed', { attempt: 1, maxAttempts: 8 })).resolves.toEqual({
+      status: 'failed',
+    });
     const row = await getJobNotification(db, job.id, 'approval_needed');
     expect(row?.status).toBe('failed');
     expect(row?.error).toMatch(/SMTP server rejected the message.*No such user here/);
     // A later call does not try again.
     smtp.reject = null;
-    await expect(notifier.notify(job.id, 'approval_needed', { attempt: 2, maxAttempts: 8 })).resolves.toEqual({ status: 'failed' });
+    await expect(notifier.notify(job.id, 'approval_needed', { attempt: 2, maxAttempts: 8 })).resolves.toEqual({
+      status: 'failed',
+    });
     expect(smtp.received).toHaveLength(0);
   });
 
@@ -492,7 +499,14 @@ describe('SES v2 through moto', () => {
       SMTP_SECURE: 'starttls',
     });
     expect(provider.name).toBe('ses');
-    const res = await provider.send({ to: 'z@example.com', from: FROM, subject: 'cfg', html: 'h', text: 't', messageId: '<c@prov.test>' });
+    const res = await provider.send({
+      to: 'z@example.com',
+      from: FROM,
+      subject: 'cfg',
+      html: 'h',
+      text: 't',
+      messageId: '<c@prov.test>',
+    });
     expect((await sentMessages()).find((m) => m.id === res.providerMessageId)?.source).toBe(sender);
   });
 });

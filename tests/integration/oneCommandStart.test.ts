@@ -29,13 +29,17 @@ describe('npm start', () => {
     const dataDir = tempDir('prov-start-');
     dirs.push(dataDir);
     const [port, tPort, uiPort] = [await freePort(), await freePort(), await freePort()];
-    const child = runTsx('src/main.ts', {
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      TEMPORAL_DEV_PORT: String(tPort),
-      TEMPORAL_DEV_UI_PORT: String(uiPort),
-      TEMPORAL_CLI_PATH: inject('temporalCliPath'),
-    }, { detached: true });
+    const child = runTsx(
+      'src/main.ts',
+      {
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        TEMPORAL_DEV_PORT: String(tPort),
+        TEMPORAL_DEV_UI_PORT: String(uiPort),
+        TEMPORAL_CLI_PATH: inject('temporalCliPath'),
+      },
+      { detached: true },
+    );
     const out = collectOutput(child);
     try {
       const health = await waitFor(

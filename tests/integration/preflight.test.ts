@@ -1,12 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CreateSubnetCommand, EC2Client, EC2ServiceException, type EC2ClientConfig } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import {
-  AL2023_SSM_PARAMETER,
-  instanceArchitecture,
-  runPreflight,
-  type PreflightInput,
-} from '../../src/activities/preflight.js';
+import { AL2023_SSM_PARAMETER, instanceArchitecture, runPreflight, type PreflightInput } from '../../src/activities/preflight.js';
 import {
   createMotoUser,
   motoEnv,
@@ -122,7 +117,16 @@ describe('passing', () => {
   });
 
   it('knows Graviton instance families', () => {
-    for (const t of ['t4g.micro', 'm7g.large', 'c7g.xlarge', 'c6gn.large', 'r7gd.large', 'x2gd.large', 'im4gn.large', 'a1.medium']) {
+    for (const t of [
+      't4g.micro',
+      'm7g.large',
+      'c7g.xlarge',
+      'c6gn.large',
+      'r7gd.large',
+      'x2gd.large',
+      'im4gn.large',
+      'a1.medium',
+    ]) {
       expect(instanceArchitecture(t), t).toBe('arm64');
     }
     for (const t of ['t3.micro', 'g4dn.xlarge', 'm7i-flex.large', 'p4d.24xlarge', 'x2iedn.xlarge', 'g5.xlarge']) {
@@ -277,7 +281,11 @@ describe('AWS error mapping', () => {
       runPreflight(input(), {
         createEc2Client: failingOn(
           'DescribeImagesCommand',
-          ec2Error('UnauthorizedOperation', 'You are not authorized to perform this operation. Encoded authorization failure message: abc', 403),
+          ec2Error(
+            'UnauthorizedOperation',
+            'You are not authorized to perform this operation. Encoded authorization failure message: abc',
+            403,
+          ),
         ),
       }),
     );

@@ -180,7 +180,10 @@ describe('provisionJob workflow', () => {
     // A Terraform error in the job gets its small budget of attempts, and the job says what is left.
     expect(job.error).toMatch(/\(gave up after 4 attempts\) \(resources may remain: destroy the job to remove them\)$/);
     expect((await listSteps(temp.db, jobId)).filter((s) => s.step === 'apply').map((s) => s.state)).toEqual([
-      'failed', 'failed', 'failed', 'failed',
+      'failed',
+      'failed',
+      'failed',
+      'failed',
     ]);
     expect(job.has_resources).toBe(1);
     expect(stateList(jobId).length).toBeGreaterThan(0);
@@ -257,4 +260,3 @@ async function waitForLog(jobId: string, re: RegExp) {
   }
   throw new Error(`no log line matching ${re}`);
 }
-

@@ -48,9 +48,7 @@ async function runInstance(): Promise<string> {
   imageId ??= (
     await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['al2023-ami-2023*'] }] }))
   ).Images![0].ImageId!;
-  const run = await ec2.send(
-    new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
-  );
+  const run = await ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
   return run.Instances![0].InstanceId!;
 }
 
@@ -152,7 +150,9 @@ describe('waitForReady', () => {
 
   it('times out on the status checks when EC2 never lists the instance', async () => {
     const err = await failure(
-      waitForReady(input({ instanceId: 'i-0000000000000dead', ports: [8080], skipStatusChecks: false, timeoutMs: 500, pollMs: 100 })),
+      waitForReady(
+        input({ instanceId: 'i-0000000000000dead', ports: [8080], skipStatusChecks: false, timeoutMs: 500, pollMs: 100 }),
+      ),
     );
     expect(err).toMatchObject({ type: 'NotReady', ports: [8080] });
     expect(err.message).toMatch(/did not pass its EC2 status checks/);

@@ -60,16 +60,16 @@ describe('reconcileOnce', () => {
     expect(corrected).toHaveLength(1);
     const job = (await getJob(stack.temp.db, id))!;
     expect(job.status).toBe('failed');
-    expect(job.error).toMatch(/^the workflow was terminated from Temporal by \S+ \(reason: "found stuck by the on-call"\) during step apply; resources may remain/);
+    expect(job.error).toMatch(
+      /^the workflow was terminated from Temporal by \S+ \(reason: "found stuck by the on-call"\) during step apply; resources may remain/,
+    );
     expect(job.finished_at).not.toBeNull();
     const audit = (await listAudit(stack.temp.db, { jobId: id })).filter((e) => e.action === 'reconcile');
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor: 'system:reconciler' });
     expect(audit[0].detail).toMatch(/^running → failed: the workflow was terminated/);
     // The attempt that was running when the workflow closed no longer says so.
-    await waitFor('apply attempts closed', async () =>
-      (await listSteps(stack.temp.db, id)).every((s) => s.state !== 'running'),
-    );
+    await waitFor('apply attempts closed', async () => (await listSteps(stack.temp.db, id)).every((s) => s.state !== 'running'));
     const mails = (await listJobNotifications(stack.temp.db, id)).filter((m) => m.event === 'failed');
     expect(mails.map((m) => m.status)).toEqual(['stored']);
     expect(mails[0].text).toContain('found stuck by the on-call');
@@ -93,7 +93,9 @@ describe('reconcileOnce', () => {
     const result = await reconcileOnce(deps);
     expect(result.corrected.find((c) => c.jobId === job.id)).toMatchObject({ from: 'running', to: 'failed' });
     const after = (await getJob(stack.temp.db, job.id))!;
-    expect(after.error).toBe('the job\'s workflow does not exist in Temporal (it never started, or was deleted); nothing was created');
+    expect(after.error).toBe(
+      "the job's workflow does not exist in Temporal (it never started, or was deleted); nothing was created",
+    );
     expect((await listSteps(stack.temp.db, job.id))[0]).toMatchObject({ state: 'interrupted' });
   });
 
@@ -143,7 +145,10 @@ describe('a workflow that cannot record its own failure', () => {
       stack.knobs.set(spec.name, { sandbox_fail_step: 'plan' });
       const id = await launch(spec, { ...stack.commands, infraRetryBudgetMs: 8_000 });
       const handle = stack.client.workflow.getHandle(`job-${id}`);
-      const err = await handle.result().then(() => undefined, (e: unknown) => e);
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(String((err as { cause?: { message?: string } })?.cause?.message)).toMatch(
         /the workflow stopped on an unexpected error/,
       );
@@ -154,7 +159,9 @@ describe('a workflow that cannot record its own failure', () => {
       await reconciler.stop();
       const job = (await getJob(db, id))!;
       expect(job.status).toBe('failed');
-      expect(job.error).toMatch(/^the workflow failed: the workflow stopped on an unexpected error: .*during step plan; nothing was created$/);
+      expect(job.error).toMatch(
+        /^the workflow failed: the workflow stopped on an unexpected error: .*during step plan; nothing was created$/,
+      );
     } finally {
       await sql`drop trigger if exists refuse_failed`.execute(db);
     }

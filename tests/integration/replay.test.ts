@@ -16,7 +16,10 @@ import { HISTORIES_DIR, decodeHistory } from '../support/histories.js';
  *   retry budgets and the reconciler: the failure path jobs still open then
  *   took).
  */
-const histories = fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.binpb')).sort();
+const histories = fs
+  .readdirSync(HISTORIES_DIR)
+  .filter((f) => f.endsWith('.binpb'))
+  .sort();
 
 describe('workflow replay', () => {
   it('has the recorded histories', () => {

@@ -511,12 +511,22 @@ describe('terraform runner on the sandbox module', () => {
 });
 
 describe('job workspaces', () => {
-  it.each(['../etc', '..', 'a/../../b', 'job/../x', '/etc/passwd', 'ABC-123', 'job_1', 'ab', '', '-abc', 'x'.repeat(65), 'job\u0000x'])(
-    'refuses the job id %j',
-    (jobId) => {
-      expect(() => jobWorkspaceDir(jobsWorkdir, jobId)).toThrow(InvalidJobIdError);
-    },
-  );
+  it.each([
+    '../etc',
+    '..',
+    'a/../../b',
+    'job/../x',
+    '/etc/passwd',
+    'ABC-123',
+    'job_1',
+    'ab',
+    '',
+    '-abc',
+    'x'.repeat(65),
+    'job\u0000x',
+  ])('refuses the job id %j', (jobId) => {
+    expect(() => jobWorkspaceDir(jobsWorkdir, jobId)).toThrow(InvalidJobIdError);
+  });
 
   it('builds the path from a valid id, inside the jobs directory', () => {
     expect(jobWorkspaceDir('/srv/jobs', '3f2a9c1e-aaaa-4bbb-8ccc-123456789abc')).toBe(

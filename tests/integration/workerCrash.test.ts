@@ -33,10 +33,14 @@ async function spawnWorker(): Promise<ChildProcess> {
   const child = runTsx('src/worker/main.ts', workerEnv(), { detached: true });
   const out = collectOutput(child);
   workers.push(child);
-  await waitFor('worker to poll', () => {
-    if (child.exitCode !== null) throw new Error(`worker exited: ${out.text()}`);
-    return out.text().includes('worker polling');
-  }, 60_000);
+  await waitFor(
+    'worker to poll',
+    () => {
+      if (child.exitCode !== null) throw new Error(`worker exited: ${out.text()}`);
+      return out.text().includes('worker polling');
+    },
+    60_000,
+  );
   return child;
 }
 

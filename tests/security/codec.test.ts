@@ -34,7 +34,10 @@ describe('EncryptionCodec', () => {
     expect(bytes.includes('wJalrXUtnFEMI')).toBe(false);
     expect(bytes.includes('json/plain')).toBe(false); // the inner metadata is encrypted too
     const [dec] = await codec.decode([enc]);
-    expect(defaultPayloadConverter.fromPayload(dec)).toEqual({ secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', n: 1 });
+    expect(defaultPayloadConverter.fromPayload(dec)).toEqual({
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      n: 1,
+    });
     // A fresh IV each time: the same value never gives the same ciphertext.
     const [again] = await codec.encode([plain]);
     expect(Buffer.from(again.data!).equals(bytes)).toBe(false);
@@ -55,7 +58,9 @@ describe('EncryptionCodec', () => {
     await expect(other.decode([enc])).rejects.toThrow(/encrypted with key "a", which this process does not have/);
 
     const sameIdWrongKey = new EncryptionCodec([key('a')]);
-    await expect(sameIdWrongKey.decode([enc])).rejects.toThrow(/failed authentication with key "a" \(wrong key or tampered data\)/);
+    await expect(sameIdWrongKey.decode([enc])).rejects.toThrow(
+      /failed authentication with key "a" \(wrong key or tampered data\)/,
+    );
 
     const tampered = Buffer.from(enc.data!);
     tampered[20] ^= 0x01;
@@ -86,7 +91,9 @@ describe('EncryptionCodec', () => {
     expect(() => parseEncryptionKeys(`k1:${crypto.randomBytes(16).toString('base64')}`, TEST_SECRET_KEY)).toThrow(
       /key "k1" must be 32 bytes \(base64\), got 16/,
     );
-    expect(() => parseEncryptionKeys(crypto.randomBytes(32).toString('base64'), TEST_SECRET_KEY)).toThrow(/entry 1 must be id:base64key/);
+    expect(() => parseEncryptionKeys(crypto.randomBytes(32).toString('base64'), TEST_SECRET_KEY)).toThrow(
+      /entry 1 must be id:base64key/,
+    );
     const [d1] = parseEncryptionKeys(undefined, TEST_SECRET_KEY);
     const [d2] = parseEncryptionKeys('', TEST_SECRET_KEY);
     const [d3] = parseEncryptionKeys(undefined, `${TEST_SECRET_KEY}-other`);
@@ -150,7 +157,9 @@ afterAll(async () => {
 
 function events(type: string) {
   const { EventType } = proto.temporal.api.enums.v1;
-  return history.events.filter((e: proto.temporal.api.history.v1.IHistoryEvent) => e.eventType === EventType[type as keyof typeof EventType]);
+  return history.events.filter(
+    (e: proto.temporal.api.history.v1.IHistoryEvent) => e.eventType === EventType[type as keyof typeof EventType],
+  );
 }
 
 function payloadJson(p: proto.temporal.api.common.v1.IPayload) {
@@ -189,7 +198,10 @@ describe('failure messages and inputs in a real workflow history', () => {
   });
 
   it('decodes for a client with the key: the message is intact behind the codec', async () => {
-    const err = await client.workflow.getHandle(`job-${jobId}`).result().catch((e: unknown) => e);
+    const err = await client.workflow
+      .getHandle(`job-${jobId}`)
+      .result()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(String((err as WorkflowFailedError).cause?.message)).toContain(MARKER);
   });
@@ -258,7 +270,17 @@ describe('POST /codec/decode (Temporal UI remote codec)', () => {
       JSON.parse(Buffer.from(p.data, 'base64').toString()),
     );
     expect(obj).toEqual({
-      a: { b: [{ password: '[REDACTED]', dbPassword: '[REDACTED]', apiKey: '[REDACTED]', aws_access_key_id: `${KEY_ID.slice(0, 4)}…${KEY_ID.slice(-4)}`, keep: 'fine' }] },
+      a: {
+        b: [
+          {
+            password: '[REDACTED]',
+            dbPassword: '[REDACTED]',
+            apiKey: '[REDACTED]',
+            aws_access_key_id: `${KEY_ID.slice(0, 4)}…${KEY_ID.slice(-4)}`,
+            keep: 'fine',
+          },
+        ],
+      },
       note: 'aws_secret_access_key=[REDACTED] and Authorization: Bearer [REDACTED]',
       AWS_SECRET_ACCESS_KEY: '[REDACTED]',
       count: 3,
@@ -269,7 +291,9 @@ describe('POST /codec/decode (Temporal UI remote codec)', () => {
   });
 
   it('needs a login: 401 without one or with wrong ones; basic, bearer and a session work', async () => {
-    const payloads = (await new EncryptionCodec(parseEncryptionKeys(undefined, TEST_SECRET_KEY)).encode([toPayload(1)])).map(payloadJson);
+    const payloads = (await new EncryptionCodec(parseEncryptionKeys(undefined, TEST_SECRET_KEY)).encode([toPayload(1)])).map(
+      payloadJson,
+    );
     expect((await decode({ payloads })).status).toBe(401);
     expect((await decode({ payloads }, bearer('wrong-token'))).status).toBe(401);
     expect((await decode({ payloads }, basic('admin', 'wrong'))).status).toBe(401);
@@ -291,7 +315,11 @@ describe('POST /codec/decode (Temporal UI remote codec)', () => {
     const preflight = (origin: string, method = 'POST') =>
       app.request('/codec/decode', {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'content-type,x-namespace' },
+        headers: {
+          origin,
+          'access-control-request-method': method,
+          'access-control-request-headers': 'content-type,x-namespace',
+        },
       });
     const ok = await preflight(UI_ORIGIN);
     expect(ok.status).toBe(204);
@@ -303,7 +331,12 @@ describe('POST /codec/decode (Temporal UI remote codec)', () => {
     expect(allowed).toContain('content-type');
     expect(ok.headers.get('vary')).toContain('Origin');
 
-    for (const origin of ['https://evil.example', 'http://temporal-ui.test:9999', 'null', 'http://temporal-ui.test.evil.example:8233']) {
+    for (const origin of [
+      'https://evil.example',
+      'http://temporal-ui.test:9999',
+      'null',
+      'http://temporal-ui.test.evil.example:8233',
+    ]) {
       const res = await preflight(origin);
       expect(res.status, origin).toBe(403);
       expect(res.headers.get('access-control-allow-origin'), origin).toBeNull();

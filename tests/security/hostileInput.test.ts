@@ -21,7 +21,7 @@ import { bearer, login, securityConfig, type App } from './support.js';
  */
 
 const HOSTILE = path.join(ROOT, 'tests', 'fixtures', 'hostile');
-const corpus = <T,>(name: string): T => JSON.parse(fs.readFileSync(path.join(HOSTILE, name), 'utf8')) as T;
+const corpus = <T>(name: string): T => JSON.parse(fs.readFileSync(path.join(HOSTILE, name), 'utf8')) as T;
 
 interface Expect {
   status?: number;
@@ -92,7 +92,8 @@ function escapingProblems(label: string, html: string, payload: string, shown: b
   if (html.includes(payload)) problems.push(`${label}: contains ${JSON.stringify(payload)} unescaped`);
   if (shown) {
     const forms = [htmlEscape(payload), htmlEscape(JSON.stringify(payload).slice(1, -1))];
-    if (!forms.some((f) => html.includes(f))) problems.push(`${label}: does not show ${JSON.stringify(payload)} (escaped) at all`);
+    if (!forms.some((f) => html.includes(f)))
+      problems.push(`${label}: does not show ${JSON.stringify(payload)} (escaped) at all`);
   }
   return problems;
 }
@@ -204,7 +205,10 @@ async function page(p: string) {
 }
 
 async function jobCount(): Promise<number> {
-  const row = await temp.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const row = await temp.db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -220,9 +224,11 @@ function specWith(at: string, raw: string | Buffer, spec = baseSpec()): Buffer {
 // Script and attribute-breaking text
 // ---------------------------------------------------------------------------
 
-const markup = corpus<{ payloads: Payload[]; fields: MarkupField[]; reflected: { where: string; path: string; expect: Expect }[] }>(
-  'markup.json',
-);
+const markup = corpus<{
+  payloads: Payload[];
+  fields: MarkupField[];
+  reflected: { where: string; path: string; expect: Expect }[];
+}>('markup.json');
 
 /** The form or API input that puts `value` into the field a corpus entry names. */
 function placeInForm(field: MarkupField, value: string): FormOptions {
@@ -327,7 +333,8 @@ describe('markup payloads in every text field', () => {
       ['dashboard', (await page('/')).html],
     ];
     for (const [label, html] of views) {
-      for (const p of markup.payloads) problems.push(...escapingProblems(`${label} ← ${p.id}`, html, p.value, label !== 'dashboard'));
+      for (const p of markup.payloads)
+        problems.push(...escapingProblems(`${label} ← ${p.id}`, html, p.value, label !== 'dashboard'));
     }
     expect(problems).toEqual([]);
   });
@@ -348,7 +355,9 @@ describe('markup payloads in every text field', () => {
     expect(problems).toEqual([]);
   });
 
-  it('reject reasons and approval comments: escaped on the job page, the audit log and the outbox', { timeout: 180_000 }, async () => {
+  it('reject reasons and approval comments: escaped on the job page, the audit log and the outbox', {
+    timeout: 180_000,
+  }, async () => {
     const text = markup.payloads.map((p) => p.value).join(' | ');
     expect(text.length).toBeLessThanOrEqual(500); // the form keeps 500 characters
     const launch = async () => {
@@ -391,7 +400,9 @@ describe('markup payloads in every text field', () => {
       ['audit page', (await page('/audit')).html, true],
       ['dashboard', (await page('/')).html, false],
       ['outbox', (await page('/outbox')).html, false],
-      ...(rejectedMail ? ([['rejection email', (await page(`/outbox/${rejectedMail.id}`)).html, false]] as [string, string, boolean][]) : []),
+      ...(rejectedMail
+        ? ([['rejection email', (await page(`/outbox/${rejectedMail.id}`)).html, false]] as [string, string, boolean][])
+        : []),
     ];
     for (const [label, html, shown] of views) {
       for (const p of markup.payloads) problems.push(...escapingProblems(`${label} ← ${p.id}`, html, p.value, shown));
@@ -430,7 +441,8 @@ describe('formula-injection CSV', () => {
       const where = `line ${c.expect.line}`;
       const form = await postForm(jobForm({ csv: c.csv }));
       if (form.res.status !== c.expect.status) problems.push(`form ${c.id}: ${form.res.status}`);
-      if (!form.html.includes(htmlEscape(c.expect.message!)) || !form.html.includes(where)) problems.push(`form ${c.id}: message not shown`);
+      if (!form.html.includes(htmlEscape(c.expect.message!)) || !form.html.includes(where))
+        problems.push(`form ${c.id}: message not shown`);
 
       const spec = baseSpec();
       spec.usersCsv = c.csv;
@@ -461,7 +473,17 @@ describe('formula-injection CSV', () => {
 
 describe('invalid unicode', () => {
   const cases = corpus<{
-    cases: { id: string; via: string; path?: string; json?: string; template?: string; field?: string; bytesBase64?: string; rawBase64?: string; expect: Expect }[];
+    cases: {
+      id: string;
+      via: string;
+      path?: string;
+      json?: string;
+      template?: string;
+      field?: string;
+      bytesBase64?: string;
+      rawBase64?: string;
+      expect: Expect;
+    }[];
   }>('unicode.json').cases;
 
   it.each(cases.map((c) => [c.id, c] as const))('%s', async (_id, c) => {
@@ -541,7 +563,9 @@ function bigCsv(opts: { bytes?: number; rows?: number }): string {
 }
 
 describe('oversized uploads', () => {
-  const cases = corpus<{ cases: { id: string; via: string; bytes?: number; rows?: number; expect: Expect }[] }>('sizes.json').cases;
+  const cases = corpus<{ cases: { id: string; via: string; bytes?: number; rows?: number; expect: Expect }[] }>(
+    'sizes.json',
+  ).cases;
 
   it.each(cases.map((c) => [c.id, c] as const))('%s', async (_id, c) => {
     const before = await jobCount();
@@ -582,7 +606,9 @@ describe('oversized uploads', () => {
       if (status >= 400) expect(type).toMatch(/^application\/json/);
     }
     expect(status, text.slice(0, 300)).toBe(c.expect.status);
-    expect(text).toContain(c.expect.status === 413 ? c.expect.message : c.via === 'form-file' ? htmlEscape(c.expect.message!) : c.expect.message);
+    expect(text).toContain(
+      c.expect.status === 413 ? c.expect.message : c.via === 'form-file' ? htmlEscape(c.expect.message!) : c.expect.message,
+    );
     if (c.expect.status === 413 && c.via === 'form-file') expect(type).toMatch(/^text\/plain/);
     expect(await jobCount()).toBe(before);
   });
@@ -624,7 +650,10 @@ describe('path traversal', () => {
       setPath(spec, 'containers[0].volumes[0]', volume);
       const api = await postApi(JSON.stringify(spec));
       expect(api.res.status, volume).toBe(422);
-      expect(api.json.error?.fields?.some((f) => f.path === 'containers[0].volumes[0]'), volume).toBe(true);
+      expect(
+        api.json.error?.fields?.some((f) => f.path === 'containers[0].volumes[0]'),
+        volume,
+      ).toBe(true);
     }
   });
 
@@ -658,7 +687,13 @@ function generate(g: { kind: string; depth?: number; count?: number }): string {
 
 describe('malformed and deeply nested JSON', () => {
   const cases = corpus<{
-    cases: { id: string; body?: string; via?: string; generate?: { kind: string; depth?: number; count?: number; at?: string }; expect: Expect }[];
+    cases: {
+      id: string;
+      body?: string;
+      via?: string;
+      generate?: { kind: string; depth?: number; count?: number; at?: string };
+      expect: Expect;
+    }[];
   }>('json.json').cases;
 
   it.each(cases.map((c) => [c.id, c] as const))('%s', async (_id, c) => {
@@ -668,11 +703,7 @@ describe('malformed and deeply nested JSON', () => {
       expect(res.status).toBe(c.expect.status);
       expect(html).toMatch(/class="[^"]*error/);
     } else {
-      const body = c.generate
-        ? c.generate.at
-          ? specWith(c.generate.at, generate(c.generate))
-          : generate(c.generate)
-        : c.body!;
+      const body = c.generate ? (c.generate.at ? specWith(c.generate.at, generate(c.generate)) : generate(c.generate)) : c.body!;
       const api = await postApi(body);
       expect(api.res.status, api.text.slice(0, 300)).toBe(c.expect.status);
       expect(api.json.error?.code).toBe(c.expect.status === 400 ? 'bad_request' : 'validation_failed');
@@ -699,12 +730,17 @@ describe('wrong content types', () => {
 
   it.each(cases.map((c) => [`${c.method} ${c.path} as ${c.contentType || '(none)'}`, c] as const))('%s', async (_label, c) => {
     const before = await jobCount();
-    const headers: Record<string, string> = c.path.startsWith('/api/') || c.path.startsWith('/codec/')
-      ? { ...bearer() }
-      : { cookie: session.cookie, 'x-csrf-token': session.csrf };
+    const headers: Record<string, string> =
+      c.path.startsWith('/api/') || c.path.startsWith('/codec/')
+        ? { ...bearer() }
+        : { cookie: session.cookie, 'x-csrf-token': session.csrf };
     if (c.contentType) headers['content-type'] = c.contentType;
     // A byte body, so that "no content type" really sends none.
-    const res = await app.request(c.path.replace('<id>', draftId), { method: c.method, headers, body: asBody(Buffer.from(c.body)) });
+    const res = await app.request(c.path.replace('<id>', draftId), {
+      method: c.method,
+      headers,
+      body: asBody(Buffer.from(c.body)),
+    });
     const text = await res.text();
     expect(res.status, text.slice(0, 200)).toBe(c.expect.status);
     expect(text).toMatch(/application\/json|form-data|urlencoded|content type/i);
@@ -724,14 +760,21 @@ describe('links', () => {
     const id = created.json.id!;
     const problems: string[] = [];
     for (const c of cases) {
-      const outputs: Record<string, string> = { instance_id: 'i-0123456789abcdef0', public_ip: '203.0.113.10', public_dns: 'ec2-203-0-113-10.compute-1.amazonaws.com' };
+      const outputs: Record<string, string> = {
+        instance_id: 'i-0123456789abcdef0',
+        public_ip: '203.0.113.10',
+        public_dns: 'ec2-203-0-113-10.compute-1.amazonaws.com',
+      };
       outputs[c.output] = c.value;
       await updateJob(temp.db, id, { outputs_json: JSON.stringify(outputs) });
       const { html } = await page(`/jobs/${id}`);
       const label = `${c.output}=${JSON.stringify(c.value)}`;
       // Every link on the page goes to our own paths or to http(s).
       for (const [, href] of html.matchAll(/<a\b[^>]*\shref="([^"]*)"/g)) {
-        const decoded = href.replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"');
+        const decoded = href
+          .replace(/&amp;/g, '&')
+          .replace(/&#39;/g, "'")
+          .replace(/&quot;/g, '"');
         if (!/^(\/|#|https?:\/\/)/i.test(decoded)) problems.push(`${label}: link to ${href}`);
         if (/^https?:\/\/[^/]*[<>"'\s]/.test(decoded)) problems.push(`${label}: malformed link ${href}`);
       }
@@ -740,7 +783,8 @@ describe('links', () => {
         if (cell === undefined) {
           problems.push(`${label}: output not shown`);
         } else if (c.expect.link) {
-          if (!cell.includes(`href="${htmlEscape(c.expect.link)}"`)) problems.push(`${label}: expected a link to ${c.expect.link}: ${cell}`);
+          if (!cell.includes(`href="${htmlEscape(c.expect.link)}"`))
+            problems.push(`${label}: expected a link to ${c.expect.link}: ${cell}`);
         } else if (/<a\b/.test(cell)) {
           problems.push(`${label}: rendered as a link: ${cell}`);
         } else if (!cell.includes(htmlEscape(c.value).trim())) {

@@ -152,7 +152,10 @@ describe('failed sign-ins', () => {
     const viaBasic = await request(port, { path: '/api/jobs', headers: basic() });
     expect(viaBasic.status).toBe(429);
     expect(JSON.parse(viaBasic.text)).toEqual({
-      error: { code: 'rate_limited', message: expect.stringMatching(/^Too many failed sign-ins from your address; try again in 1[45] minutes\.$/) },
+      error: {
+        code: 'rate_limited',
+        message: expect.stringMatching(/^Too many failed sign-ins from your address; try again in 1[45] minutes\.$/),
+      },
     });
     expect(viaBasic.headers['retry-after']).toBeDefined();
     expect((await request(port, { path: '/api/jobs', headers: bearer() })).status).toBe(429);
@@ -166,10 +169,13 @@ describe('failed sign-ins', () => {
 
   it('wrong Basic or Bearer credentials count as failed sign-ins', async () => {
     const { port } = await start();
-    for (let i = 0; i < 2; i++) expect((await request(port, { path: '/api/jobs', headers: bearer(`guess-${i}`) })).status).toBe(401);
-    for (let i = 0; i < 1; i++) expect((await request(port, { path: '/', headers: basic(ADMIN_USER, `guess-${i}`) })).status).toBe(401);
+    for (let i = 0; i < 2; i++)
+      expect((await request(port, { path: '/api/jobs', headers: bearer(`guess-${i}`) })).status).toBe(401);
+    for (let i = 0; i < 1; i++)
+      expect((await request(port, { path: '/', headers: basic(ADMIN_USER, `guess-${i}`) })).status).toBe(401);
     // Right ones do not spend anything.
-    for (let i = 0; i < 10; i++) expect((await request(port, { path: '/api/jobs', headers: bearer(API_TOKEN) })).status).toBe(200);
+    for (let i = 0; i < 10; i++)
+      expect((await request(port, { path: '/api/jobs', headers: bearer(API_TOKEN) })).status).toBe(200);
     expect((await request(port, { path: '/api/jobs', headers: bearer('guess-8') })).status).toBe(401);
     // The fifth wrong one is still answered (401); from then on everything with credentials is 429.
     expect((await request(port, { path: '/api/jobs', headers: bearer('guess-9') })).status).toBe(401);
@@ -277,7 +283,7 @@ describe('job creation', () => {
 });
 
 describe('the audit log', () => {
-  it('records the client address the limits use: the socket, or under TRUST_PROXY the proxy\'s last entry', async () => {
+  it("records the client address the limits use: the socket, or under TRUST_PROXY the proxy's last entry", async () => {
     const create = async (port: number, from: string, headers: Record<string, string> = {}) => {
       const res = await request(port, {
         method: 'POST',
@@ -288,7 +294,11 @@ describe('the audit log', () => {
       });
       expect(res.status, res.text).toBe(201);
       const id = JSON.parse(res.text).id as string;
-      const row = await temp.db.selectFrom('audit_log').select(['ip', 'actor']).where('job_id', '=', id).executeTakeFirstOrThrow();
+      const row = await temp.db
+        .selectFrom('audit_log')
+        .select(['ip', 'actor'])
+        .where('job_id', '=', id)
+        .executeTakeFirstOrThrow();
       return row.ip;
     };
     const direct = await start();

@@ -149,18 +149,36 @@ describe('the route table', () => {
     const all = endpoints();
     const patterns = new Set(all.map((e) => `${e.method} ${e.pattern}`));
     // A sanity floor: the pages, the API and the session routes are all there.
-    for (const must of ['GET /', 'GET /jobs/new', 'POST /jobs', 'GET /jobs/:id', 'POST /api/jobs', 'GET /api/jobs/:id', 'POST /logout', 'POST /codec/decode']) {
+    for (const must of [
+      'GET /',
+      'GET /jobs/new',
+      'POST /jobs',
+      'GET /jobs/:id',
+      'POST /api/jobs',
+      'GET /api/jobs/:id',
+      'POST /logout',
+      'POST /codec/decode',
+    ]) {
       expect(patterns, must).toContain(must);
     }
     // Every action of the form route is expanded: run, cancel, approve, reject, destroy.
-    expect(all.filter((e) => e.pattern.startsWith('/jobs/:id/:action')).map((e) => e.path.split('/').at(-1))).toEqual(
-      ['run', 'cancel', 'approve', 'reject', 'destroy'],
-    );
+    expect(all.filter((e) => e.pattern.startsWith('/jobs/:id/:action')).map((e) => e.path.split('/').at(-1))).toEqual([
+      'run',
+      'cancel',
+      'approve',
+      'reject',
+      'destroy',
+    ]);
     expect(all.filter((e) => !isPublic(e)).length).toBeGreaterThanOrEqual(25);
-    expect(all.filter((e) => e.method !== 'GET' && !CSRF_EXEMPT.has(`${e.method} ${e.pattern}`)).length).toBeGreaterThanOrEqual(13);
-    expect(all.filter(isPublic).map((e) => `${e.method} ${e.pattern}`).sort()).toEqual(
-      ['GET /health', 'GET /login', 'GET /static/:name', 'POST /login'].sort(),
+    expect(all.filter((e) => e.method !== 'GET' && !CSRF_EXEMPT.has(`${e.method} ${e.pattern}`)).length).toBeGreaterThanOrEqual(
+      13,
     );
+    expect(
+      all
+        .filter(isPublic)
+        .map((e) => `${e.method} ${e.pattern}`)
+        .sort(),
+    ).toEqual(['GET /health', 'GET /login', 'GET /static/:name', 'POST /login'].sort());
   });
 });
 
@@ -219,7 +237,7 @@ describe('authentication on every route', () => {
 describe('CSRF on every state-changing browser route', () => {
   const unsafe = () => endpoints().filter((e) => e.method !== 'GET' && !CSRF_EXEMPT.has(`${e.method} ${e.pattern}`));
 
-  it('refuses a session or basic-auth POST without a token, with a forged one, or with another session\'s', async () => {
+  it("refuses a session or basic-auth POST without a token, with a forged one, or with another session's", async () => {
     const other = await login(app);
     expect(other.csrf).not.toBe(session.csrf);
     const forged = crypto.createHmac('sha256', 'guessed-secret').update(`csrf:session:x`).digest('base64url');
@@ -233,7 +251,11 @@ describe('CSRF on every state-changing browser route', () => {
         ["another session's token", { cookie: session.cookie, 'x-csrf-token': other.csrf }, { _csrf: other.csrf }],
         ['token without its session', {}, { _csrf: session.csrf }],
         ['basic auth, no token', basic(), {}],
-        ['right token, foreign Origin', { cookie: session.cookie, 'x-csrf-token': session.csrf, origin: 'https://evil.example' }, { _csrf: session.csrf }],
+        [
+          'right token, foreign Origin',
+          { cookie: session.cookie, 'x-csrf-token': session.csrf, origin: 'https://evil.example' },
+          { _csrf: session.csrf },
+        ],
       ];
       for (const [what, headers, body] of cases) {
         const { res } = await send(e, headers, { body });
@@ -291,7 +313,12 @@ describe('CSRF on every state-changing browser route', () => {
     ]) {
       const res = await app.request(path, {
         method,
-        headers: { ...bearer('wrong-token'), cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
+        headers: {
+          ...bearer('wrong-token'),
+          cookie: session.cookie,
+          'x-csrf-token': session.csrf,
+          'content-type': 'application/json',
+        },
         body: method === 'POST' ? JSON.stringify(spec('routes-never')) : undefined,
       });
       expect(res.status, `${method} ${path}`).toBe(401);
@@ -348,7 +375,16 @@ describe('sessions', () => {
       return res.headers.get('location');
     };
     expect(await after(`/jobs/${jobId}?tab=logs`)).toBe(`/jobs/${jobId}?tab=logs`);
-    for (const evil of ['//evil.example', '/\\evil.example', '\\\\evil.example', 'https://evil.example', '/\t/evil.example', '/\n/evil.example', ' /x', 'javascript:alert(1)']) {
+    for (const evil of [
+      '//evil.example',
+      '/\\evil.example',
+      '\\\\evil.example',
+      'https://evil.example',
+      '/\t/evil.example',
+      '/\n/evil.example',
+      ' /x',
+      'javascript:alert(1)',
+    ]) {
       expect(await after(evil), JSON.stringify(evil)).toBe('/');
     }
     // The same check guards the hidden field the login page renders.
@@ -410,9 +446,24 @@ describe('security headers', () => {
       ['403 CSRF', () => app.request('/logout', { method: 'POST', headers: { cookie: session.cookie } })],
       ['404 page', () => app.request('/no/such/page', { headers: { cookie: session.cookie } })],
       ['404 API', () => app.request('/api/jobs/jnosuchjob000', { headers: bearer() })],
-      ['413 too large', () => app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json', 'content-length': String(big.length) }, body: big })],
-      ['415 content type', () => app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'text/plain' }, body: 'hi' })],
-      ['422 validation', () => app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body: '{}' })],
+      [
+        '413 too large',
+        () =>
+          app.request('/api/jobs', {
+            method: 'POST',
+            headers: { ...bearer(), 'content-type': 'application/json', 'content-length': String(big.length) },
+            body: big,
+          }),
+      ],
+      [
+        '415 content type',
+        () => app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'text/plain' }, body: 'hi' }),
+      ],
+      [
+        '422 validation',
+        () =>
+          app.request('/api/jobs', { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body: '{}' }),
+      ],
       ['codec preflight', () => app.request('/codec/decode', { method: 'OPTIONS', headers: { origin: 'https://evil.example' } })],
     ];
     const problems: string[] = [];
@@ -424,7 +475,16 @@ describe('security headers', () => {
       if (res.headers.get('strict-transport-security')) problems.push(`${label}: HSTS over plain http`);
     }
     expect(problems).toEqual([]);
-    expect(statuses).toMatchObject({ '401 JSON': 401, '401 redirect': 302, '403 CSRF': 403, '404 page': 404, '404 API': 404, '413 too large': 413, '415 content type': 415, '422 validation': 422 });
+    expect(statuses).toMatchObject({
+      '401 JSON': 401,
+      '401 redirect': 302,
+      '403 CSRF': 403,
+      '404 page': 404,
+      '404 API': 404,
+      '413 too large': 413,
+      '415 content type': 415,
+      '422 validation': 422,
+    });
   });
 
   it('add a year of HSTS when served over TLS, directly or behind a TLS proxy', async () => {
@@ -440,7 +500,9 @@ describe('security headers', () => {
 
   it('pages run no script but our own files and the nonce of that response; no inline handlers', async () => {
     const problems: string[] = [];
-    for (const e of endpoints().filter((x) => x.method === 'GET' && !x.path.startsWith('/api/') && !x.path.startsWith('/static/'))) {
+    for (const e of endpoints().filter(
+      (x) => x.method === 'GET' && !x.path.startsWith('/api/') && !x.path.startsWith('/static/'),
+    )) {
       const res = await app.request(e.path, { headers: { cookie: session.cookie, accept: 'text/html' } });
       if (!(res.headers.get('content-type') ?? '').includes('text/html')) continue;
       const html = await res.text();

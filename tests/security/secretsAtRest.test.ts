@@ -97,7 +97,8 @@ function filesUnder(dir: string): string[] {
 }
 
 function unzipAll(file: string): Buffer {
-  const script = 'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nsys.stdout.buffer.write(b"".join(z.read(n) for n in z.namelist()))';
+  const script =
+    'import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nsys.stdout.buffer.write(b"".join(z.read(n) for n in z.namelist()))';
   return execFileSync('python3', ['-c', script, file], { maxBuffer: 256 * 1024 * 1024 });
 }
 
@@ -208,7 +209,9 @@ describe('a job that used access keys leaves no key at rest', () => {
     const history = History.fromObject(await client.workflow.getHandle(`job-${jobId}`).fetchHistory());
     const started = history.events[0].workflowExecutionStartedEventAttributes!;
     expect(Buffer.from(started.input!.payloads![0].metadata![METADATA_ENCODING_KEY]).toString()).toBe(ENCODING);
-    console.log(`scanned ${scans.length} places; zip archives unpacked: ${zipped.map((z) => path.basename(z)).join(', ') || 'none'}`);
+    console.log(
+      `scanned ${scans.length} places; zip archives unpacked: ${zipped.map((z) => path.basename(z)).join(', ') || 'none'}`,
+    );
   });
 
   it('after destroy as well', async () => {

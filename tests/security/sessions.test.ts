@@ -76,14 +76,18 @@ describe('sessions', () => {
       false,
       ['sign'],
     );
-    const signature = Buffer.from(await crypto.webcrypto.subtle.sign('HMAC', key, new TextEncoder().encode(forgedValue))).toString('base64');
+    const signature = Buffer.from(
+      await crypto.webcrypto.subtle.sign('HMAC', key, new TextEncoder().encode(forgedValue)),
+    ).toString('base64');
     const forged = `prov_session=${encodeURIComponent(`${forgedValue}.${signature}`)}`;
     expect((await api(web1, forged)).status).toBe(401);
     // The same signing done for the real value is accepted: the refusal above is the session check, not a bad signature.
     const realSig = Buffer.from(
       await crypto.webcrypto.subtle.sign('HMAC', key, new TextEncoder().encode(value.slice(0, value.lastIndexOf('.')))),
     ).toString('base64');
-    expect((await api(web1, `prov_session=${encodeURIComponent(`${value.slice(0, value.lastIndexOf('.'))}.${realSig}`)}`)).status).toBe(200);
+    expect(
+      (await api(web1, `prov_session=${encodeURIComponent(`${value.slice(0, value.lastIndexOf('.'))}.${realSig}`)}`)).status,
+    ).toBe(200);
   });
 
   it('stores only a hash of each session id, and clears expired sessions at the next sign-in', async () => {

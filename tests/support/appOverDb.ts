@@ -8,7 +8,10 @@ import { createTemporalClient } from '../../src/temporal/connection.js';
  * from it: its Temporal address answers nothing (the client connects lazily),
  * so no job can start, and nothing else is needed.
  */
-export function appOverDb(db: Db, env: Record<string, string>): { app: ReturnType<typeof createApp>; close: () => Promise<void> } {
+export function appOverDb(
+  db: Db,
+  env: Record<string, string>,
+): { app: ReturnType<typeof createApp>; close: () => Promise<void> } {
   const config = parseConfig({ ...env, TEMPORAL_ADDRESS: '127.0.0.1:9' });
   const { client, connection } = createTemporalClient(config);
   return {

@@ -13,11 +13,15 @@ const [mode, a, b, c] = process.argv.slice(2);
 
 if (mode === 'lock') {
   for (let i = 0; i < Number(c); i++) {
-    await withFileLock(a, async () => {
-      fs.appendFileSync(b, `start ${process.pid}\n`);
-      await sleep(60);
-      fs.appendFileSync(b, `end ${process.pid}\n`);
-    }, { pollMs: 20 });
+    await withFileLock(
+      a,
+      async () => {
+        fs.appendFileSync(b, `start ${process.pid}\n`);
+        await sleep(60);
+        fs.appendFileSync(b, `end ${process.pid}\n`);
+      },
+      { pollMs: 20 },
+    );
   }
 } else if (mode === 'init') {
   const lines: string[] = [];

@@ -204,9 +204,7 @@ export async function seedNetwork(endpoint: string, region: string, az = `${regi
   const makeVpc = async (cidr: string, subnetCidr: string, name: string) => {
     const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: cidr }));
     const vpcId = vpc.Vpc!.VpcId!;
-    const subnet = await ec2.send(
-      new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: subnetCidr, AvailabilityZone: az }),
-    );
+    const subnet = await ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: subnetCidr, AvailabilityZone: az }));
     const sg = await ec2.send(
       new CreateSecurityGroupCommand({ GroupName: `${name}-sg`, Description: `${name} test group`, VpcId: vpcId }),
     );

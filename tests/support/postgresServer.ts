@@ -34,7 +34,7 @@ export function findPostgresBin(): { bin: string } | { missing: string } {
   const which = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
   const bin = which.status === 0 ? which.stdout.trim() : '';
   if (bin && fs.existsSync(path.join(bin, 'initdb'))) return { bin };
-  return { missing: 'no PostgreSQL server binaries (initdb) found: install Debian\'s postgresql package' };
+  return { missing: "no PostgreSQL server binaries (initdb) found: install Debian's postgresql package" };
 }
 
 export async function startPostgresServer(): Promise<PostgresServer> {
@@ -43,7 +43,9 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-pg-'));
   const asRoot = process.getuid?.() === 0;
   const run = (cmd: string, args: string[]) => {
-    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(found.bin, cmd), ...args]] : [path.join(found.bin, cmd), args];
+    const [file, argv] = asRoot
+      ? ['runuser', ['-u', 'postgres', '--', path.join(found.bin, cmd), ...args]]
+      : [path.join(found.bin, cmd), args];
     execFileSync(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   };
   if (asRoot) execFileSync('chown', ['postgres:postgres', dir]);
@@ -52,7 +54,12 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const start = () =>
     run('pg_ctl', [
-      '-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
+      '-D',
+      data,
+      '-l',
+      path.join(dir, 'log'),
+      '-w',
+      '-o',
       `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100`,
       'start',
     ]);

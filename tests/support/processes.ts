@@ -13,7 +13,11 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** `detached` puts the child in its own process group, as a shell does for a foreground job. */
-export function runTsx(script: string, env: Record<string, string>, opts: { cwd?: string; detached?: boolean } = {}): ChildProcess {
+export function runTsx(
+  script: string,
+  env: Record<string, string>,
+  opts: { cwd?: string; detached?: boolean } = {},
+): ChildProcess {
   return spawn(TSX, [script], {
     cwd: opts.cwd ?? ROOT,
     env: childEnv(env),
@@ -68,7 +72,12 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -77,7 +77,11 @@ export interface WorkerlessStack {
    * on this stack's database, jobs workdir and moto and the run's Temporal
    * server; `sandbox` is every job's module knobs, `env` is added last.
    */
-  processEnv(opts: { taskQueue: string; sandbox?: Record<string, unknown>; env?: Record<string, string> }): Record<string, string>;
+  processEnv(opts: {
+    taskQueue: string;
+    sandbox?: Record<string, unknown>;
+    env?: Record<string, string>;
+  }): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -134,7 +138,12 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       undo.push(worker.stop);
       return worker;
     };
-    const commandsFor = (taskQueue: string): CommandDeps => ({ db: temp.db, temporal: client, taskQueue, approvalTimeoutMs: 60_000 });
+    const commandsFor = (taskQueue: string): CommandDeps => ({
+      db: temp.db,
+      temporal: client,
+      taskQueue,
+      approvalTimeoutMs: 60_000,
+    });
     const processEnv: WorkerlessStack['processEnv'] = ({ taskQueue, sandbox = {}, env = {} }) => ({
       DATABASE_URL: temp.url,
       DATA_DIR: temp.dir,
@@ -150,7 +159,18 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       ...(moto ? motoEnv(moto.endpoint, 'us-east-1') : {}),
       ...env,
     });
-    const base: WorkerlessStack = { moto, temp, jobsWorkdir, client, knobs, notifier, startWorker, commandsFor, processEnv, stop };
+    const base: WorkerlessStack = {
+      moto,
+      temp,
+      jobsWorkdir,
+      client,
+      knobs,
+      notifier,
+      startWorker,
+      commandsFor,
+      processEnv,
+      stop,
+    };
     if (opts.worker === false) return base;
     const worker = await startWorker(opts.worker);
     return { ...base, worker, commands: commandsFor(worker.taskQueue) };

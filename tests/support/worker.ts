@@ -16,7 +16,10 @@ export function quietRuntime() {
   try {
     Runtime.install({
       logger: {
-        log() {}, trace() {}, debug() {}, info() {},
+        log() {},
+        trace() {},
+        debug() {},
+        info() {},
         warn: (m: string, meta?: unknown) => console.warn(m, meta ?? ''),
         error: (m: string, meta?: unknown) => console.error(m, meta ?? ''),
       } as never,

@@ -59,7 +59,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const id of startedWorkflows) {
-    await client.workflow.getHandle(id).terminate('ui test done').catch(() => undefined);
+    await client.workflow
+      .getHandle(id)
+      .terminate('ui test done')
+      .catch(() => undefined);
   }
   await closeClient?.();
   await temp?.cleanup();
@@ -177,7 +180,12 @@ function expectNoInlineScript(html: string) {
 describe('dashboard', () => {
   it('lists jobs newest first with every column, escaping hostile text', async () => {
     const older = await seedJob({ name: 'older-job', status: 'succeeded', finished_at: '2030-01-02T00:00:00.000Z' });
-    const hostile = await seedJob({ name: HOSTILE, requester_email: `"><img src=x onerror=alert(2)>@example.com`, step: 'apply', status: 'running' });
+    const hostile = await seedJob({
+      name: HOSTILE,
+      requester_email: `"><img src=x onerror=alert(2)>@example.com`,
+      step: 'apply',
+      status: 'running',
+    });
     const { res, html } = await get('/');
     expect(res.status).toBe(200);
     expect(html).not.toContain(HOSTILE);
@@ -276,7 +284,10 @@ describe('new job form', () => {
       ttlHours: '9999',
     });
     fd.append('requireApproval', 'on');
-    fd.append('usersCsvFile', csvFile('username,email\nalice,alice@example.com\nbob,not-an-email\n=cmd,carol@example.com\n', 'team.csv'));
+    fd.append(
+      'usersCsvFile',
+      csvFile('username,email\nalice,alice@example.com\nbob,not-an-email\n=cmd,carol@example.com\n', 'team.csv'),
+    );
     const { res, html } = await post('/jobs', fd);
     expect(res.status).toBe(422);
     expectNoInlineScript(html);
@@ -293,7 +304,9 @@ describe('new job form', () => {
     expect(html).toMatch(/id="f-requireApproval" name="requireApproval" type="checkbox" value="on" checked=""/);
     expect(html).toContain('&quot;image&quot;: &quot;nginx:1.27&quot;,\n  }');
     // The uploaded file is kept, so nobody uploads it again.
-    expect(hiddenValue(html, 'usersCsvText')).toBe('username,email\nalice,alice@example.com\nbob,not-an-email\n=cmd,carol@example.com\n');
+    expect(hiddenValue(html, 'usersCsvText')).toBe(
+      'username,email\nalice,alice@example.com\nbob,not-an-email\n=cmd,carol@example.com\n',
+    );
     expect(hiddenValue(html, 'usersCsvName')).toBe('team.csv');
     expect(html).toContain('Using <strong>team.csv</strong>');
 
@@ -344,7 +357,9 @@ describe('new job form', () => {
     const job = (await getJob(temp.db, id))!;
     expect(job.name).toBe(name);
     expect(job.status).toBe('draft');
-    expect(JSON.parse(job.spec_json).usersCsv).toBe('username,email,role,display_name\nalice,alice@example.com,admin,Alice A\nbob,bob@example.com,,Bob\n');
+    expect(JSON.parse(job.spec_json).usersCsv).toBe(
+      'username,email,role,display_name\nalice,alice@example.com,admin,Alice A\nbob,bob@example.com,,Bob\n',
+    );
     expect(JSON.parse(job.spec_json).instance.volumeSizeGb).toBe(30);
 
     // "Remove the users file" drops the kept CSV.
@@ -365,15 +380,25 @@ describe('new job form', () => {
   });
 
   it('"Check form" validates without creating, and the JSON locator points at the right place', async () => {
-    const before = await temp.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    const before = await temp.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirst();
     const { res, html } = await post('/jobs', validForm({ intent: 'check' }));
     expect(res.status).toBe(200);
     expect(html).toContain('No problems found');
-    const after = await temp.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    const after = await temp.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirst();
     expect(Number(after!.n)).toBe(Number(before!.n));
 
     expect(locateJsonError('[1, 2]')).toBeNull();
-    expect(locateJsonError('[\n  {"a": 1,}\n]')).toMatchObject({ line: 2, column: 11, message: expect.stringMatching(/trailing comma/) });
+    expect(locateJsonError('[\n  {"a": 1,}\n]')).toMatchObject({
+      line: 2,
+      column: 11,
+      message: expect.stringMatching(/trailing comma/),
+    });
     expect(locateJsonError("[{'a': 1}]")).toMatchObject({ line: 1, column: 3, message: expect.stringMatching(/double quotes/) });
     expect(locateJsonError('[{"a": "x\n"}]')).toMatchObject({ line: 1, column: 10 });
     expect(locateJsonError('[{"a": 1}')).toMatchObject({ message: expect.stringMatching(/expected "," or "\]"/) });
@@ -387,7 +412,9 @@ describe('new job form', () => {
   it('points container problems at the container and field', async () => {
     const { res, html } = await post(
       '/jobs',
-      validForm({ containersJson: '[{"name":"web","image":"nginx:1.27","ports":["99999:80"]},{"name":"web","image":"Bad Image"}]' }),
+      validForm({
+        containersJson: '[{"name":"web","image":"nginx:1.27","ports":["99999:80"]},{"name":"web","image":"Bad Image"}]',
+      }),
     );
     expect(res.status).toBe(422);
     const block = /<div class="field-error" id="f-containersJson-error">([\s\S]*?)<\/div>/.exec(html)![1];
@@ -407,7 +434,12 @@ describe('new job form', () => {
 
   it('never echoes secret keys back, and refuses access keys when they are disabled', async () => {
     const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
-    const withKeys = validForm({ authMethod: 'access_keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: secret, name: 'Bad Name' });
+    const withKeys = validForm({
+      authMethod: 'access_keys',
+      accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+      secretAccessKey: secret,
+      name: 'Bad Name',
+    });
     const r1 = await post('/jobs', withKeys, keysApp);
     expect(r1.res.status).toBe(422);
     expect(r1.html).not.toContain(secret);
@@ -442,7 +474,11 @@ describe('new job form', () => {
 
     // An access-key job: the stored spec holds a masked key id only, and the clone asks for the keys again.
     const keySpec = sampleSpec({
-      auth: { method: 'access_keys', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' },
+      auth: {
+        method: 'access_keys',
+        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      },
     });
     const keyJob = await seedJob({ auth_method: 'access_keys', spec_json: JSON.stringify(publicSpec(keySpec)) });
     const clone = (await get(`/jobs/new?clone=${keyJob.id}`, keysApp)).html;
@@ -465,7 +501,12 @@ describe('job page', () => {
       account_id: '123456789012',
       started_at: '2030-01-01T00:00:00.000Z',
       finished_at: '2030-01-01T00:03:00.000Z',
-      plan_summary_json: JSON.stringify({ add: 3, change: 0, destroy: 0, resources: [{ address: 'terraform_data.instance', actions: ['create'] }] }),
+      plan_summary_json: JSON.stringify({
+        add: 3,
+        change: 0,
+        destroy: 0,
+        resources: [{ address: 'terraform_data.instance', actions: ['create'] }],
+      }),
       outputs_json: JSON.stringify({
         instance_id: 'i-0123456789abcdef0',
         public_ip: '203.0.113.10',
@@ -487,7 +528,14 @@ describe('job page', () => {
     await startStep(temp.db, job.id, 'apply', 3);
     await finishStep(temp.db, job.id, 'apply', 3, 'succeeded');
     await appendLogLines(temp.db, job.id, [
-      { step: 'apply', attempt: 1, stream: 'stdout', lineNo: 1, line: `Apply ${HOSTILE} complete`, ts: '2030-01-01T00:01:00.000Z' },
+      {
+        step: 'apply',
+        attempt: 1,
+        stream: 'stdout',
+        lineNo: 1,
+        line: `Apply ${HOSTILE} complete`,
+        ts: '2030-01-01T00:01:00.000Z',
+      },
       { step: 'apply', attempt: 1, stream: 'stderr', lineNo: 1, line: 'warning: something', ts: '2030-01-01T00:01:01.000Z' },
     ]);
     await recordAudit(temp.db, { actor: { user: 'carol', ip: '10.9.8.7' }, action: 'start', jobId: job.id });
@@ -535,7 +583,7 @@ describe('job page', () => {
   });
 
   it('escapes a hostile job name everywhere on the page', async () => {
-    const job = await seedJob({ name: HOSTILE, error: `<img src=x onerror=alert(3)>` , status: 'failed', has_resources: 0 });
+    const job = await seedJob({ name: HOSTILE, error: `<img src=x onerror=alert(3)>`, status: 'failed', has_resources: 0 });
     const { html } = await get(`/jobs/${job.id}`);
     expect(html).not.toContain(HOSTILE);
     expect(html).not.toContain('<img src=x');
@@ -564,11 +612,14 @@ describe('job page', () => {
       const shown = [...html.matchAll(/data-action="([a-z]+)"/g)].map((m) => m[1]).sort();
       expect(shown, over.status).toEqual([...expected].sort());
       for (const action of expected) {
-        const form = new RegExp(`<form method="post" action="/jobs/${job.id}/${action}"[^>]*>\\s*<input type="hidden" name="_csrf" value="${token}"`);
+        const form = new RegExp(
+          `<form method="post" action="/jobs/${job.id}/${action}"[^>]*>\\s*<input type="hidden" name="_csrf" value="${token}"`,
+        );
         expect(html, `${over.status} ${action}`).toMatch(form);
       }
       if (expected.includes('cancel') || expected.includes('destroy')) expect(html).toContain('data-confirm="');
-      if (expected.includes('reject')) expect(html).toMatch(/<label for="reject-reason">[\s\S]*?<input id="reject-reason" name="reason" required=""/);
+      if (expected.includes('reject'))
+        expect(html).toMatch(/<label for="reject-reason">[\s\S]*?<input id="reject-reason" name="reason" required=""/);
     }
   });
 
@@ -625,7 +676,12 @@ describe('job page', () => {
     const cancel = await post(`/jobs/${id}/cancel`, { confirmed: 'yes' });
     expect(cancel.res.status).toBe(303);
     expect((await getJob(temp.db, id))!.status).toBe('cancelling');
-    const audit = await temp.db.selectFrom('audit_log').select(['action', 'actor']).where('job_id', '=', id).orderBy('id').execute();
+    const audit = await temp.db
+      .selectFrom('audit_log')
+      .select(['action', 'actor'])
+      .where('job_id', '=', id)
+      .orderBy('id')
+      .execute();
     expect(audit).toEqual([
       { action: 'create', actor: USER },
       { action: 'start', actor: USER },
@@ -673,7 +729,14 @@ describe('job page', () => {
     await appendLogLines(
       temp.db,
       long.id,
-      Array.from({ length: 300 }, (_, i) => ({ step: 'apply', attempt: 1, stream: 'stdout', lineNo: i + 1, line: 'y'.repeat(4000), ts: new Date().toISOString() })),
+      Array.from({ length: 300 }, (_, i) => ({
+        step: 'apply',
+        attempt: 1,
+        stream: 'stdout',
+        lineNo: i + 1,
+        line: 'y'.repeat(4000),
+        ts: new Date().toISOString(),
+      })),
     );
     const longPage = (await get(`/jobs/${long.id}`)).html;
     expect(Buffer.byteLength(longPage)).toBeLessThan(60 * 1024);
@@ -711,7 +774,9 @@ describe('outbox and audit', () => {
     const id = /href="\/outbox\/(\d+)">succeeded/.exec(list)![1];
     const { res, html } = await get(`/outbox/${id}`);
     expect(res.status).toBe(200);
-    expect(html).toContain('<iframe class="mail-frame" sandbox="" srcdoc="&lt;p style=&quot;color:red&quot;&gt;Hello &quot;succeeded&quot;&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;"');
+    expect(html).toContain(
+      '<iframe class="mail-frame" sandbox="" srcdoc="&lt;p style=&quot;color:red&quot;&gt;Hello &quot;succeeded&quot;&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;"',
+    );
     expect(html).toContain('<pre class="mail-text">Hello succeeded\n&lt;b&gt;not bold&lt;/b&gt;</pre>');
     expectNoInlineScript(html.replace(/srcdoc="[^"]*"/, ''));
     // The page allows exactly the email's inline styles, by hash; every other page allows none.

@@ -26,6 +26,8 @@ describe('re-plan after an approved plan', () => {
       destroy: 1,
       resources: [{ address: 'aws_instance.this', actions: ['delete', 'create'] }],
     };
-    expect(replanBeyondApproval(approved, changed)).toMatch(/plan changed since it was approved \(delete\+create aws_instance.this\)/);
+    expect(replanBeyondApproval(approved, changed)).toMatch(
+      /plan changed since it was approved \(delete\+create aws_instance.this\)/,
+    );
   });
 });

@@ -20,7 +20,9 @@ describe('configuration', () => {
       /ALLOWED_INSTANCE_TYPES: "t3.micro,t3.mega" is invalid: "t3.mega" is not an EC2 instance type/,
     );
     expect(() => parseConfig({ PORT: 'eighty' })).toThrow(/PORT: "eighty" is invalid/);
-    expect(() => parseConfig({ EMAIL_PROVIDER: 'pigeon' })).toThrow(/EMAIL_PROVIDER: "pigeon" is invalid: one of outbox, ses, smtp/);
+    expect(() => parseConfig({ EMAIL_PROVIDER: 'pigeon' })).toThrow(
+      /EMAIL_PROVIDER: "pigeon" is invalid: one of outbox, ses, smtp/,
+    );
   });
 
   it('refuses a missing value the chosen options need', () => {

@@ -56,7 +56,12 @@ describe('containerListSchema', () => {
 
   it('lets tcp and udp share a host port but not two containers share one', () => {
     expect(fields([{ name: 'dns', image: 'coredns/coredns', ports: ['53:53/udp', '53:53'] }])).toEqual([]);
-    expect(fields([{ name: 'a', image: 'x', ports: ['53:53/udp'] }, { name: 'b', image: 'y', ports: ['53:5353/udp'] }])).toEqual([
+    expect(
+      fields([
+        { name: 'a', image: 'x', ports: ['53:53/udp'] },
+        { name: 'b', image: 'y', ports: ['53:5353/udp'] },
+      ]),
+    ).toEqual([
       { path: 'containers[1].ports[0]', message: 'container "b": host port 53/udp is already published by container "a"' },
     ]);
   });
@@ -68,7 +73,10 @@ describe('containerListSchema', () => {
   });
 
   it('reports a duplicate even when the container has other problems', () => {
-    const errors = fields([{ name: 'a', image: 'x' }, { name: 'a', image: 'NOPE' }]);
+    const errors = fields([
+      { name: 'a', image: 'x' },
+      { name: 'a', image: 'NOPE' },
+    ]);
     expect(errors.map((e) => e.path)).toEqual(['containers[1].image', 'containers[1].name']);
   });
 

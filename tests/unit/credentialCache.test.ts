@@ -209,7 +209,10 @@ describe('JobCredentialCache', () => {
 
   it('shows no credential, key material or job input when inspected or serialised', async () => {
     const { cache, resolve } = setup();
-    const got = await cache.get(input({ auth: { method: 'access_keys', accessKeyId: 'AKIAEXAMPLE000001', secretAccessKey: 'plain-secret' } }), resolve);
+    const got = await cache.get(
+      input({ auth: { method: 'access_keys', accessKeyId: 'AKIAEXAMPLE000001', secretAccessKey: 'plain-secret' } }),
+      resolve,
+    );
     for (const text of [inspect(cache, { depth: 10, showHidden: true }), JSON.stringify(cache)]) {
       expect(text).not.toContain(got.credentials.secretAccessKey);
       expect(text).not.toContain('plain-secret');

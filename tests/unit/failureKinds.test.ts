@@ -41,11 +41,19 @@ describe('isDatabaseUnavailable', () => {
   });
 
   it('recognises a Postgres server that does not answer', async () => {
-    const client = new pg.Client({ connectionString: `postgres://x@127.0.0.1:${await freePort()}/x`, connectionTimeoutMillis: 2_000 });
-    const err = await client.connect().then(() => undefined, (e: unknown) => e);
+    const client = new pg.Client({
+      connectionString: `postgres://x@127.0.0.1:${await freePort()}/x`,
+      connectionTimeoutMillis: 2_000,
+    });
+    const err = await client.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isDatabaseUnavailable(err)).toBe(true);
     // …and the error pg raises when the server shuts the connection down (admin_shutdown).
-    expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
+    expect(
+      isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })),
+    ).toBe(true);
   });
 
   it('leaves errors in the query or the data alone', () => {

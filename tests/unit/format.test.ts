@@ -32,7 +32,19 @@ describe('httpUrl', () => {
     expect(httpUrl('http://203.0.113.7/')).toBe('http://203.0.113.7/');
     expect(httpUrl('HTTPS://Example.com:8443/a b')).toBe('https://example.com:8443/a%20b');
     expect(httpUrl('http://ec2-1-2-3-4.compute-1.amazonaws.com')).toBe('http://ec2-1-2-3-4.compute-1.amazonaws.com/');
-    for (const v of ['i-0123456789abcdef0', '203.0.113.7', 'javascript:alert(1)', ' http://x.test/', 'http:/x.test', 'ftp://x.test/', 'http://', '', null, 42, {}]) {
+    for (const v of [
+      'i-0123456789abcdef0',
+      '203.0.113.7',
+      'javascript:alert(1)',
+      ' http://x.test/',
+      'http:/x.test',
+      'ftp://x.test/',
+      'http://',
+      '',
+      null,
+      42,
+      {},
+    ]) {
       expect(httpUrl(v), String(v)).toBeNull();
     }
   });

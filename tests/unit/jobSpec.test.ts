@@ -92,7 +92,10 @@ describe('createJobSpecSchema', () => {
     ['../etc', 'name "../etc" must be 2-63 lowercase letters, digits or hyphens, starting with a letter or digit'],
     ['-web', 'name "-web" must be 2-63 lowercase letters, digits or hyphens, starting with a letter or digit'],
     ['Web', 'name "Web" must be 2-63 lowercase letters, digits or hyphens, starting with a letter or digit'],
-    ['a'.repeat(64), `name "${'a'.repeat(64)}" must be 2-63 lowercase letters, digits or hyphens, starting with a letter or digit`],
+    [
+      'a'.repeat(64),
+      `name "${'a'.repeat(64)}" must be 2-63 lowercase letters, digits or hyphens, starting with a letter or digit`,
+    ],
   ])('refuses the job name %j', (name, message) => {
     expect(errors({ ...valid(), name })).toEqual([{ path: 'name', message }]);
   });
@@ -183,7 +186,9 @@ describe('createJobSpecSchema', () => {
 
     it('accepts access keys when enabled and checks them without echoing them', () => {
       const p = { ...policy, allowAccessKeys: true };
-      expect(errors({ ...valid(), auth: { method: 'access_keys', accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET } }, p)).toEqual([]);
+      expect(
+        errors({ ...valid(), auth: { method: 'access_keys', accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET } }, p),
+      ).toEqual([]);
       const bad = errors(
         { ...valid(), auth: { method: 'access_keys', accessKeyId: 'AKIAshort', secretAccessKey: 'tooShortSecret' } },
         p,
@@ -222,7 +227,9 @@ describe('createJobSpecSchema', () => {
     });
 
     it('checks id formats', () => {
-      expect(errors({ ...valid(), network: { vpcId: 'vpc-0abc', subnetId: 'subnet-0abc1234', securityGroupIds: ['sg-x'] } })).toEqual([
+      expect(
+        errors({ ...valid(), network: { vpcId: 'vpc-0abc', subnetId: 'subnet-0abc1234', securityGroupIds: ['sg-x'] } }),
+      ).toEqual([
         { path: 'network.vpcId', message: 'network.vpcId "vpc-0abc" is not a VPC id (vpc- and 8 or 17 hex digits)' },
         {
           path: 'network.securityGroupIds[0]',
@@ -252,14 +259,19 @@ describe('createJobSpecSchema', () => {
       [20.5, 'instance.volumeSizeGb must be a whole number of GiB'],
       ['20', 'instance.volumeSizeGb must be a number of GiB'],
     ])('refuses volumeSizeGb %j', (volumeSizeGb, message) => {
-      expect(errors({ ...valid(), instance: { type: 't3.micro', volumeSizeGb } })).toEqual([{ path: 'instance.volumeSizeGb', message }]);
+      expect(errors({ ...valid(), instance: { type: 't3.micro', volumeSizeGb } })).toEqual([
+        { path: 'instance.volumeSizeGb', message },
+      ]);
     });
 
     it('checks CIDRs, including host bits AWS would refuse', () => {
       const instance = { type: 't3.micro', sshCidr: '203.0.113.7/24', ingressCidr: '10.0.0.0/33' };
       expect(errors({ ...valid(), instance })).toEqual([
         { path: 'instance.sshCidr', message: 'instance.sshCidr "203.0.113.7/24" has host bits set; use 203.0.113.0/24' },
-        { path: 'instance.ingressCidr', message: 'instance.ingressCidr "10.0.0.0/33" is not an IPv4 CIDR such as 203.0.113.0/24' },
+        {
+          path: 'instance.ingressCidr',
+          message: 'instance.ingressCidr "10.0.0.0/33" is not an IPv4 CIDR such as 203.0.113.0/24',
+        },
       ]);
       expect(errors({ ...valid(), instance: { type: 't3.micro', sshCidr: '198.51.100.7/32' } })).toEqual([]);
     });
@@ -328,7 +340,12 @@ describe('publicSpec', () => {
   it('masks the access key id and drops the secret and the token', () => {
     const spec = createJobSpecSchema({ ...policy, allowAccessKeys: true }).parse({
       ...valid(),
-      auth: { method: 'access_keys', accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET, sessionToken: 'FwoGZXIvYXdzEXAMPLETOKEN' },
+      auth: {
+        method: 'access_keys',
+        accessKeyId: ACCESS_KEY_ID,
+        secretAccessKey: SECRET,
+        sessionToken: 'FwoGZXIvYXdzEXAMPLETOKEN',
+      },
     });
     const pub = publicSpec(spec);
     expect(pub.auth).toEqual({ method: 'access_keys', accessKeyId: 'AKIA…MPLE' });

@@ -21,7 +21,13 @@ function facts(overrides: Partial<JobFacts> = {}): JobFacts {
       ],
       options: { requireApproval: true },
     }),
-    outputs_json: JSON.stringify({ instance_id: 'i-1', public_ip: '203.0.113.9', public_dns: '', private_ip: '10.0.0.4', extra_thing: 'x' }),
+    outputs_json: JSON.stringify({
+      instance_id: 'i-1',
+      public_ip: '203.0.113.9',
+      public_dns: '',
+      private_ip: '10.0.0.4',
+      extra_thing: 'x',
+    }),
     plan_summary_json: JSON.stringify({ add: 2, change: 1, destroy: 0, resources: [{ address: 'a.b', actions: ['create'] }] }),
     error: null,
     workflow_id: 'job-j1',
@@ -44,7 +50,10 @@ describe('jobView', () => {
   });
 
   it('never builds a link from an address that is not a host name', () => {
-    const view = jobView(facts({ outputs_json: JSON.stringify({ public_dns: '"><script>', public_ip: 'x y', private_ip: null }) }), { links });
+    const view = jobView(
+      facts({ outputs_json: JSON.stringify({ public_dns: '"><script>', public_ip: 'x y', private_ip: null }) }),
+      { links },
+    );
     expect(view.host).toBeNull();
     expect(view.ports.every((p) => p.url === null)).toBe(true);
   });
@@ -83,7 +92,15 @@ describe('jobView', () => {
 describe('steps', () => {
   it('plans the steps in the one order, approval only when asked for', () => {
     expect(stepPlan('running', { options: { requireApproval: false } })).toEqual([
-      'verify', 'preflight', 'render', 'init', 'plan', 'apply', 'output', 'ready', 'notify',
+      'verify',
+      'preflight',
+      'render',
+      'init',
+      'plan',
+      'apply',
+      'output',
+      'ready',
+      'notify',
     ]);
     expect(stepPlan('draft', { options: { requireApproval: true } })).toContain('approval');
     expect(stepPlan('destroying', null)).toEqual(['destroy']);

@@ -48,7 +48,10 @@ describe('layering of src/', () => {
   it('lets migrations import kysely alone (the index lists its siblings)', () => {
     for (const file of under('db/migrations')) {
       const allowed = (i: string) => i === 'kysely' || (file.endsWith('index.ts') && i.startsWith('db/migrations/'));
-      expect(importsOf(file).filter((i) => !allowed(i)), path.relative(SRC, file)).toEqual([]);
+      expect(
+        importsOf(file).filter((i) => !allowed(i)),
+        path.relative(SRC, file),
+      ).toEqual([]);
     }
   });
 
@@ -56,7 +59,10 @@ describe('layering of src/', () => {
     for (const file of under('workflows')) {
       const allowed = (m: string) =>
         m === '@temporalio/workflow' || m === '@temporalio/common' || m.startsWith('workflows/') || m.startsWith('domain/');
-      expect(importsOf(file, { valuesOnly: true }).filter((m) => !allowed(m)), path.relative(SRC, file)).toEqual([]);
+      expect(
+        importsOf(file, { valuesOnly: true }).filter((m) => !allowed(m)),
+        path.relative(SRC, file),
+      ).toEqual([]);
     }
   });
 });

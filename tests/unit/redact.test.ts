@@ -5,8 +5,7 @@ import { REDACTED, redactLine, redactorFor } from '../../src/domain/redact.js';
 const KEY_ID = 'AKIAIOSFODNN7EXAMPLE';
 const TEMP_KEY_ID = 'ASIAY34FZKBOKMUTVV7A';
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
-const TOKEN =
-  'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDexample+token/value==';
+const TOKEN = 'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDexample+token/value==';
 
 function expectHidden(line: string, ...secrets: string[]) {
   const out = redactLine(line);
@@ -78,9 +77,7 @@ describe('redactLine', () => {
   });
 
   it('hides bearer tokens, authorization headers and URL passwords', () => {
-    expect(redactLine('Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc-_')).toBe(
-      `Authorization: Bearer ${REDACTED}`,
-    );
+    expect(redactLine('Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc-_')).toBe(`Authorization: Bearer ${REDACTED}`);
     expect(redactLine('curl -H "authorization: Basic dXNlcjpwYXNz"')).toBe(`curl -H "authorization: Basic ${REDACTED}"`);
     expect(redactLine('sent bearer abc.def.ghi')).toBe(`sent bearer ${REDACTED}`);
     expect(redactLine('git clone https://bob:tok3n@example.com/repo.git')).toBe(

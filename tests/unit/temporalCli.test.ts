@@ -67,7 +67,10 @@ describe('Temporal CLI lookup', () => {
     const { root, bin, env } = scratch();
     const argsFile = path.join(root, 'go-args');
     // A stand-in for Go that does what `go install` does: write the binary into $GOBIN.
-    script(path.join(bin, 'go'), `echo "$@" > ${argsFile}\nprintf '#!/bin/sh\\necho built\\n' > "$GOBIN/temporal"\nchmod +x "$GOBIN/temporal"`);
+    script(
+      path.join(bin, 'go'),
+      `echo "$@" > ${argsFile}\nprintf '#!/bin/sh\\necho built\\n' > "$GOBIN/temporal"\nchmod +x "$GOBIN/temporal"`,
+    );
     const cli = await ensureTemporalCli(env, log, noGo);
     expect(cli).toEqual({ path: cachedCliPath(env), source: 'cache' });
     expect(fs.readFileSync(argsFile, 'utf8').trim()).toBe(`install ${TEMPORAL_CLI_MODULE}@${TEMPORAL_CLI_VERSION}`);
@@ -82,7 +85,10 @@ describe('Temporal CLI lookup', () => {
 
   it('leaves no half-built binary behind when go install fails, and says what to do', async () => {
     const { bin, env } = scratch();
-    script(path.join(bin, 'go'), 'echo "partial" > "$GOBIN/temporal"; echo "dial tcp: lookup proxy.golang.org: no such host" >&2; exit 1');
+    script(
+      path.join(bin, 'go'),
+      'echo "partial" > "$GOBIN/temporal"; echo "dial tcp: lookup proxy.golang.org: no such host" >&2; exit 1',
+    );
     const failure = ensureTemporalCli(env, log, noGo);
     await expect(failure).rejects.toThrow(/go install github\.com\/temporalio\/cli\/cmd\/temporal@v1\.5\.1 failed \(exit 1\)/);
     await expect(failure).rejects.toThrow(/GOPROXY[\s\S]*TEMPORAL_CLI_PATH[\s\S]*TEMPORAL_ADDRESS/);
@@ -94,11 +100,15 @@ describe('Temporal CLI lookup', () => {
     const { env } = scratch();
     // What fetch() does on a machine with no route out.
     const offline = (async () => {
-      throw new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND temporal.download'), { code: 'ENOTFOUND' }) });
+      throw new TypeError('fetch failed', {
+        cause: Object.assign(new Error('getaddrinfo ENOTFOUND temporal.download'), { code: 'ENOTFOUND' }),
+      });
     }) as typeof fetch;
     const failure = ensureTemporalCli(env, log, { ...noGo, fetch: offline });
     await expect(failure).rejects.toThrow(/^No Temporal CLI found and none could be installed\./);
-    await expect(failure).rejects.toThrow(/Install Go \(1\.22 or newer\)[\s\S]*go install github\.com\/temporalio\/cli\/cmd\/temporal@v1\.5\.1/);
+    await expect(failure).rejects.toThrow(
+      /Install Go \(1\.22 or newer\)[\s\S]*go install github\.com\/temporalio\/cli\/cmd\/temporal@v1\.5\.1/,
+    );
     await expect(failure).rejects.toThrow(/TEMPORAL_CLI_PATH[\s\S]*TEMPORAL_ADDRESS/);
     await expect(failure).rejects.toThrow(/download fallback failed: fetch failed: ENOTFOUND/);
     expect(findTemporalCli(env)).toBeUndefined();

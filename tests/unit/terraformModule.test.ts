@@ -42,7 +42,11 @@ function topLevelBlock(text: string, header: string) {
 }
 
 function sampleTfvars(overrides: Partial<AwsModuleTfvars> = {}): AwsModuleTfvars {
-  const spec = createJobSpecSchema({ allowedRegions: ['us-east-1'], allowedInstanceTypes: ['t3.micro'], allowAccessKeys: false }).parse({
+  const spec = createJobSpecSchema({
+    allowedRegions: ['us-east-1'],
+    allowedInstanceTypes: ['t3.micro'],
+    allowAccessKeys: false,
+  }).parse({
     name: 'demo-web',
     requesterEmail: 'alice@example.com',
     region: 'us-east-1',
@@ -56,7 +60,10 @@ function sampleTfvars(overrides: Partial<AwsModuleTfvars> = {}): AwsModuleTfvars
     usersCsv: 'username,email\nadmin,admin@example.com\n',
   });
   const userData = renderUserData({ jobId: 'job-1', containers: spec.containers, usersCsv: spec.usersCsv });
-  return { ...renderTfvars({ jobId: 'job-1', spec, amiId: 'ami-0123456789abcdef0', userData, createdBy: 'admin' }), ...overrides };
+  return {
+    ...renderTfvars({ jobId: 'job-1', spec, amiId: 'ami-0123456789abcdef0', userData, createdBy: 'admin' }),
+    ...overrides,
+  };
 }
 
 describe('terraform/ (the AWS module)', () => {
@@ -217,8 +224,19 @@ describe('renderTfvars against the container schema', () => {
   it('lists one published port per host port and protocol', () => {
     const containers = containerListSchema.parse([{ name: 'dns', image: 'coredns/coredns', ports: ['53:53/udp', '53:53/tcp'] }]);
     const vars = sampleTfvars();
-    const spec = { name: 'x1', requesterEmail: 'a@b.co', region: 'us-east-1', instance: { type: 't3.micro', volumeSizeGb: 20, ingressCidr: '0.0.0.0/0' }, containers };
-    const out = renderTfvars({ jobId: 'j', spec, amiId: vars.ami_id, userData: { script: '#!/bin/bash\n', encoding: 'plain', bytes: 12 } });
+    const spec = {
+      name: 'x1',
+      requesterEmail: 'a@b.co',
+      region: 'us-east-1',
+      instance: { type: 't3.micro', volumeSizeGb: 20, ingressCidr: '0.0.0.0/0' },
+      containers,
+    };
+    const out = renderTfvars({
+      jobId: 'j',
+      spec,
+      amiId: vars.ami_id,
+      userData: { script: '#!/bin/bash\n', encoding: 'plain', bytes: 12 },
+    });
     expect(out.published_ports).toEqual([
       { port: 53, protocol: 'udp', container: 'dns' },
       { port: 53, protocol: 'tcp', container: 'dns' },

@@ -8,12 +8,7 @@ import YAML from 'yaml';
 import { containerListSchema, type ContainerSpecInput } from '../../src/domain/containers.js';
 import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
 import { parseUsersCsv, usersToCsv, type AppUser } from '../../src/domain/usersCsv.js';
-import {
-  USER_DATA_LIMIT_BYTES,
-  renderComposeYaml,
-  renderTfvars,
-  renderUserData,
-} from '../../src/activities/userData.js';
+import { USER_DATA_LIMIT_BYTES, renderComposeYaml, renderTfvars, renderUserData } from '../../src/activities/userData.js';
 
 const containers = (list: ContainerSpecInput[]) => containerListSchema.parse(list);
 
@@ -82,7 +77,10 @@ describe('renderComposeYaml', () => {
       expect(service.environment.APP_USERS_B64).toBe('${APP_USERS_B64:?APP_USERS_B64 is missing from /opt/app/.env}');
       expect(service.volumes).toContain('/opt/app/users.csv:/opt/app/users.csv:ro');
     }
-    expect(doc.services.webapp.volumes).toEqual(['/srv/html:/usr/share/nginx/html:ro', '/opt/app/users.csv:/opt/app/users.csv:ro']);
+    expect(doc.services.webapp.volumes).toEqual([
+      '/srv/html:/usr/share/nginx/html:ro',
+      '/opt/app/users.csv:/opt/app/users.csv:ro',
+    ]);
   });
 
   it('escapes $ so compose passes user values through unchanged', () => {
@@ -241,7 +239,9 @@ describe('the user data script, run with stand-ins for docker and systemctl', ()
     expect(r.read('opt/app/.env')).toBe(`APP_USERS_B64=${Buffer.from(CSV).toString('base64')}\n`);
     expect(fs.statSync(path.join(r.root, 'opt/app/users.csv')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(r.root, 'opt/app/.env')).mode & 0o777).toBe(0o600);
-    expect(r.read('docker.calls')).toContain(`docker compose --project-directory ${r.root}/opt/app -f ${r.root}/opt/app/docker-compose.yml up -d`);
+    expect(r.read('docker.calls')).toContain(
+      `docker compose --project-directory ${r.root}/opt/app -f ${r.root}/opt/app/docker-compose.yml up -d`,
+    );
     expect(r.read('console')).toBe('PROVISIONING-SUCCESS job=job-run\n');
     expect(r.read('log/provisioning.log')).toContain('PROVISIONING-SUCCESS job=job-run');
   });
@@ -255,7 +255,11 @@ describe('the user data script, run with stand-ins for docker and systemctl', ()
 });
 
 describe('renderTfvars', () => {
-  const schema = createJobSpecSchema({ allowedRegions: ['eu-west-1'], allowedInstanceTypes: ['t3.small'], allowAccessKeys: false });
+  const schema = createJobSpecSchema({
+    allowedRegions: ['eu-west-1'],
+    allowedInstanceTypes: ['t3.small'],
+    allowAccessKeys: false,
+  });
   const spec = schema.parse({
     name: 'demo-web',
     requesterEmail: 'alice@example.com',
@@ -297,7 +301,12 @@ describe('renderTfvars', () => {
 
   it('uses user_data_base64 for gzipped user data, and hop limit 1 by default', () => {
     const userData = renderUserData({ jobId: 'j1', containers: spec.containers, usersCsv: usersToCsv(randomUsers(300)) });
-    const vars = renderTfvars({ jobId: 'j1', spec: { ...spec, instance: { ...spec.instance, metadataHopLimit2: undefined } }, amiId: 'ami-0123456789abcdef0', userData });
+    const vars = renderTfvars({
+      jobId: 'j1',
+      spec: { ...spec, instance: { ...spec.instance, metadataHopLimit2: undefined } },
+      amiId: 'ami-0123456789abcdef0',
+      userData,
+    });
     expect(vars.user_data).toBe('');
     expect(vars.user_data_base64).toBe(userData.script);
     expect(vars.metadata_hop_limit).toBe(1);

@@ -65,13 +65,21 @@ describe('workflow bundle inputs', () => {
     const dir = tempDir('prov-wf-dist-');
     dirs.push(dir);
     // What tsc makes of sources(): the type-only import is gone, the .js specifiers stay.
-    fs.writeFileSync(path.join(dir, 'index.js'), "import { greeting } from './helper.js';\nexport { other } from './other.js';\nexport async function hello(s) {\n  return `${greeting} ${s.name}`;\n}\n");
+    fs.writeFileSync(
+      path.join(dir, 'index.js'),
+      "import { greeting } from './helper.js';\nexport { other } from './other.js';\nexport async function hello(s) {\n  return `${greeting} ${s.name}`;\n}\n",
+    );
     fs.writeFileSync(path.join(dir, 'helper.js'), "export const greeting = 'hello';\n");
     fs.writeFileSync(path.join(dir, 'other.js'), 'export const other = 1;\n');
     fs.writeFileSync(path.join(dir, 'types.js'), 'export {};\n');
     const workflowsPath = path.join(dir, 'index.js');
     const inputs = workflowBundleInputs({ workflowsPath, failureConverterPath });
-    expect(inputs.files.map((f) => path.basename(f)).sort()).toEqual(['failureConverter.cjs', 'helper.js', 'index.js', 'other.js']);
+    expect(inputs.files.map((f) => path.basename(f)).sort()).toEqual([
+      'failureConverter.cjs',
+      'helper.js',
+      'index.js',
+      'other.js',
+    ]);
     expect(Object.keys(inputs.packages).filter((k) => k.startsWith('unresolved:'))).toEqual([]);
     const before = workflowBundleHash({ workflowsPath, failureConverterPath });
     fs.writeFileSync(path.join(dir, 'helper.js'), "export const greeting = 'hi';\n");
@@ -86,7 +94,9 @@ describe('workflow bundle inputs', () => {
 
   it('follow value imports and re-exports, not type-only imports', () => {
     const src = sources();
-    const files = workflowBundleInputs({ workflowsPath: src.workflowsPath, failureConverterPath }).files.map((f) => path.basename(f));
+    const files = workflowBundleInputs({ workflowsPath: src.workflowsPath, failureConverterPath }).files.map((f) =>
+      path.basename(f),
+    );
     expect(files).toEqual(expect.arrayContaining(['index.ts', 'helper.ts', 'other.ts', 'failureConverter.cjs']));
     expect(files).not.toContain('types.ts');
   });
@@ -123,7 +133,7 @@ describe('workflow bundle hash', () => {
 });
 
 describe('bundle cache pruning', () => {
-  it('removes bundles unused for a week and dead builders\' temp files, never the one in use', () => {
+  it("removes bundles unused for a week and dead builders' temp files, never the one in use", () => {
     const dir = tempDir('prov-wf-cache-');
     dirs.push(dir);
     const now = Date.now();

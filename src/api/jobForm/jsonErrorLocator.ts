@@ -64,7 +64,7 @@ export function locateJsonError(text: string): { line: number; column: number; m
   };
   const property = (): void => {
     ws();
-    if (text[i] === "'") fail("JSON needs double quotes (\") around property names, not single quotes");
+    if (text[i] === "'") fail('JSON needs double quotes (") around property names, not single quotes');
     if (text[i] !== '"') fail(`expected a "quoted" property name, found ${show(text[i])}`);
     str();
     ws();
@@ -79,7 +79,7 @@ export function locateJsonError(text: string): { line: number; column: number; m
     if (ch === '{') return items('}', 'a property value', property);
     if (ch === '[') return items(']', 'a list item', value);
     if (ch === '"') return str();
-    if (ch === "'") fail("JSON needs double quotes (\") around strings, not single quotes");
+    if (ch === "'") fail('JSON needs double quotes (") around strings, not single quotes');
     const num = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
     num.lastIndex = i;
     if (/[-0-9]/.test(ch) && num.test(text)) {

@@ -75,7 +75,11 @@ export function apiJobsApp(deps: RouteDeps) {
   });
 
   // The signalled actions: each route's body becomes the action's arguments.
-  const signals: [route: typeof R.cancelJob | typeof R.destroyJob | typeof R.approveJob | typeof R.rejectJob, Exclude<JobAction, 'run'>, (body: Record<string, string | undefined>) => SignalArgs][] = [
+  const signals: [
+    route: typeof R.cancelJob | typeof R.destroyJob | typeof R.approveJob | typeof R.rejectJob,
+    Exclude<JobAction, 'run'>,
+    (body: Record<string, string | undefined>) => SignalArgs,
+  ][] = [
     [R.cancelJob, 'cancel', (b) => ({ reason: b.reason || undefined })],
     [R.destroyJob, 'destroy', () => ({})],
     [R.approveJob, 'approve', (b) => ({ comment: b.comment || undefined })],

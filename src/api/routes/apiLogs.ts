@@ -139,7 +139,10 @@ export function apiLogsApp(deps: RouteDeps) {
           }
         } catch (err) {
           console.error(`[api] log stream of job ${job.id} failed:`, err);
-          await stream.writeSSE({ event: 'error', data: JSON.stringify({ message: 'the log stream failed; reconnect to resume' }) });
+          await stream.writeSSE({
+            event: 'error',
+            data: JSON.stringify({ message: 'the log stream failed; reconnect to resume' }),
+          });
         }
       });
     },

@@ -54,8 +54,8 @@ export function JobForm(props: JobFormProps) {
       </div>
       {props.clonedFrom ? (
         <p class="notice" role="status">
-          Prefilled from job <a href={`/jobs/${encodeURIComponent(props.clonedFrom.id)}`}>{props.clonedFrom.name}</a>. Secrets
-          are never copied; give them again if the job needs them.
+          Prefilled from job <a href={`/jobs/${encodeURIComponent(props.clonedFrom.id)}`}>{props.clonedFrom.name}</a>. Secrets are
+          never copied; give them again if the job needs them.
         </p>
       ) : null}
       {props.errors.length > 0 ? (

@@ -55,7 +55,10 @@ export function JobPage(props: JobPageProps) {
         </div>
       </div>
       {props.flash ? (
-        <p class={props.flash.kind === 'error' ? 'flash flash-error' : 'flash'} role={props.flash.kind === 'error' ? 'alert' : 'status'}>
+        <p
+          class={props.flash.kind === 'error' ? 'flash flash-error' : 'flash'}
+          role={props.flash.kind === 'error' ? 'alert' : 'status'}
+        >
           {props.flash.message}
         </p>
       ) : null}

@@ -2,9 +2,7 @@
 export function TableHead(props: { columns: (string | false | undefined)[] }) {
   return (
     <thead>
-      <tr>
-        {props.columns.map((c) => (c ? <th scope="col">{c}</th> : null))}
-      </tr>
+      <tr>{props.columns.map((c) => (c ? <th scope="col">{c}</th> : null))}</tr>
     </thead>
   );
 }

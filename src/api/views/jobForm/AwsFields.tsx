@@ -42,7 +42,13 @@ export function AwsFields({ values: v, errors, regions, allowAccessKeys }: AwsFi
           placeholder="arn:aws:iam::123456789012:role/Provisioner"
           hint="The role the service assumes in the target account."
         />
-        <TextField field="externalId" label="External ID" value={v.externalId} errors={errors.externalId} placeholder="tenant-42" />
+        <TextField
+          field="externalId"
+          label="External ID"
+          value={v.externalId}
+          errors={errors.externalId}
+          placeholder="tenant-42"
+        />
       </div>
       {allowAccessKeys ? <AccessKeyFields values={v} errors={errors} /> : null}
     </fieldset>
@@ -53,7 +59,14 @@ export function AwsFields({ values: v, errors, regions, allowAccessKeys }: AwsFi
 function AccessKeyFields({ values: v, errors }: FieldGroupProps) {
   return (
     <div class="auth-keys">
-      <TextField field="accessKeyId" label="Access key ID" value={v.accessKeyId} errors={errors.accessKeyId} required placeholder="AKIA…" />
+      <TextField
+        field="accessKeyId"
+        label="Access key ID"
+        value={v.accessKeyId}
+        errors={errors.accessKeyId}
+        required
+        placeholder="AKIA…"
+      />
       <TextField
         field="secretAccessKey"
         label="Secret access key"

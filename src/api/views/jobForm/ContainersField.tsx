@@ -8,10 +8,11 @@ export function ContainersField({ values: v, errors }: FieldGroupProps) {
       <div class={`field${messages.length ? ' has-error' : ''}`}>
         <label for="f-containersJson">Containers (JSON)</label>
         <p class="hint" id="f-containersJson-hint">
-          A list of containers: name, image, and optionally ports ("host:container"), environment, volumes
-          ("/host:/container"), restart, command.{' '}
-          <strong>Environment values travel in the instance's user data, readable on the instance: they are not a
-          place for secrets.</strong>
+          A list of containers: name, image, and optionally ports ("host:container"), environment, volumes ("/host:/container"),
+          restart, command.{' '}
+          <strong>
+            Environment values travel in the instance's user data, readable on the instance: they are not a place for secrets.
+          </strong>
         </p>
         <FieldErrors id="f-containersJson-error" messages={messages} />
         <textarea

@@ -30,8 +30,7 @@ export function UsersCsvField({ values: v, errors, csvPreview }: FieldGroupProps
         {v.usersCsv ? (
           <p class="kept" id={`${id}-kept`}>
             Using <strong>{v.usersCsvName || 'users.csv'}</strong>
-            {csvPreview ? ` (${csvPreview.users.length} valid users)` : ''}. Choose another file to replace
-            it.
+            {csvPreview ? ` (${csvPreview.users.length} valid users)` : ''}. Choose another file to replace it.
           </p>
         ) : null}
         <input

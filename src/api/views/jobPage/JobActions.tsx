@@ -67,7 +67,10 @@ const ACTIONS: [JobAction, ActionSpec][] = [
       ),
     },
   ],
-  ['cancel', { label: 'Cancel job', danger: true, confirm: (name) => `Cancel job ${name}? Whatever it created so far will be destroyed.` }],
+  [
+    'cancel',
+    { label: 'Cancel job', danger: true, confirm: (name) => `Cancel job ${name}? Whatever it created so far will be destroyed.` },
+  ],
   [
     'destroy',
     {
