@@ -17,7 +17,7 @@ export function percentileSorted(sorted: readonly number[], p: number): number {
 export const median = (values: readonly number[]) => percentile(values, 50);
 
 export function max(values: readonly number[]): number {
-  return values.reduce((m, v) => (v > m ? v : m), Number.NEGATIVE_INFINITY);
+  return values.reduce((m, v) => Math.max(v, m), Number.NEGATIVE_INFINITY);
 }
 
 export function sum(values: readonly number[]): number {

@@ -1,12 +1,19 @@
 import { inspect } from 'node:util';
-import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
+import {
+  AssumeRoleCommand,
+  GetCallerIdentityCommand,
+  STSClient,
+  type AssumeRoleCommandOutput,
+  type GetCallerIdentityCommandOutput,
+  type STSClientConfig,
+} from '@aws-sdk/client-sts';
 import {
   AccessDeniedError,
   AwsTransientError,
   awsErrorCode,
   InvalidInputError,
   mapAwsError,
-  TypedAwsError,
+  type TypedAwsError,
   type SdkErrorLike,
 } from './awsErrors.js';
 
@@ -173,7 +180,7 @@ export async function resolveJobCredentials(
     }
     // The worker's own base credentials: no `credentials` given, so the SDK's default chain.
     const sts = stsClient(deps, { region });
-    let assumed;
+    let assumed: AssumeRoleCommandOutput;
     try {
       assumed = await sts.send(
         new AssumeRoleCommand({
@@ -214,7 +221,7 @@ export async function resolveJobCredentials(
   }
 
   const sts = stsClient(deps, { region, credentials: { ...credentials } });
-  let identity;
+  let identity: GetCallerIdentityCommandOutput;
   try {
     identity = await sts.send(new GetCallerIdentityCommand({}));
   } catch (err) {

@@ -11,7 +11,7 @@ import { resolveJobCredentials, terraformEnv } from './awsCredentials.js';
 import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
 import { waitForReady } from './readiness.js';
-import { LogSink } from './logSink.js';
+import type { LogSink } from './logSink.js';
 import { NOTIFY_MAX_ATTEMPTS } from '../domain/failures.js';
 import { createStepRunner, LOST_ATTEMPT_MESSAGE } from './stepRunner.js';
 import { readStateVerdict } from './stateFile.js';
@@ -330,7 +330,7 @@ export function createActivities(deps: ActivityDeps) {
           });
           sink.write(
             'system',
-            `ready after ${result.seconds.toFixed(1)} s` + (result.checked.length ? `: ${result.checked.join(', ')}` : ''),
+            `ready after ${result.seconds.toFixed(1)} s${result.checked.length ? `: ${result.checked.join(', ')}` : ''}`,
           );
           return { seconds: result.seconds };
         },

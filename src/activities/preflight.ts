@@ -294,7 +294,7 @@ async function call<T>(
     return await run();
   } catch (err) {
     const code = awsErrorCode(err) ?? '';
-    if (notFound && notFound.notFound.includes(code)) {
+    if (notFound?.notFound.includes(code)) {
       throw new PreflightFailedError(notFound.field, notFound.message(code), code);
     }
     throw mapAwsError(err, { operation });

@@ -1,5 +1,10 @@
 import net from 'node:net';
-import { DescribeInstanceStatusCommand, EC2Client, type EC2ClientConfig } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstanceStatusCommand,
+  EC2Client,
+  type DescribeInstanceStatusCommandOutput,
+  type EC2ClientConfig,
+} from '@aws-sdk/client-ec2';
 import { AWS_REQUEST_HANDLER, type JobCredentials } from './awsCredentials.js';
 import { awsErrorCode, mapAwsError, TypedAwsError } from './awsErrors.js';
 
@@ -123,7 +128,7 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
       const timeout = Math.max(10, Math.min(connectTimeoutMs, remaining || connectTimeoutMs));
       const results = await Promise.all(pending.map((p) => tcpConnect(address, p, timeout, signal)));
       throwIfAborted(signal);
-      pending.forEach((p, i) => results[i] && open.add(p));
+      for (const [i, p] of pending.entries()) if (results[i]) open.add(p);
       if (open.size === ports.length) break;
       if (Date.now() >= deadline) {
         const closed = ports.filter((p) => !open.has(p));
@@ -148,7 +153,7 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
 type StatusResult = { kind: 'ok' } | { kind: 'waiting'; detail: string } | { kind: 'dead'; detail: string };
 
 async function instanceStatus(ec2: EC2Client, instanceId: string, signal?: AbortSignal): Promise<StatusResult> {
-  let res;
+  let res: DescribeInstanceStatusCommandOutput;
   try {
     res = await ec2.send(new DescribeInstanceStatusCommand({ InstanceIds: [instanceId], IncludeAllInstances: true }), {
       abortSignal: signal,

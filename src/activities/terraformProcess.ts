@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -138,7 +139,7 @@ export function runTerraform(opts: RunTerraformOptions): Promise<TerraformRunRes
   );
 
   return new Promise<TerraformRunResult>((resolve, reject) => {
-    let child;
+    let child: ChildProcessByStdio<null, Readable, Readable>;
     try {
       child = spawn(opts.binary, opts.args, {
         cwd: opts.cwd,

@@ -56,7 +56,7 @@ export class ApiError extends Error {
 }
 
 export function errorBody(code: string, message: string, fields?: FieldError[]): ApiErrorBody {
-  return { error: { code, message, ...(fields && fields.length ? { fields } : {}) } };
+  return { error: { code, message, ...(fields?.length ? { fields } : {}) } };
 }
 
 /** A 422 naming every field zod complained about. */

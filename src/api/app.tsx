@@ -44,6 +44,7 @@ export interface AppDeps {
 
 declare module 'hono' {
   interface ContextRenderer {
+    // biome-ignore lint/style/useShorthandFunctionType: a call signature in an interface, so it merges with Hono's own declaration
     (content: string | Promise<string>, props: { title: string }): Response | Promise<Response>;
   }
 }

@@ -9,6 +9,7 @@ import { LoginPage } from './views/LoginPage.js';
  * newlines from a Location, which would turn "/\t/evil.example" into "//evil.example".
  */
 export function safeNext(next: unknown): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters and spaces are what a safe path must not hold
   return typeof next === 'string' && /^\/(?![/\\])[^\x00-\x20\x7f]*$/.test(next) ? next : '/';
 }
 

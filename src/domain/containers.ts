@@ -33,7 +33,7 @@ const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 // Paths end up inside YAML and a shell heredoc; keep them to characters that mean nothing to either.
-const SAFE_PATH = /^\/[A-Za-z0-9._@%+=,~\/-]*$/;
+const SAFE_PATH = /^\/[A-Za-z0-9._@%+=,~/-]*$/;
 
 const IMAGE_HINT = 'expected name[:tag] or name@sha256:<64 hex digits>, e.g. nginx:1.27';
 

@@ -66,7 +66,7 @@ function keepQuotes(value: string): string {
 function secretForms(secrets: readonly string[]): string[] {
   const forms = new Set<string>();
   for (const secret of secrets) {
-    if (!secret || !secret.trim()) continue;
+    if (!secret?.trim()) continue;
     forms.add(secret);
     forms.add(encodeURIComponent(secret));
     forms.add(JSON.stringify(secret).slice(1, -1));

@@ -1,4 +1,4 @@
-import { parse, CsvError } from 'csv-parse/sync';
+import { parse, type CsvError } from 'csv-parse/sync';
 
 /**
  * The application users a job seeds from an uploaded CSV. Files come from
@@ -40,6 +40,7 @@ const EMAIL =
 const MAX_LENGTH: Record<Column, number> = { username: 64, email: 254, role: 64, display_name: 128 };
 // Spreadsheets treat these first characters as the start of a formula (OWASP "CSV injection").
 const FORMULA_START = /^[=+\-@]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this finds
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function isEmail(value: string): boolean {

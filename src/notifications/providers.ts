@@ -271,7 +271,6 @@ export function createEmailProvider(config: EmailConfig): EmailProvider {
         pass: config.SMTP_PASS,
         secure: config.SMTP_SECURE,
       });
-    case 'outbox':
     default:
       return createOutboxProvider();
   }

@@ -1,4 +1,4 @@
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { type WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { JOB_FAILED_TYPE } from '../domain/failures.js';
 import { JOB_STATUSES, type JobStatus } from '../domain/lifecycle.js';
@@ -20,7 +20,7 @@ const { HistoryEventFilterType } = proto.temporal.api.enums.v1;
 
 export async function readWorkflowEnding(client: Client, workflowId: string): Promise<WorkflowEnding> {
   const handle = client.workflow.getHandle(workflowId);
-  let description;
+  let description: Awaited<ReturnType<typeof handle.describe>>;
   try {
     description = await handle.describe();
   } catch (err) {

@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type WorkflowBundlePath } from '@temporalio/worker';
+import { type NativeConnection, Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { DEFAULT_MAX_CACHED_WORKFLOWS } from '../config.js';

@@ -96,7 +96,7 @@ async function call(
   }
   const res = await target.request(path, { method, headers, body });
   const text = await res.text();
-  let parsed: unknown = undefined;
+  let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
@@ -653,8 +653,7 @@ describe('GET /api/jobs/:id/logs/stream (SSE over real HTTP)', () => {
       const { done, value } = await reader.read();
       if (done) return { events, ended: true };
       buffer += decoder.decode(value, { stream: true });
-      let cut: number;
-      while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {
         const block = buffer.slice(0, cut);
         buffer = buffer.slice(cut + 2);
         const ev: SseEvent = { event: 'message', data: '' };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/api/app.js';
+import type { createApp } from '../../src/api/app.js';
 import { insertJob, updateJob } from '../../src/db/jobs.js';
 import { appendLogLines, type LogLineInput } from '../../src/db/logs.js';
 import { publicSpec } from '../../src/domain/jobSpec.js';

@@ -68,7 +68,12 @@ function ticker() {
     last = now;
     ticks++;
   }, 20);
-  return { stop: () => (clearInterval(timer), { ticks, longest }) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return { ticks, longest };
+    },
+  };
 }
 
 describe('SQLite write lock held by another process', () => {

@@ -130,7 +130,7 @@ describe('AssumeRole', () => {
   it('leaves ExternalId out when none is given and keeps the session name within STS limits', async () => {
     const rec = recordingSts();
     await resolveJobCredentials(
-      { jobId: 'x'.repeat(80) + ' weird/id', region: REGION, auth: { method: 'assume_role', roleArn: ROLE } },
+      { jobId: `${'x'.repeat(80)} weird/id`, region: REGION, auth: { method: 'assume_role', roleArn: ROLE } },
       { createStsClient: rec.createStsClient },
     );
     expect(rec.sent[0].input).not.toHaveProperty('ExternalId');

@@ -108,7 +108,7 @@ async function startSmtp(opts: { secure?: boolean; starttls?: boolean } = {}): P
       if (auth.username === 'mailer' && auth.password === 'secret') return callback(null, { user: auth.username });
       callback(new Error('Invalid username or password'));
     },
-    onRcptTo(address, _session, callback) {
+    onRcptTo(_address, _session, callback) {
       if (state.reject) {
         const err = new Error(state.reject.message) as Error & { responseCode: number };
         err.responseCode = state.reject.code;

@@ -576,7 +576,7 @@ describe('job workspaces', () => {
 
   it('refuses a module directory without Terraform files', async () => {
     await expect(
-      prepareWorkspace({ jobsWorkdir, jobId: `ws-${process.pid}-nomod`, moduleDir: jobsWorkdir + '/missing', tfvars: {} }),
+      prepareWorkspace({ jobsWorkdir, jobId: `ws-${process.pid}-nomod`, moduleDir: `${jobsWorkdir}/missing`, tfvars: {} }),
     ).rejects.toMatchObject({ type: 'TerraformConfigError' });
   });
 });

@@ -306,7 +306,7 @@ describe('markup payloads in every text field', () => {
     return [{ ...baseContainers()[0], environment, command: ['sh', '-c', markup.payloads.map((p) => p.value).join(' ')] }];
   }
   const acceptedCsv = () =>
-    CSV_HEADER + markup.payloads.map((p, i) => `user${i},user${i}@example.com,user,${csvCell(p.value)}`).join('\n') + '\n';
+    `${CSV_HEADER + markup.payloads.map((p, i) => `user${i},user${i}@example.com,user,${csvCell(p.value)}`).join('\n')}\n`;
 
   it('accepted fields through the form: escaped on the check page, the job page, the clone form and the dashboard', async () => {
     expect(markup.fields.filter((f) => f.expect.outcome === 'accepted' && f.form).map((f) => f.where)).toEqual([
@@ -680,7 +680,7 @@ describe('path traversal', () => {
 
 function generate(g: { kind: string; depth?: number; count?: number }): string {
   if (g.kind === 'arrays') return '['.repeat(g.depth!) + ']'.repeat(g.depth!);
-  if (g.kind === 'objects') return '{"a":'.repeat(g.depth!) + '{}' + '}'.repeat(g.depth!);
+  if (g.kind === 'objects') return `${'{"a":'.repeat(g.depth!)}{}${'}'.repeat(g.depth!)}`;
   if (g.kind === 'wide') return `[${Array.from({ length: g.count! }, () => '{}').join(',')}]`;
   throw new Error(`unknown generator ${g.kind}`);
 }

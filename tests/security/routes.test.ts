@@ -140,7 +140,9 @@ async function send(e: Endpoint, headers: Record<string, string>, opts: { html?:
     }
   }
   const res = await app.request(e.path, { method: e.method, headers: h, body });
-  const text = e.path.endsWith('/stream') && res.status === 200 ? (await res.body?.cancel(), '') : await res.text();
+  let text = '';
+  if (e.path.endsWith('/stream') && res.status === 200) await res.body?.cancel();
+  else text = await res.text();
   return { res, text };
 }
 
@@ -365,7 +367,7 @@ describe('sessions', () => {
   });
 
   it('redirects after login only within the site', async () => {
-    const after = async (next: string) => {
+    const landingAfterLogin = async (next: string) => {
       const res = await app.request('/login', {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -374,7 +376,7 @@ describe('sessions', () => {
       expect(res.status).toBe(303);
       return res.headers.get('location');
     };
-    expect(await after(`/jobs/${jobId}?tab=logs`)).toBe(`/jobs/${jobId}?tab=logs`);
+    expect(await landingAfterLogin(`/jobs/${jobId}?tab=logs`)).toBe(`/jobs/${jobId}?tab=logs`);
     for (const evil of [
       '//evil.example',
       '/\\evil.example',
@@ -385,7 +387,7 @@ describe('sessions', () => {
       ' /x',
       'javascript:alert(1)',
     ]) {
-      expect(await after(evil), JSON.stringify(evil)).toBe('/');
+      expect(await landingAfterLogin(evil), JSON.stringify(evil)).toBe('/');
     }
     // The same check guards the hidden field the login page renders.
     const page = await (await app.request(`/login?next=${encodeURIComponent('//evil.example')}`)).text();

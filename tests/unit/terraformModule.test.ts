@@ -21,7 +21,7 @@ const read = (file: string) => fs.readFileSync(path.join(MODULE, file), 'utf8');
 const OUTPUTS = ['instance_id', 'public_ip', 'private_ip', 'public_dns', 'ami_id', 'security_group_id'];
 
 function terraform(args: string[], cwd: string) {
-  const r = spawnSync('terraform', ['-chdir=' + cwd, ...args], {
+  const r = spawnSync('terraform', [`-chdir=${cwd}`, ...args], {
     env: { ...process.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', CHECKPOINT_DISABLE: '1' },
     encoding: 'utf8',
     timeout: 60_000,

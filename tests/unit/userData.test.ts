@@ -21,7 +21,7 @@ const WEB = containers([
     volumes: ['/srv/html:/usr/share/nginx/html:ro'],
     command: ['nginx', '-g', 'daemon off;'],
   },
-  { name: 'dns', image: 'coredns/coredns@sha256:' + 'a'.repeat(64), ports: ['53:53/udp'], restart: 'no', command: 'echo $HOME' },
+  { name: 'dns', image: `coredns/coredns@sha256:${'a'.repeat(64)}`, ports: ['53:53/udp'], restart: 'no', command: 'echo $HOME' },
 ]);
 
 const CSV = usersToCsv([

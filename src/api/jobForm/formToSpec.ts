@@ -157,7 +157,7 @@ export async function readJobForm(body: Record<string, unknown>): Promise<ReadFo
     }
   }
 
-  let containers: unknown = undefined;
+  let containers: unknown;
   let containersUnreadable = false;
   if (values.containersJson.trim() === '') {
     containersUnreadable = true;

@@ -76,9 +76,18 @@ export function locateJsonError(text: string): { line: number; column: number; m
     ws();
     const ch = text[i];
     if (ch === undefined) fail('the JSON ends too early: a value, "]" or "}" is missing');
-    if (ch === '{') return items('}', 'a property value', property);
-    if (ch === '[') return items(']', 'a list item', value);
-    if (ch === '"') return str();
+    if (ch === '{') {
+      items('}', 'a property value', property);
+      return;
+    }
+    if (ch === '[') {
+      items(']', 'a list item', value);
+      return;
+    }
+    if (ch === '"') {
+      str();
+      return;
+    }
     if (ch === "'") fail('JSON needs double quotes (") around strings, not single quotes');
     const num = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
     num.lastIndex = i;

@@ -1,9 +1,7 @@
 // Progressive enhancement shared by every page. External file only: the CSP allows no inline script.
-(function () {
-  'use strict';
-
+(() => {
   // Dangerous actions ask first. Without JavaScript the server shows a confirmation page instead.
-  document.addEventListener('submit', function (e) {
+  document.addEventListener('submit', (e) => {
     var form = e.target;
     if (!(form instanceof HTMLFormElement)) return;
     if (form.dataset.submitting === '1') {
@@ -20,13 +18,13 @@
     }
     // One click, one request: a second submit of the same form is ignored.
     form.dataset.submitting = '1';
-    window.setTimeout(function () {
+    window.setTimeout(() => {
       delete form.dataset.submitting;
     }, 8000);
   });
 
   // Links in the error summary move focus to the field, not only the scroll position.
-  document.addEventListener('click', function (e) {
+  document.addEventListener('click', (e) => {
     var a = e.target instanceof Element ? e.target.closest('.error-summary a[href^="#"]') : null;
     if (!a) return;
     var el = document.getElementById(a.getAttribute('href').slice(1));

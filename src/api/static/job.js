@@ -1,8 +1,7 @@
 // Job page: keeps status, actions, steps and outputs current while the job runs.
 // The server answers 204 while nothing changed, so the poll is cheap; a status
 // event from the log stream (logs.js) triggers an immediate refresh.
-(function () {
-  'use strict';
+(() => {
   var live = document.getElementById('job-live');
   if (!live || !window.fetch) return;
   var jobId = live.dataset.jobId;
@@ -31,14 +30,14 @@
     }
     inflight = true;
     window.clearTimeout(timer);
-    fetch('/jobs/' + encodeURIComponent(jobId) + '/parts?v=' + encodeURIComponent(version), {
+    fetch(`/jobs/${encodeURIComponent(jobId)}/parts?v=${encodeURIComponent(version)}`, {
       headers: { accept: 'text/html' },
       credentials: 'same-origin',
     })
-      .then(function (res) {
+      .then((res) => {
         active = res.headers.get('X-Live-Active') === '1';
         if (res.status !== 200 || typing()) return;
-        return res.text().then(function (html) {
+        return res.text().then((html) => {
           var focusedId = document.activeElement && live.contains(document.activeElement) ? document.activeElement.id : '';
           live.innerHTML = html;
           version = res.headers.get('X-Live-Version') || '';
@@ -50,10 +49,10 @@
           document.dispatchEvent(new CustomEvent('job:refreshed', { detail: { status: status, active: active } }));
         });
       })
-      .catch(function () {
+      .catch(() => {
         /* network hiccup: the next tick tries again */
       })
-      .then(function () {
+      .then(() => {
         inflight = false;
         if (again) {
           again = false;
@@ -62,7 +61,7 @@
       });
   }
 
-  document.addEventListener('job:status', function () {
+  document.addEventListener('job:status', () => {
     active = true;
     refresh();
   });

@@ -3,15 +3,14 @@
 // browser's automatic reconnect resumes with Last-Event-ID). The box keeps at
 // most MAX_LINES lines in the DOM while it follows the tail; older lines are
 // paged in from /api/jobs/:id/logs on request, so 100,000 lines stay fast.
-(function () {
-  'use strict';
+(() => {
   var box = document.getElementById('log-box');
   if (!box) return;
   var jobId = box.dataset.jobId;
   var olderBtn = document.getElementById('log-older');
   var jumpBtn = document.getElementById('log-jump');
   var stateEl = document.getElementById('log-state');
-  var base = '/api/jobs/' + encodeURIComponent(jobId) + '/logs';
+  var base = `/api/jobs/${encodeURIComponent(jobId)}/logs`;
 
   var MAX_LINES = 2000; // in the DOM while following the tail
   var MAX_BROWSE = 6000; // in the DOM while reading older lines
@@ -78,7 +77,7 @@
     var showJump = !follow || detached;
     jumpBtn.hidden = !showJump;
     if (!showJump) unseen = 0;
-    else jumpBtn.textContent = unseen > 0 ? 'Jump to latest (' + unseen.toLocaleString() + ' new)' : 'Jump to latest';
+    else jumpBtn.textContent = unseen > 0 ? `Jump to latest (${unseen.toLocaleString()} new)` : 'Jump to latest';
   }
 
   // Removes the first n lines in one operation.
@@ -101,9 +100,7 @@
   function flush() {
     scheduled = false;
     if (busy || pending.length === 0) return;
-    var batch = pending.filter(function (l) {
-      return l.seq > renderedLast;
-    });
+    var batch = pending.filter((l) => l.seq > renderedLast);
     pending = [];
     if (batch.length === 0) return;
     var gap = box.childElementCount > 0 && batch[0].seq !== renderedLast + 1;
@@ -160,15 +157,15 @@
     function next(cursor) {
       var want = Math.min(1000, count - out.length);
       if (want <= 0) return Promise.resolve(out);
-      return fetch(base + '?after=' + cursor + '&limit=' + want, {
+      return fetch(`${base}?after=${cursor}&limit=${want}`, {
         headers: { accept: 'application/json' },
         credentials: 'same-origin',
       })
-        .then(function (res) {
-          if (!res.ok) throw new Error('the server answered ' + res.status);
+        .then((res) => {
+          if (!res.ok) throw new Error(`the server answered ${res.status}`);
           return res.json();
         })
-        .then(function (data) {
+        .then((data) => {
           var lines = data && Array.isArray(data.lines) ? data.lines : [];
           if (lines.length === 0) return out;
           out.push.apply(out, lines);
@@ -180,7 +177,7 @@
 
   box.addEventListener(
     'scroll',
-    function () {
+    () => {
       if (busy) return;
       if (nearBottom()) {
         if (!detached) follow = true;
@@ -190,7 +187,7 @@
     { passive: true },
   );
 
-  jumpBtn.addEventListener('click', function () {
+  jumpBtn.addEventListener('click', () => {
     follow = true;
     if (!detached) {
       dropTop(box.childElementCount - MAX_LINES);
@@ -203,17 +200,17 @@
     busy = true;
     jumpBtn.disabled = true;
     fetchRange(Math.max(0, lastSeq - MAX_LINES), MAX_LINES)
-      .then(function (lines) {
+      .then((lines) => {
         box.textContent = '';
         box.appendChild(fragmentOf(lines.slice(-MAX_LINES)));
         syncEnds();
         if (renderedLast > lastSeq) lastSeq = renderedLast;
         detached = false;
       })
-      .catch(function (err) {
-        setState('Could not load the latest lines: ' + err.message);
+      .catch((err) => {
+        setState(`Could not load the latest lines: ${err.message}`);
       })
-      .then(function () {
+      .then(() => {
         busy = false;
         jumpBtn.disabled = false;
         toBottom();
@@ -223,17 +220,15 @@
       });
   });
 
-  olderBtn.addEventListener('click', function () {
+  olderBtn.addEventListener('click', () => {
     if (busy || firstSeq <= 1) return;
     busy = true;
     olderBtn.disabled = true;
     var until = firstSeq;
     var after = Math.max(0, until - 1 - PAGE);
     fetchRange(after, until - 1 - after)
-      .then(function (lines) {
-        lines = lines.filter(function (l) {
-          return l.seq < until;
-        });
+      .then((lines) => {
+        lines = lines.filter((l) => l.seq < until);
         var boundary = box.firstElementChild;
         box.insertBefore(fragmentOf(lines), box.firstChild);
         follow = false;
@@ -248,10 +243,10 @@
         }
         syncEnds();
       })
-      .catch(function (err) {
-        setState('Could not load older lines: ' + err.message);
+      .catch((err) => {
+        setState(`Could not load older lines: ${err.message}`);
       })
-      .then(function () {
+      .then(() => {
         busy = false;
         olderBtn.disabled = false;
         updateButtons();
@@ -262,12 +257,12 @@
   // Fallback when the stream is unavailable: ask for new lines every second.
   function poll() {
     fetchRange(lastSeq, 5000)
-      .then(function (lines) {
+      .then((lines) => {
         lines.forEach(receive);
         setState('Live (polling)');
         pollTimer = window.setTimeout(poll, 1000);
       })
-      .catch(function () {
+      .catch(() => {
         setState('Live updates unavailable; reload the page for new lines.');
       });
   }
@@ -278,34 +273,34 @@
       poll();
       return;
     }
-    es = new EventSource(base + '/stream?after=' + lastSeq);
-    es.onopen = function () {
+    es = new EventSource(`${base}/stream?after=${lastSeq}`);
+    es.onopen = () => {
       setState('Live');
     };
-    es.onerror = function () {
+    es.onerror = () => {
       if (es.readyState === EventSource.CLOSED) {
         es = null;
         poll();
       } else setState('Reconnecting…');
     };
-    es.onmessage = function (e) {
+    es.onmessage = (e) => {
       try {
         receiveData(JSON.parse(e.data));
-      } catch (err) {
+      } catch {
         /* not a line */
       }
     };
-    es.addEventListener('status', function (e) {
+    es.addEventListener('status', (e) => {
       var detail = {};
       try {
         detail = JSON.parse(e.data) || {};
-      } catch (err) {
+      } catch {
         /* keep empty */
       }
       document.dispatchEvent(new CustomEvent('job:status', { detail: detail }));
       if (FINAL.indexOf(detail.status) !== -1) stopSoon();
     });
-    es.addEventListener('end', function () {
+    es.addEventListener('end', () => {
       stop('');
     });
   }
@@ -319,14 +314,14 @@
 
   // A finished job writes no more lines; let the last ones arrive, then hang up.
   function stopSoon() {
-    window.setTimeout(function () {
+    window.setTimeout(() => {
       stop('');
     }, 2000);
   }
 
-  document.addEventListener('job:refreshed', function (e) {
+  document.addEventListener('job:refreshed', (e) => {
     if (e.detail && FINAL.indexOf(e.detail.status) !== -1) stopSoon();
-    else if (!es && !pollTimer && e.detail && e.detail.active && box.dataset.live !== '1') {
+    else if (!es && !pollTimer && e.detail?.active && box.dataset.live !== '1') {
       box.dataset.live = '1';
       connect();
     }

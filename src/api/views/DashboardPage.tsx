@@ -75,6 +75,7 @@ export function DashboardPage(props: DashboardPageProps) {
           New job
         </a>
       </div>
+      {/* biome-ignore lint/a11y/useSemanticElements: <search> is too new for the browsers people still use; the role says the same */}
       <form method="get" action="/" class="filters card" role="search" aria-label="Filter jobs">
         <div class="filter-field">
           <label for="filter-status">Status</label>

@@ -24,7 +24,11 @@ export interface JobFormProps {
 
 function errorsByField(errors: FormError[]): FieldErrorMap {
   const byField: FieldErrorMap = {};
-  for (const e of errors) if (e.field) (byField[e.field] ??= []).push(e.message);
+  for (const e of errors) {
+    if (!e.field) continue;
+    byField[e.field] ??= [];
+    byField[e.field]!.push(e.message);
+  }
   return byField;
 }
 

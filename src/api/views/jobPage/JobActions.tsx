@@ -86,6 +86,7 @@ export function JobActions(props: { job: { id: string; name: string }; actions: 
   if (actions.length === 0) return null;
   const jobPath = `/jobs/${encodeURIComponent(job.id)}`;
   return (
+    // biome-ignore lint/a11y/useSemanticElements: a row of separate forms, not one form's fieldset
     <div class="actions" role="group" aria-label="Actions">
       {ACTIONS.filter(([action]) => actions.includes(action)).map(([action, spec]) => (
         <ActionForm
