@@ -1,34 +1,11 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { JobColumns } from '../domain/jobView.js';
 
 /** Timestamps are ISO-8601 strings: sortable, readable, and portable to Postgres. */
 type Timestamp = string;
 
-export interface JobsTable {
-  id: string;
-  name: string;
-  status: string;
-  step: string | null;
-  requester_email: string;
-  region: string;
-  instance_type: string;
-  auth_method: string;
-  /** The job spec as submitted, with every secret removed. */
-  spec_json: string;
-  account_id: string | null;
-  assumed_role_arn: string | null;
-  plan_summary_json: string | null;
-  outputs_json: string | null;
-  error: string | null;
-  workflow_id: string | null;
-  created_by: string | null;
-  created_at: Timestamp;
-  started_at: Timestamp | null;
-  finished_at: Timestamp | null;
-  /** When the TTL timer will destroy the environment. */
-  destroy_at: Timestamp | null;
-  /** 1 when the job's Terraform state holds resources (destroy is possible). */
+export interface JobsTable extends Omit<JobColumns, 'has_resources'> {
   has_resources: ColumnType<number, number | undefined, number>;
-  updated_at: Timestamp;
 }
 
 export interface JobStepsTable {

@@ -17,28 +17,40 @@ import {
  * the steps. Pure: the caller reads the rows and passes them in.
  */
 
-/** The columns of a job row the view needs (a full row fits). */
-export interface JobFacts {
+/** A job's columns as the database stores them (db/schema.ts builds its table type on this). */
+export interface JobColumns {
   id: string;
   name: string;
   status: string;
   step: string | null;
   requester_email: string;
   region: string;
-  instance_type?: string;
+  instance_type: string;
+  auth_method: string;
+  /** The job spec as submitted, with every secret removed. */
   spec_json: string;
-  account_id?: string | null;
-  plan_summary_json?: string | null;
+  account_id: string | null;
+  assumed_role_arn: string | null;
+  plan_summary_json: string | null;
   outputs_json: string | null;
   error: string | null;
-  workflow_id?: string | null;
-  created_by?: string | null;
-  created_at?: string;
-  started_at?: string | null;
-  finished_at?: string | null;
+  workflow_id: string | null;
+  created_by: string | null;
+  /** ISO-8601 timestamps: sortable, readable, and portable to Postgres. */
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  /** When the TTL timer will destroy the environment. */
   destroy_at: string | null;
-  has_resources?: number;
+  /** 1 when the job's Terraform state holds resources (destroy is possible). */
+  has_resources: number;
+  updated_at: string;
 }
+
+type NeededColumns = 'id' | 'name' | 'status' | 'step' | 'requester_email' | 'region' | 'spec_json' | 'outputs_json' | 'error' | 'destroy_at';
+
+/** The columns the view needs, the others when there (a full row fits; a dashboard summary or an email's job too). */
+export type JobFacts = Pick<JobColumns, NeededColumns> & Partial<Omit<JobColumns, NeededColumns>>;
 
 /** One attempt of a step, as job_steps holds it. */
 export interface StepAttemptFacts {
