@@ -47,7 +47,17 @@ export interface JobColumns {
   updated_at: string;
 }
 
-type NeededColumns = 'id' | 'name' | 'status' | 'step' | 'requester_email' | 'region' | 'spec_json' | 'outputs_json' | 'error' | 'destroy_at';
+type NeededColumns =
+  | 'id'
+  | 'name'
+  | 'status'
+  | 'step'
+  | 'requester_email'
+  | 'region'
+  | 'spec_json'
+  | 'outputs_json'
+  | 'error'
+  | 'destroy_at';
 
 /** The columns the view needs, the others when there (a full row fits; a dashboard summary or an email's job too). */
 export type JobFacts = Pick<JobColumns, NeededColumns> & Partial<Omit<JobColumns, NeededColumns>>;
