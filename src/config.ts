@@ -48,6 +48,20 @@ const csvList = (itemCheck: (item: string) => string | null) =>
 
 const httpUrl = z.string().refine((v) => /^https?:\/\/[^\s]+$/.test(v), 'must be an http(s) URL, e.g. http://localhost:8000');
 
+/**
+ * The SQLite file a sqlite: DATABASE_URL names, as written (resolved against
+ * the working directory later): sqlite:./data/app.db and sqlite:/srv/app.db,
+ * and the SQLAlchemy URL form the original service used, where the path
+ * follows `sqlite:///` (sqlite:///./app.db is ./app.db, sqlite:////srv/app.db
+ * is /srv/app.db). null when it names no file: SQLAlchemy's in-memory
+ * `sqlite://`, a host (`sqlite://host/x`), a query string, or nothing at all.
+ */
+function sqliteFile(url: string): string | null {
+  const rest = url.slice('sqlite:'.length);
+  if (!rest.startsWith('//')) return rest || null;
+  return /^\/\/\/([^?#]+)$/.exec(rest)?.[1] ?? null;
+}
+
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   APP_ADMIN_USER: z.string().min(1).default('admin'),
@@ -57,8 +71,9 @@ export const configSchema = z.object({
   DATABASE_URL: z
     .string()
     .refine(
-      (v) => v.startsWith('sqlite:') || /^postgres(ql)?:\/\/[^\s]+$/.test(v),
-      'must be sqlite:<path> (for example sqlite:./data/app.db) or postgres://user:password@host:5432/database',
+      (v) => (v.startsWith('sqlite:') ? sqliteFile(v) !== null : /^postgres(ql)?:\/\/[^\s]+$/.test(v)),
+      'must be sqlite:<path> (for example sqlite:./data/app.db, or as SQLAlchemy writes it sqlite:///./data/app.db, ' +
+        'sqlite:////srv/data/app.db for an absolute path) or postgres://user:password@host:5432/database',
     )
     .optional(),
   PORT: port.default(8000),
@@ -250,7 +265,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   const databasePath = !raw.DATABASE_URL
     ? path.join(dataDir, 'app.db')
     : raw.DATABASE_URL.startsWith('sqlite:')
-      ? path.resolve(cwd, raw.DATABASE_URL.slice('sqlite:'.length))
+      ? path.resolve(cwd, sqliteFile(raw.DATABASE_URL) as string)
       : raw.DATABASE_URL;
   const embeddedTemporal = !raw.TEMPORAL_ADDRESS;
   return {

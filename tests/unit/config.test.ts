@@ -40,6 +40,29 @@ describe('configuration', () => {
     }
   });
 
+  it('reads DATABASE_URL as sqlite:<path> and in the SQLAlchemy form sqlite:///<path>', () => {
+    const dbPath = (url: string) => parseConfig({ DATABASE_URL: url }, '/srv/app').databasePath;
+    // As written: relative to the working directory, or absolute.
+    expect(dbPath('sqlite:./x.db')).toBe('/srv/app/x.db');
+    expect(dbPath('sqlite:data/app.db')).toBe('/srv/app/data/app.db');
+    expect(dbPath('sqlite:/var/lib/prov/app.db')).toBe('/var/lib/prov/app.db');
+    // SQLAlchemy's form (the original service's): three slashes, then the path; a fourth makes it absolute.
+    expect(dbPath('sqlite:///./app.db')).toBe('/srv/app/app.db');
+    expect(dbPath('sqlite:///app.db')).toBe('/srv/app/app.db');
+    expect(dbPath('sqlite:///data/app.db')).toBe('/srv/app/data/app.db');
+    expect(dbPath('sqlite:////abs/path.db')).toBe('/abs/path.db');
+    // Postgres URLs pass through as given.
+    expect(dbPath('postgres://u:p@db:5432/prov')).toBe('postgres://u:p@db:5432/prov');
+
+    // Forms that name no file are refused, saying which forms work.
+    for (const url of ['sqlite:', 'sqlite://', 'sqlite:///', 'sqlite://host/app.db', 'sqlite:///app.db?mode=ro', 'mysql://x/y']) {
+      expect(() => parseConfig({ DATABASE_URL: url }), url).toThrow(
+        `DATABASE_URL: ${JSON.stringify(url)} is invalid: must be sqlite:<path> (for example sqlite:./data/app.db, ` +
+          'or as SQLAlchemy writes it sqlite:///./data/app.db, sqlite:////srv/data/app.db for an absolute path) or postgres://',
+      );
+    }
+  });
+
   it('uses an external Temporal server when TEMPORAL_ADDRESS is set', () => {
     const c = parseConfig({ TEMPORAL_ADDRESS: 'temporal.internal:7233' });
     expect(c.embeddedTemporal).toBe(false);
