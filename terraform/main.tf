@@ -1,7 +1,9 @@
 # One EC2 instance that runs a job's containers: IMDSv2 only, encrypted root
-# volume, reachable through Session Manager, and a security group that opens
-# only what the containers publish. Credentials come from the environment
-# (the service's assumed role), never from variables.
+# volume, reachable through Session Manager, and a security group of its own
+# that opens only what the containers publish (plus SSH when asked); security
+# groups given in security_group_ids are attached in addition to it.
+# Credentials come from the environment (the service's assumed role), never
+# from variables.
 
 provider "aws" {
   region = var.region
@@ -21,10 +23,9 @@ locals {
   # IAM name prefixes may be at most 38 characters.
   iam_prefix = "prov-${substr(var.job_name, 0, 24)}-"
 
-  create_security_group = length(var.security_group_ids) == 0
-  ingress               = { for p in var.published_ports : "${p.protocol}-${p.port}" => p }
+  ingress = { for p in var.published_ports : "${p.protocol}-${p.port}" => p }
   # A container publishing 22/tcp to the same CIDR already opens SSH; AWS refuses duplicate rules.
-  open_ssh = local.create_security_group && var.ssh_cidr != "" && !(var.ssh_cidr == var.ingress_cidr && contains(keys(local.ingress), "tcp-22"))
+  open_ssh = var.ssh_cidr != "" && !(var.ssh_cidr == var.ingress_cidr && contains(keys(local.ingress), "tcp-22"))
 }
 
 data "aws_partition" "current" {}
@@ -58,9 +59,8 @@ resource "aws_iam_instance_profile" "instance" {
   tags        = local.tags
 }
 
+# The job's own group, always created: the given security_group_ids come on top of it.
 resource "aws_security_group" "instance" {
-  count = local.create_security_group ? 1 : 0
-
   name_prefix = "prov-${var.job_name}-"
   description = "Published container ports of provisioning job ${var.job_id}"
   vpc_id      = var.vpc_id != "" ? var.vpc_id : null
@@ -72,9 +72,9 @@ resource "aws_security_group" "instance" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "published" {
-  for_each = local.create_security_group ? local.ingress : {}
+  for_each = local.ingress
 
-  security_group_id = aws_security_group.instance[0].id
+  security_group_id = aws_security_group.instance.id
   description       = "container ${each.value.container} ${each.value.port}/${each.value.protocol}"
   cidr_ipv4         = var.ingress_cidr
   ip_protocol       = each.value.protocol
@@ -86,7 +86,7 @@ resource "aws_vpc_security_group_ingress_rule" "published" {
 resource "aws_vpc_security_group_ingress_rule" "ssh" {
   count = local.open_ssh ? 1 : 0
 
-  security_group_id = aws_security_group.instance[0].id
+  security_group_id = aws_security_group.instance.id
   description       = "SSH"
   cidr_ipv4         = var.ssh_cidr
   ip_protocol       = "tcp"
@@ -97,9 +97,7 @@ resource "aws_vpc_security_group_ingress_rule" "ssh" {
 
 # Docker images, packages, the compose plugin download and SSM all need the way out.
 resource "aws_vpc_security_group_egress_rule" "all" {
-  count = local.create_security_group ? 1 : 0
-
-  security_group_id = aws_security_group.instance[0].id
+  security_group_id = aws_security_group.instance.id
   description       = "All outbound"
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "-1"
@@ -110,7 +108,7 @@ resource "aws_instance" "this" {
   ami                    = var.ami_id
   instance_type          = var.instance_type
   subnet_id              = var.subnet_id != "" ? var.subnet_id : null
-  vpc_security_group_ids = local.create_security_group ? [aws_security_group.instance[0].id] : var.security_group_ids
+  vpc_security_group_ids = concat([aws_security_group.instance.id], var.security_group_ids)
   iam_instance_profile   = aws_iam_instance_profile.instance.name
 
   user_data                   = var.user_data != "" ? var.user_data : null

@@ -24,6 +24,6 @@ output "ami_id" {
 }
 
 output "security_group_id" {
-  description = "The security group created for the job, or the given ones joined with commas."
-  value       = local.create_security_group ? aws_security_group.instance[0].id : join(",", var.security_group_ids)
+  description = "The job's own security group (published ports, SSH when asked, all outbound); the given security_group_ids are attached to the instance as well."
+  value       = aws_security_group.instance.id
 }

@@ -87,7 +87,7 @@ variable "ami_id" {
 
 variable "vpc_id" {
   type        = string
-  description = "VPC of subnet_id, where a created security group goes; \"\" uses the region's default VPC."
+  description = "VPC of subnet_id, where the job's own security group goes; \"\" uses the region's default VPC."
   default     = ""
 
   validation {
@@ -109,18 +109,18 @@ variable "subnet_id" {
 
 variable "security_group_ids" {
   type        = list(string)
-  description = "Existing security groups to attach; empty creates one that opens only the published ports (and SSH when ssh_cidr is set)."
+  description = "Existing security groups of the VPC to attach in addition to the job's own group (which opens only the published ports, and SSH when ssh_cidr is set)."
   default     = []
 
   validation {
-    condition     = length(var.security_group_ids) <= 5 && alltrue([for id in var.security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", id))])
-    error_message = "security_group_ids must hold at most 5 security group ids (sg- and 8 or 17 hex digits)."
+    condition     = length(var.security_group_ids) <= 4 && alltrue([for id in var.security_group_ids : can(regex("^sg-[0-9a-f]{8,17}$", id))])
+    error_message = "security_group_ids must hold at most 4 security group ids (sg- and 8 or 17 hex digits)."
   }
 }
 
 variable "ingress_cidr" {
   type        = string
-  description = "IPv4 CIDR allowed to reach the published container ports (created security group only)."
+  description = "IPv4 CIDR allowed to reach the published container ports through the job's own security group."
   default     = "0.0.0.0/0"
 
   validation {
@@ -146,7 +146,7 @@ variable "published_ports" {
     protocol  = string
     container = string
   }))
-  description = "Host ports the containers publish, one entry per port and protocol; the created security group opens exactly these."
+  description = "Host ports the containers publish, one entry per port and protocol; the job's own security group opens exactly these."
   default     = []
 
   validation {

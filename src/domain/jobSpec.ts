@@ -32,8 +32,8 @@ const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 const SG_ID = /^sg-[0-9a-f]{8,17}$/;
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-// Security groups allow 5 per network interface by default.
-const MAX_SECURITY_GROUPS = 5;
+// EC2 attaches at most 5 groups to an instance's interface by default, and the job's own group is one of them.
+const MAX_SECURITY_GROUPS = 4;
 export const MAX_TTL_HOURS = 720;
 
 /** A string field whose missing/wrong-type messages name it. */
@@ -160,7 +160,9 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
       .array(pattern('network.securityGroupIds', SG_ID, 'a security group id (sg- and 8 or 17 hex digits)'), {
         error: 'network.securityGroupIds must be a list of security group ids',
       })
-      .max(MAX_SECURITY_GROUPS, { error: `network.securityGroupIds: at most ${MAX_SECURITY_GROUPS} security groups` })
+      .max(MAX_SECURITY_GROUPS, {
+        error: `network.securityGroupIds: at most ${MAX_SECURITY_GROUPS} security groups (the job's own group makes five, EC2's default limit)`,
+      })
       .optional(),
   }).superRefine((net, ctx) => {
     // The subnet decides the VPC the instance lands in; a VPC alone would

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerListSchema } from '../../src/domain/containers.js';
 import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
-import { renderTfvars, renderUserData, type AwsModuleTfvars } from '../../src/activities/userData.js';
+import { renderTfvars, type AwsModuleTfvars } from '../../src/activities/tfvars.js';
+import { renderUserData } from '../../src/domain/userDataScript.js';
 
 /**
  * The AWS provider cannot be installed here (no registry access), so the
@@ -102,8 +103,26 @@ describe('terraform/ (the AWS module)', () => {
     expect(text).toMatch(/volume_size\s*=\s*var\.volume_size_gb/);
     expect(text).toContain('policy/AmazonSSMManagedInstanceCore');
     expect(text).toMatch(/resource "aws_iam_instance_profile"/);
-    expect(text).toMatch(/resource "aws_security_group" "instance" {\n\s+count = local\.create_security_group \? 1 : 0/);
     expect(text).toMatch(/user_data_base64\s*=\s*var\.user_data_base64/);
+  });
+
+  it("always creates the job's own security group and attaches the given ones in addition to it", () => {
+    const text = read('main.tf');
+    // The own group and its egress rule are unconditional; its ingress rules follow the published ports alone.
+    for (const header of ['resource "aws_security_group" "instance"', 'resource "aws_vpc_security_group_egress_rule" "all"']) {
+      expect(topLevelBlock(text, header), header).not.toMatch(/^\s+(count|for_each)\s*=/m);
+    }
+    expect(topLevelBlock(text, 'resource "aws_vpc_security_group_ingress_rule" "published"')).toMatch(
+      /^\s+for_each\s*=\s*local\.ingress$/m,
+    );
+    expect(text).not.toContain('create_security_group');
+    expect(text).not.toContain('aws_security_group.instance[0]');
+    expect(topLevelBlock(text, 'resource "aws_instance" "this"')).toMatch(
+      /^\s+vpc_security_group_ids\s*=\s*concat\(\[aws_security_group\.instance\.id\], var\.security_group_ids\)$/m,
+    );
+    expect(topLevelBlock(read('outputs.tf'), 'output "security_group_id"')).toMatch(
+      /^\s+value\s*=\s*aws_security_group\.instance\.id$/m,
+    );
   });
 });
 
@@ -168,7 +187,7 @@ describe('terraform/ variables and locals, run without the provider', () => {
       'ingress_cidr must be an IPv4 network in CIDR form with no host bits set',
       'ssh_cidr must be "" or an IPv4 network',
       'metadata_hop_limit must be 1 or 2.',
-      'security_group_ids must hold at most 5 security group ids',
+      'security_group_ids must hold at most 4 security group ids',
       'published_ports: every port must be a whole number from 1 to 65535.',
       'published_ports: protocol must be tcp or udp.',
     ]) {
@@ -176,15 +195,21 @@ describe('terraform/ variables and locals, run without the provider', () => {
     }
   });
 
-  it('opens exactly the published ports, and SSH only when a CIDR is given', () => {
-    const locals = topLevelBlock(read('main.tf'), 'locals');
+  it('opens exactly the published ports, SSH only when a CIDR is given, and attaches the given groups after its own', () => {
+    const main = read('main.tf');
+    const locals = topLevelBlock(main, 'locals');
+    // The instance's vpc_security_group_ids as written, with the own group's id (known only after apply) stood in for.
+    const attachment = /^\s+vpc_security_group_ids\s*=\s*(.+)$/m.exec(topLevelBlock(main, 'resource "aws_instance" "this"'));
+    if (!attachment) throw new Error('aws_instance.this sets no vpc_security_group_ids');
+    const attachedGroups = attachment[1].replaceAll('aws_security_group.instance.id', '"sg-own"');
+    expect(attachedGroups).not.toMatch(/aws_/);
     const dir = moduleDir(
       'locals',
       `${locals}
 output "tags" { value = local.tags }
 output "ingress" { value = local.ingress }
 output "open_ssh" { value = local.open_ssh }
-output "create_security_group" { value = local.create_security_group }
+output "attached_security_groups" { value = ${attachedGroups} }
 `,
     );
     const apply = (vars: unknown) => {
@@ -210,13 +235,20 @@ output "create_security_group" { value = local.create_security_group }
       'udp-53': { port: 53, protocol: 'udp', container: 'dns' },
     });
     expect(base.open_ssh).toBe(true);
-    expect(base.create_security_group).toBe(true);
+    expect(base.attached_security_groups).toEqual(['sg-own']);
 
     expect(apply(sampleTfvars({ ssh_cidr: '' })).open_ssh).toBe(false);
-    const given = apply(sampleTfvars({ security_group_ids: ['sg-0abc1234'], created_by: '' }));
-    expect(given.create_security_group).toBe(false);
-    expect(given.open_ssh).toBe(false);
+    // Given groups come on top of the job's own: its ports and SSH stay open through it.
+    const given = apply(sampleTfvars({ security_group_ids: ['sg-0abc1234', 'sg-0def5678'], created_by: '' }));
+    expect(given.attached_security_groups).toEqual(['sg-own', 'sg-0abc1234', 'sg-0def5678']);
+    expect(given.open_ssh).toBe(true);
+    expect(given.ingress).toEqual(base.ingress);
     expect(given.tags).not.toHaveProperty('created_by');
+    // SSH published by a container to the same CIDR is not opened twice.
+    const ssh22 = apply(
+      sampleTfvars({ ssh_cidr: '0.0.0.0/0', published_ports: [{ port: 22, protocol: 'tcp', container: 'web' }] }),
+    );
+    expect(ssh22.open_ssh).toBe(false);
   });
 });
 
