@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { JobSpecSchema } from '../domain/jobSpec.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
-import { auditListSchema, jobJsonSchema, jobListSchema, logPageSchema, stepListSchema } from './jobJson.js';
+import { auditListSchema, createdJobJsonSchema, jobJsonSchema, jobListSchema, logPageSchema, stepListSchema } from './jobJson.js';
 
 /**
  * The API's route table: method, path, input schemas and responses of every
@@ -99,7 +99,10 @@ export const idempotencyKeyHeader = z
 
 export const createJobMultipart = z.object({
   spec: z.string().describe('the job spec as JSON (usersCsv may be left out of it and sent as the file below)'),
-  usersCsv: z.file().optional().describe('the users CSV: username,email,role,display_name'),
+  usersCsv: z
+    .file()
+    .optional()
+    .describe('the users CSV: username,email and optionally role,display_name (other columns are dropped with a warning)'),
 });
 
 export const emptyBody = z.strictObject(
@@ -226,11 +229,16 @@ export function apiRoutes(specSchema: JobSpecSchema) {
       summary: 'Create a job (draft)',
       description:
         'The job spec as JSON, or multipart/form-data with the spec as a JSON field `spec` and the users CSV as a file `usersCsv`. ' +
-        'Jobs that authenticate with access keys start at once (the keys are never stored); others start with POST /api/jobs/{id}/run.',
+        'Jobs that authenticate with access keys start at once (the keys are never stored); others start with POST /api/jobs/{id}/run. ' +
+        'Users CSV columns other than username, email, role and display_name are dropped from the stored CSV and named in `warnings`.',
       tag: 'jobs',
       headers: [idempotencyHeader],
       body: { required: true, json: specSchema, multipart: createJobMultipart },
-      response: { status: 201, description: 'the job', schema: jobJsonSchema },
+      response: {
+        status: 201,
+        description: 'the job, with warnings about what was left out of its spec',
+        schema: createdJobJsonSchema,
+      },
       errors: [400, 403, 409, 413, 415, 422, 503],
     },
     getJob: {

@@ -40,6 +40,23 @@ export const jobJsonSchema = z.object({
 });
 export type JobJson = z.infer<typeof jobJsonSchema>;
 
+export const specWarningSchema = z.object({
+  path: z.string().describe('the spec field the warning is about, e.g. usersCsv'),
+  message: z.string(),
+});
+export type SpecWarning = z.infer<typeof specWarningSchema>;
+
+/** The answer to creating a job: the job, and what was accepted but left out of its spec. */
+export const createdJobJsonSchema = jobJsonSchema.extend({
+  warnings: z
+    .array(specWarningSchema)
+    .describe(
+      'what was accepted but changed, e.g. users CSV columns other than username, email, role and display_name, ' +
+        'which are dropped; empty when nothing was (only this response carries them)',
+    ),
+});
+export type CreatedJobJson = z.infer<typeof createdJobJsonSchema>;
+
 export const jobListSchema = z.object({
   jobs: z.array(jobJsonSchema),
   nextCursor: z.string().nullable().describe('pass as `cursor` for the next page; null on the last page'),

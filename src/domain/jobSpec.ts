@@ -214,6 +214,8 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
       .optional(),
   });
 
+  // Warnings (columns other than the four, dropped) do not refuse the file; rewriting it from the
+  // users leaves those columns out of what is stored and sent to the instance.
   const usersCsv = text('usersCsv').transform((csv, ctx) => {
     const { users, errors } = parseUsersCsv(csv);
     if (errors.length === 0) return usersToCsv(users);

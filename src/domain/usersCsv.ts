@@ -8,7 +8,9 @@ import { parse, type CsvError } from 'csv-parse/sync';
  * that are not UTF-8, and files too large for EC2 user data anyway.
  *
  * A non-empty `errors` means the file is refused as a whole; `users` then
- * holds only the rows that were fine, for previews.
+ * holds only the rows that were fine, for previews. `warnings` never refuse
+ * the file: they say what was left out of it (columns other than the four
+ * below are dropped, as the original service did).
  */
 
 export interface AppUser {
@@ -26,10 +28,23 @@ export interface CsvRowError {
   message: string;
 }
 
+/** Something left out of an accepted file (a dropped column); same shape as an error, never a refusal. */
+export type CsvWarning = CsvRowError;
+
+export interface UsersCsvResult {
+  users: AppUser[];
+  errors: CsvRowError[];
+  warnings: CsvWarning[];
+}
+
 export const MAX_CSV_BYTES = 1024 * 1024;
 export const MAX_CSV_ROWS = 10_000;
 
 export const CSV_COLUMNS = ['username', 'email', 'role', 'display_name'] as const;
+/** Dropped columns named one by one; past this many, one warning counts the rest. */
+export const MAX_COLUMN_WARNINGS = 20;
+/** A dropped column's header as warnings quote it: a header cell can be as long as the file. */
+const MAX_QUOTED_HEADER = 64;
 type Column = (typeof CSV_COLUMNS)[number];
 const REQUIRED_COLUMNS: readonly Column[] = ['username', 'email'];
 
@@ -51,8 +66,13 @@ export function formatCsvError(e: CsvRowError): string {
   return e.line === null ? e.message : `line ${e.line}: ${e.message}`;
 }
 
-function fileError(message: string) {
-  return { users: [] as AppUser[], errors: [{ line: null, message } satisfies CsvRowError] };
+function fileError(message: string): UsersCsvResult {
+  return { users: [], errors: [{ line: null, message }], warnings: [] };
+}
+
+function shortened(text: string) {
+  const chars = Array.from(text);
+  return chars.length > MAX_QUOTED_HEADER ? `${chars.slice(0, MAX_QUOTED_HEADER).join('')}…` : text;
 }
 
 function megabytes(bytes: number) {
@@ -137,7 +157,7 @@ function cellProblem(column: Column, raw: string): string | null {
   return null;
 }
 
-export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; errors: CsvRowError[] } {
+export function parseUsersCsv(input: Buffer | string): UsersCsvResult {
   const size = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
   if (size > MAX_CSV_BYTES) {
     return fileError(`users CSV is ${megabytes(size)}; the limit is 1 MB (${MAX_CSV_BYTES.toLocaleString('en-US')} bytes)`);
@@ -186,23 +206,31 @@ export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; error
 
   const [header, ...rows] = records;
   if (!header) {
-    if (errors.length) return { users: [], errors };
+    if (errors.length) return { users: [], errors, warnings: [] };
     return fileError('users CSV is empty: the first line must be a header with username and email');
   }
 
-  // Header: which column each cell feeds, or null for cells we report and ignore.
+  // Header: which column each cell feeds, or null for cells that are dropped (other
+  // columns, with a warning: spreadsheets carry phone numbers and departments along).
+  const warnings: CsvWarning[] = [];
+  let uncounted = 0;
+  const dropped = (warning: CsvWarning) => {
+    if (warnings.length < MAX_COLUMN_WARNINGS) warnings.push(warning);
+    else uncounted++;
+  };
   const columns: (Column | null)[] = [];
   const seen = new Set<Column>();
   header.cells.forEach((cell, i) => {
     const name = normalizeHeader(cell);
     if (name === '') {
-      errors.push({ line: header.line, message: `header cell ${i + 1} is empty; name it or delete the column` });
+      dropped({ line: header.line, message: `header cell ${i + 1} is empty: that column was dropped` });
       columns.push(null);
     } else if (!(CSV_COLUMNS as readonly string[]).includes(name)) {
-      errors.push({
+      const shown = shortened(cell.trim());
+      dropped({
         line: header.line,
-        column: cell.trim(),
-        message: `unknown column "${cell.trim()}" (allowed: ${CSV_COLUMNS.join(', ')})`,
+        column: shown,
+        message: `column "${shown}" was dropped: only ${CSV_COLUMNS.join(', ')} are used`,
       });
       columns.push(null);
     } else if (seen.has(name as Column)) {
@@ -213,12 +241,18 @@ export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; error
       columns.push(name as Column);
     }
   });
+  if (uncounted > 0) {
+    warnings.push({
+      line: header.line,
+      message: `and ${uncounted} more ${uncounted === 1 ? 'column was' : 'columns were'} dropped`,
+    });
+  }
   const missing = REQUIRED_COLUMNS.filter((c) => !seen.has(c));
   if (missing.length) {
     for (const c of missing)
       errors.push({ line: header.line, column: c, message: `required column "${c}" is missing from the header` });
     // Without the column every row would repeat the same complaint.
-    return { users: [], errors: sortByLine(errors) };
+    return { users: [], errors: sortByLine(errors), warnings };
   }
 
   const users: AppUser[] = [];
@@ -280,7 +314,7 @@ export function parseUsersCsv(input: Buffer | string): { users: AppUser[]; error
       users.push(user);
     }
   }
-  return { users, errors: sortByLine(errors) };
+  return { users, errors: sortByLine(errors), warnings };
 }
 
 function errorsFor(errors: CsvRowError[], line: number, column: Column) {

@@ -143,8 +143,10 @@ describe('POST /api/jobs', () => {
         'startedAt',
         'finishedAt',
         'links',
+        'warnings',
       ].sort(),
     );
+    expect(job.warnings).toEqual([]);
     expect(job).toMatchObject({
       name: spec.name,
       status: 'draft',
@@ -175,6 +177,47 @@ describe('POST /api/jobs', () => {
     expect(res.status, res.text).toBe(201);
     expect(res.body.spec.usersCsv).toBe(csv);
     expect(res.body.name).toBe(spec.name);
+  });
+
+  it('accepts a users CSV with extra columns: 201 with a warning, the stored CSV without them', async () => {
+    const csv = 'username,email,Phone,role,Department\nadmin,admin@example.com,555-0100,admin,IT\n';
+    const res = await call('POST', '/api/jobs', { json: specBody({ usersCsv: csv }) });
+    expect(res.status, res.text).toBe(201);
+    const dropped = (column: string) =>
+      `usersCsv line 1: column "${column}" was dropped: only username, email, role, display_name are used`;
+    expect(res.body.warnings).toEqual([
+      { path: 'usersCsv', message: dropped('Phone') },
+      { path: 'usersCsv', message: dropped('Department') },
+    ]);
+    expect(res.body.spec.usersCsv).toBe('username,email,role,display_name\nadmin,admin@example.com,admin,\n');
+    // The job as read later is the stored one: no extra columns, no warnings.
+    const got = await call('GET', `/api/jobs/${res.body.id}`);
+    expect(got.body.spec.usersCsv).toBe(res.body.spec.usersCsv);
+    expect(got.body).not.toHaveProperty('warnings');
+
+    // The same as a multipart file, and a replay with the same Idempotency-Key gives the same warnings.
+    const { usersCsv: _omit, ...spec } = specBody();
+    const form = () => {
+      const fd = new FormData();
+      fd.set('spec', JSON.stringify(spec));
+      fd.set('usersCsv', new Blob([csv], { type: 'text/csv' }), 'users.csv');
+      return fd;
+    };
+    const key = { 'idempotency-key': `csv-warnings-${process.pid}` };
+    const first = await call('POST', '/api/jobs', { body: form(), headers: key });
+    expect(first.status, first.text).toBe(201);
+    expect(first.body.warnings).toEqual(res.body.warnings);
+    const replay = await call('POST', '/api/jobs', { body: form(), headers: key });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(first.body);
+
+    // Required columns are still required, whatever else the file has.
+    const noEmail = await call('POST', '/api/jobs', { json: specBody({ usersCsv: 'username,phone\nadmin,1\n' }) });
+    expectError(noEmail, 422, 'validation_failed');
+    expect(noEmail.body.error.fields).toEqual([
+      { path: 'usersCsv', message: 'usersCsv line 1: required column "email" is missing from the header' },
+    ]);
   });
 
   it('multipart problems: both CSVs, no spec, spec not JSON, CSV not UTF-8, unknown field', async () => {
@@ -843,7 +886,19 @@ describe('GET /api/openapi.json', () => {
     expect(spec.properties.instance.properties.type.enum).toEqual(['t3.micro', 't3.small']);
     const create = doc.paths['/api/jobs'].post;
     expect(Object.keys(create.requestBody.content).sort()).toEqual(['application/json', 'multipart/form-data']);
-    expect(create.responses['201'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Job' });
+    // The created job is the Job with the warnings about what its spec left out.
+    const created = create.responses['201'].content['application/json'].schema;
+    expect(Object.keys(created.properties).sort()).toEqual(
+      [...Object.keys(doc.components.schemas.Job.properties), 'warnings'].sort(),
+    );
+    expect(created.required).toContain('warnings');
+    expect(created.properties.warnings).toMatchObject({
+      type: 'array',
+      items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } },
+    });
+    expect(doc.paths['/api/jobs/{id}'].get.responses['200'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/Job',
+    });
     expect(create.parameters.map((p: { name: string }) => p.name)).toContain('Idempotency-Key');
     const logs = doc.paths['/api/jobs/{id}/logs'].get;
     expect(logs.parameters.find((p: { name: string }) => p.name === 'limit').schema.maximum).toBe(5000);

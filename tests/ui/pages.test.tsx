@@ -423,6 +423,36 @@ describe('new job form', () => {
     expect(block).toContain('already used by container #1');
   });
 
+  it('accepts a CSV with columns beyond the four, shows which were dropped, and stores it without them', async () => {
+    const csv = 'username,email,Phone,role\nalice,alice@example.com,555-0100,admin\n';
+    const fd = validForm({ intent: 'check' });
+    fd.append('usersCsvFile', csvFile(csv, 'hr-export.csv'));
+    const { res, html } = await post('/jobs', fd);
+    expect(res.status).toBe(200);
+    expect(html).toContain('No problems found');
+    expect(html).not.toContain('Problems in the file');
+    // The warning, in the CSV preview, tied to the file input.
+    const block = /<div class="csv-warnings" id="f-usersCsvFile-warnings">([\s\S]*?)<\/div>/.exec(html);
+    expect(block).not.toBeNull();
+    expect(block![1]).toContain('Left out of the file (1)');
+    expect(block![1]).toContain(
+      'Line 1: column &quot;Phone&quot; was dropped: only username, email, role, display_name are used',
+    );
+    expect(html).toMatch(/id="f-usersCsvFile"[^>]*aria-describedby="[^"]*f-usersCsvFile-warnings/);
+    expect(html).toContain('Preview: 1 valid user');
+    // The form keeps the file as uploaded; the job stores only the four columns.
+    expect(hiddenValue(html, 'usersCsvText')).toBe(csv);
+    const created = await post('/jobs', validForm({ usersCsvText: csv, usersCsvName: 'hr-export.csv' }));
+    expect(created.res.status).toBe(303);
+    const job = (await getJob(temp.db, created.res.headers.get('location')!.split('/').pop()!))!;
+    expect(JSON.parse(job.spec_json).usersCsv).toBe('username,email,role,display_name\nalice,alice@example.com,admin,\n');
+
+    // A file with only the known columns shows no such section.
+    const plain = validForm({ intent: 'check' });
+    plain.append('usersCsvFile', csvFile('username,email\nalice,alice@example.com\n'));
+    expect((await post('/jobs', plain)).html).not.toContain('csv-warnings');
+  });
+
   it('refuses an unreadable CSV upload with a clear message and keeps nothing of it', async () => {
     const fd = validForm();
     fd.append('usersCsvFile', new File([Buffer.from('\xff\xfeu\0s\0', 'latin1')], 'excel.csv'));

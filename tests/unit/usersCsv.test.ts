@@ -3,12 +3,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   MAX_CSV_BYTES,
+  MAX_COLUMN_WARNINGS,
   MAX_CSV_ROWS,
   formatCsvError,
   parseUsersCsv,
   usersToCsv,
   type AppUser,
   type CsvRowError,
+  type CsvWarning,
 } from '../../src/domain/usersCsv.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/csv');
@@ -20,23 +22,27 @@ function corpus(kind: 'good' | 'bad') {
     .sort();
 }
 
-function expectedFor<T>(kind: 'good' | 'bad'): Record<string, T> {
-  return JSON.parse(fs.readFileSync(path.join(FIXTURES, kind, 'expected.json'), 'utf8'));
+function expectedFor<T>(kind: 'good' | 'bad', name = 'expected.json'): Record<string, T> {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, kind, name), 'utf8'));
 }
 
 describe('users CSV corpus', () => {
   const good = expectedFor<AppUser[]>('good');
   const bad = expectedFor<CsvRowError[]>('bad');
+  // The good files that are accepted with warnings (dropped columns); the others have none.
+  const goodWarnings = expectedFor<CsvWarning[]>('good', 'warnings.json');
 
   it('has an expectation for every file and a file for every expectation', () => {
     expect(Object.keys(good).sort()).toEqual(corpus('good'));
     expect(Object.keys(bad).sort()).toEqual(corpus('bad'));
+    for (const file of Object.keys(goodWarnings)) expect(corpus('good')).toContain(file);
   });
 
   it.each(corpus('good'))('reads good/%s', (file) => {
-    const { users, errors } = parseUsersCsv(fs.readFileSync(path.join(FIXTURES, 'good', file)));
+    const { users, errors, warnings } = parseUsersCsv(fs.readFileSync(path.join(FIXTURES, 'good', file)));
     expect(errors).toEqual([]);
     expect(users).toEqual(good[file]);
+    expect(warnings).toEqual(goodWarnings[file] ?? []);
   });
 
   it.each(corpus('bad'))('refuses bad/%s with the exact errors', (file) => {
@@ -66,6 +72,7 @@ describe('parseUsersCsv', () => {
     expect(parseUsersCsv(big)).toEqual({
       users: [],
       errors: [{ line: null, message: 'users CSV is 1.0 MB; the limit is 1 MB (1,048,576 bytes)' }],
+      warnings: [],
     });
     expect(parseUsersCsv(Buffer.alloc(MAX_CSV_BYTES + 1, 'a')).errors[0].message).toMatch(/limit is 1 MB/);
   });
@@ -110,6 +117,52 @@ describe('parseUsersCsv', () => {
     expect(errors.map((e) => [e.line, e.column])).toEqual([
       [3, 'display_name'],
       [5, 'email'],
+    ]);
+  });
+
+  it('drops columns other than the four with a warning, and stores none of their cells', () => {
+    const csv = 'username,email,Phone Number,role\nalice,alice@example.com,555-0100,admin\n';
+    const result = parseUsersCsv(csv);
+    expect(result).toEqual({
+      users: [{ username: 'alice', email: 'alice@example.com', role: 'admin' }],
+      errors: [],
+      warnings: [
+        {
+          line: 1,
+          column: 'Phone Number',
+          message: 'column "Phone Number" was dropped: only username, email, role, display_name are used',
+        },
+      ],
+    });
+    expect(usersToCsv(result.users)).toBe('username,email,role,display_name\nalice,alice@example.com,admin,\n');
+    // A file of only the known columns has no warnings.
+    expect(parseUsersCsv('username,email\nalice,alice@example.com\n').warnings).toEqual([]);
+  });
+
+  it('names at most 20 dropped columns, each quoted short, and counts the rest', () => {
+    const long = 'x'.repeat(5000);
+    const others = Array.from({ length: MAX_COLUMN_WARNINGS + 4 }, (_, i) => `extra${i}`);
+    const header = ['username', 'email', long, ...others].join(',');
+    const { users, errors, warnings } = parseUsersCsv(`${header}\nalice,alice@example.com\n`);
+    expect(errors).toEqual([]);
+    expect(users).toEqual([{ username: 'alice', email: 'alice@example.com' }]);
+    expect(warnings).toHaveLength(MAX_COLUMN_WARNINGS + 1);
+    expect(warnings[0].column).toBe(`${'x'.repeat(64)}…`);
+    expect(warnings[1].column).toBe('extra0');
+    expect(warnings.at(-1)).toEqual({ line: 1, message: 'and 5 more columns were dropped' });
+  });
+
+  it('still requires username and email and refuses a column given twice, whatever else the file has', () => {
+    const missing = parseUsersCsv('username,phone\nalice,555-0100\n');
+    expect(missing.users).toEqual([]);
+    expect(missing.errors).toEqual([{ line: 1, column: 'email', message: 'required column "email" is missing from the header' }]);
+    expect(missing.warnings.map((w) => w.column)).toEqual(['phone']);
+
+    const twice = parseUsersCsv('username,email,Email,phone\nalice,a@example.com,b@example.com,1\n');
+    expect(twice.errors).toEqual([{ line: 1, column: 'email', message: 'column "email" appears twice in the header' }]);
+    // A row with more cells than the header is still a broken row, not a dropped column.
+    expect(parseUsersCsv('username,email,phone\nalice,a@example.com,1,2\n').errors).toEqual([
+      { line: 2, message: 'too many columns: the row has 4 cells, the header has 3' },
     ]);
   });
 

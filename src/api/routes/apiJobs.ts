@@ -7,13 +7,14 @@ import { apiValidators, bodyGuard, bodyHash, parseOr, specInput } from '../apiIn
 import { apiRoutes, subPath } from '../apiRoutes.js';
 import { actorOf } from '../actor.js';
 import { idempotent } from '../idempotency.js';
-import { auditJson, jobJson, stepJson } from '../jobJson.js';
+import { auditJson, jobJson, stepJson, type CreatedJobJson, type SpecWarning } from '../jobJson.js';
 import { linkSettings } from '../linkSettings.js';
 import { createJob, signalJob, startJob, type SignalArgs } from '../jobCommands.js';
 import { getJob, listJobs, listSteps } from '../../db/jobs.js';
 import { listAudit } from '../../db/audit.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobAction } from '../../domain/lifecycle.js';
+import { formatCsvError, parseUsersCsv } from '../../domain/usersCsv.js';
 
 /**
  * Jobs through the API: list, create, read, the actions, steps and audit.
@@ -34,6 +35,13 @@ export function apiJobsApp(deps: RouteDeps) {
   };
   const noBodyOrJson = bodyGuard({ multipart: false, bodyRequired: false });
 
+  /** What a valid spec's input had that its stored form leaves out: the users CSV's dropped columns. */
+  const specWarnings = (input: unknown, hasUsers: boolean): SpecWarning[] => {
+    const csv = (input as { usersCsv?: unknown } | null)?.usersCsv;
+    if (!hasUsers || typeof csv !== 'string') return [];
+    return parseUsersCsv(csv).warnings.map((w) => ({ path: 'usersCsv', message: `usersCsv ${formatCsvError(w)}` }));
+  };
+
   const app = new Hono<AppEnv>();
 
   app.on(R.listJobs.method, subPath(R.listJobs), query(R.listJobs.query), async (c) => {
@@ -50,14 +58,14 @@ export function apiJobsApp(deps: RouteDeps) {
       // JSON bodies arrive parsed; multipart ones are read here (validator('json') leaves them alone).
       const input = await specInput(c as Context<AppEnv>, v);
       const spec = parseOr(deps.specSchema, input, (e) => validationError(e, 'the job spec is not valid'));
-      return { spec, hash: bodyHash(input) };
+      return { spec, hash: bodyHash(input), warnings: specWarnings(input, spec.usersCsv !== undefined) };
     }),
     async (c) => {
-      const { spec, hash } = c.req.valid('json');
-      return idempotent(db, c, 'POST /api/jobs', hash, async () => ({
-        status: 201,
-        body: toJson(await createJob(commands, spec, actor(c))),
-      }));
+      const { spec, hash, warnings } = c.req.valid('json');
+      return idempotent(db, c, 'POST /api/jobs', hash, async () => {
+        const body: CreatedJobJson = { ...toJson(await createJob(commands, spec, actor(c))), warnings };
+        return { status: 201, body };
+      });
     },
   );
 

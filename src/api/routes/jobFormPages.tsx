@@ -91,6 +91,9 @@ export function jobFormPagesApp(deps: RouteDeps) {
           flash = { kind: 'error', message: `The job was created but not started: ${err.message}` };
         }
       }
+      // The redirect leaves the form behind: what was dropped from the CSV travels with the flash.
+      const dropped = form.values.usersCsv ? parseUsersCsv(form.values.usersCsv).warnings.map((w) => w.message) : [];
+      if (dropped.length) flash = { ...flash, message: `${flash.message} Users CSV: ${dropped.join('; ')}.` };
       setFlash(c, job.id, flash, secureCookies);
       return c.redirect(`/jobs/${encodeURIComponent(job.id)}`, 303);
     });

@@ -1,9 +1,10 @@
-import type { AppUser, CsvRowError } from '../../../domain/usersCsv.js';
+import { CSV_COLUMNS, type AppUser, type CsvRowError, type CsvWarning } from '../../../domain/usersCsv.js';
 import { TableHead } from '../TableHead.js';
 import { describedBy, FieldErrors, fieldId, type FieldGroupProps } from './fields.js';
 import { UsersTable } from './UsersTable.js';
 
-export type CsvPreviewData = { users: AppUser[]; errors: CsvRowError[] };
+/** What parseUsersCsv found: warnings name what the job leaves out of the file (dropped columns). */
+export type CsvPreviewData = { users: AppUser[]; errors: CsvRowError[]; warnings?: CsvWarning[] };
 
 /** A big file would make the page as big: the preview shows its first rows and counts the rest. */
 const PREVIEW_ROWS = 100;
@@ -16,6 +17,7 @@ const PREVIEW_ROWS = 100;
 export function UsersCsvField({ values: v, errors, csvPreview }: FieldGroupProps & { csvPreview: CsvPreviewData | null }) {
   const messages = errors.usersCsv ?? [];
   const id = fieldId('usersCsv');
+  const warned = (csvPreview?.warnings?.length ?? 0) > 0;
   return (
     <fieldset class="card">
       <legend>Users</legend>
@@ -24,7 +26,8 @@ export function UsersCsvField({ values: v, errors, csvPreview }: FieldGroupProps
           Users CSV<span class="optional"> (optional)</span>
         </label>
         <p class="hint" id={`${id}-hint`}>
-          Columns username, email, role, display_name; UTF-8, at most 1 MB. The instance receives them as /opt/app/users.csv.
+          Columns username, email, role, display_name (other columns are dropped); UTF-8, at most 1 MB. The instance receives them
+          as /opt/app/users.csv.
         </p>
         <FieldErrors id={`${id}-error`} messages={messages} />
         {v.usersCsv ? (
@@ -39,7 +42,12 @@ export function UsersCsvField({ values: v, errors, csvPreview }: FieldGroupProps
           type="file"
           accept=".csv,text/csv"
           aria-invalid={messages.length ? 'true' : undefined}
-          aria-describedby={describedBy(`${id}-hint`, messages.length && `${id}-error`, v.usersCsv && `${id}-kept`)}
+          aria-describedby={describedBy(
+            `${id}-hint`,
+            messages.length && `${id}-error`,
+            v.usersCsv && `${id}-kept`,
+            warned && `${id}-warnings`,
+          )}
         />
         <input type="hidden" name="usersCsvText" value={v.usersCsv} />
         <input type="hidden" name="usersCsvName" value={v.usersCsvName} />
@@ -50,15 +58,27 @@ export function UsersCsvField({ values: v, errors, csvPreview }: FieldGroupProps
           </div>
         ) : null}
       </div>
-      {csvPreview ? <CsvPreview preview={csvPreview} /> : null}
+      {csvPreview ? <CsvPreview preview={csvPreview} warningsId={`${id}-warnings`} /> : null}
     </fieldset>
   );
 }
 
-function CsvPreview(props: { preview: CsvPreviewData }) {
-  const { users, errors } = props.preview;
+function CsvPreview(props: { preview: CsvPreviewData; warningsId: string }) {
+  const { users, errors, warnings = [] } = props.preview;
   return (
     <div class="csv-preview">
+      {warnings.length > 0 ? (
+        <div class="csv-warnings" id={props.warningsId}>
+          <h3>Left out of the file ({warnings.length})</h3>
+          <p class="hint">The job uses only the columns {CSV_COLUMNS.join(', ')}; the others are not stored or sent.</p>
+          <ul>
+            {warnings.slice(0, PREVIEW_ROWS).map((w) => (
+              <li>{w.line === null ? w.message : `Line ${w.line}: ${w.message}`}</li>
+            ))}
+          </ul>
+          {warnings.length > PREVIEW_ROWS ? <p class="hint">…and {warnings.length - PREVIEW_ROWS} more.</p> : null}
+        </div>
+      ) : null}
       {errors.length > 0 ? (
         <>
           <h3 id="csv-problems">Problems in the file ({errors.length})</h3>
