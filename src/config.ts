@@ -176,7 +176,11 @@ export const configSchema = z.object({
     .default(DEFAULT_INFRA_RETRY_HOURS),
   /** How often the web process compares active jobs with their workflows (0: never). */
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3600).default(20),
+  /** The TCP probe of published ports, extra evidence after the instance reported its containers running. */
   READINESS_PROBE: z.enum(['tcp', 'off']).default('tcp'),
+  /** Where the ready step reads what the instance says: EC2's serial console, or the sandbox module's console file. */
+  INSTANCE_CONSOLE: z.enum(['ec2', 'sandbox']).default('ec2'),
+  READINESS_POLL_SECONDS: z.coerce.number().positive().max(60).default(5),
   /** Off only for the sandbox module, whose instances are not real EC2 instances. */
   READINESS_STATUS_CHECKS: bool.default(true),
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(30),

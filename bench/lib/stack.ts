@@ -137,6 +137,8 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
     TEMPORAL_TASK_QUEUE: taskQueue,
     TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
     READINESS_PROBE: 'off',
+    INSTANCE_CONSOLE: 'sandbox',
+    READINESS_POLL_SECONDS: '0.25',
     READINESS_STATUS_CHECKS: 'false',
     API_TOKENS: BENCH_TOKEN,
     EMAIL_PROVIDER: 'outbox',

@@ -7,7 +7,9 @@ import type { JobSpec } from '../domain/jobSpec.js';
 import type { JobStatus } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { publishedPorts } from '../domain/containers.js';
-import { resolveJobCredentials, terraformEnv } from './awsCredentials.js';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { AWS_REQUEST_HANDLER, resolveJobCredentials, terraformEnv } from './awsCredentials.js';
+import { ec2ConsoleSource, fileConsoleSource } from './instanceConsole.js';
 import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
 import { waitForReady } from './readiness.js';
@@ -28,7 +30,8 @@ import {
 import { jobWorkspaceDir, prepareWorkspace, TFVARS_FILE } from './workspace.js';
 import { replanBeyondApproval } from './approvedPlan.js';
 import { writeBackendFiles, type S3StateBackend } from './stateBackend.js';
-import { renderTfvars, renderUserData } from './userData.js';
+import { renderTfvars } from './tfvars.js';
+import { renderUserData } from '../domain/userDataScript.js';
 import type { Notifier } from '../notifications/notifier.js';
 import { jobLogger } from '../observability/logger.js';
 
@@ -39,6 +42,10 @@ export interface ActivitySettings {
   killGraceMs: number;
   readinessProbe: 'tcp' | 'off';
   readinessTimeoutMs: number;
+  /** Time between the ready step's polls of the console and the status checks; default 5 s. */
+  readinessPollMs?: number;
+  /** Where the ready step reads the instance's console: EC2's, or the sandbox module's console file. */
+  instanceConsole: 'ec2' | 'sandbox';
   /** The sandbox module's instances are not real EC2 instances: skip their status checks. */
   skipInstanceStatusChecks: boolean;
   allowedAccountIds: string[];
@@ -77,6 +84,9 @@ export interface JobRef {
 }
 
 export type JobOutputs = Record<string, string | null>;
+
+/** Where the sandbox module's stand-in instance writes its console, in the job's workspace. */
+export const SANDBOX_CONSOLE_FILE = '.sandbox-instance/console.log';
 
 /** Job statuses after which the job runs no more steps until a destroy, if ever. */
 const FINISHED_STATUSES: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'rejected', 'destroyed']);
@@ -310,11 +320,16 @@ export function createActivities(deps: ActivityDeps) {
           const ports = publishedPorts(spec.containers)
             .filter((p) => p.protocol === 'tcp')
             .map((p) => p.port);
-          if (settings.readinessProbe === 'off') {
-            sink.write('system', 'readiness probe is off (READINESS_PROBE=off)');
-            return { seconds: 0 };
-          }
           const { credentials } = await credentialsFor(jobId, spec);
+          const instanceId = outputs.instance_id ?? '';
+          const source =
+            settings.instanceConsole === 'sandbox'
+              ? fileConsoleSource(path.join(jobWorkspaceDir(settings.jobsWorkdir, jobId), SANDBOX_CONSOLE_FILE))
+              : ec2ConsoleSource(
+                  new EC2Client({ region: spec.region, credentials: { ...credentials }, requestHandler: AWS_REQUEST_HANDLER }),
+                  instanceId,
+                );
+          sink.write('system', `waiting for the instance to report its containers (reading ${source.describe})`);
           const result = await readinessCheck({
             region: spec.region,
             credentials,
@@ -324,9 +339,18 @@ export function createActivities(deps: ActivityDeps) {
             ports,
             probe: settings.readinessProbe,
             timeoutMs: settings.readinessTimeoutMs,
+            pollMs: settings.readinessPollMs,
             skipStatusChecks: settings.skipInstanceStatusChecks,
             onHeartbeat: heartbeat,
             signal,
+            console: {
+              source,
+              jobId,
+              // The instance's own log, a source of its own in the job log (redacted like every line).
+              onLines: (lines) => {
+                for (const line of lines) sink.write('instance', line);
+              },
+            },
           });
           sink.write(
             'system',

@@ -7,12 +7,17 @@ import {
 } from '@aws-sdk/client-ec2';
 import { AWS_REQUEST_HANDLER, type JobCredentials } from './awsCredentials.js';
 import { awsErrorCode, mapAwsError, TypedAwsError } from './awsErrors.js';
+import { ConsoleTail, type ConsoleSource } from './instanceConsole.js';
+import { applyInstanceEvent, describeInstanceFailure, emptyProgress, instanceLineParser } from '../domain/instanceEvents.js';
 
 /**
- * Readiness: the job is done when the instance passes its EC2 status checks
- * and every published host port accepts a TCP connection. Polls, heartbeats
- * every poll, honours the abort signal (Temporal's cancellation), and at the
- * timeout fails naming the ports that never answered.
+ * Readiness: the job is done when the instance itself says its containers
+ * run (the first-boot script's lines on its console: instanceEvents.ts), it
+ * passes its EC2 status checks, and every published host port accepts a TCP
+ * connection from the worker. Polls, hands every new console line to the
+ * caller (the job log), heartbeats every poll, honours the abort signal
+ * (Temporal's cancellation), fails as soon as the instance reports a failure,
+ * and at the timeout says what it waited for.
  */
 
 export class NotReadyError extends TypedAwsError {
@@ -45,6 +50,13 @@ export interface ReadinessInput {
   signal?: AbortSignal;
   /** How long one TCP connect attempt may take; default 3 s. */
   connectTimeoutMs?: number;
+  /** What the instance prints: the decision. Without it only status checks and ports count. */
+  console?: {
+    source: ConsoleSource;
+    jobId: string;
+    /** The console's new lines, in order, as they are read. */
+    onLines?: (lines: string[]) => void | Promise<void>;
+  };
 }
 
 export interface ReadinessResult {
@@ -67,7 +79,6 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
   const started = Date.now();
   const address = input.publicIp || input.privateIp || null;
   const ports = [...new Set(input.ports)].sort((a, b) => a - b);
-  if (input.probe === 'off') return { seconds: 0, address, checked: [] };
 
   const { signal } = input;
   throwIfAborted(signal);
@@ -77,7 +88,7 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
   const elapsed = () => Math.round((Date.now() - started) / 100) / 10;
   const heartbeat = () => input.onHeartbeat?.();
 
-  if (ports.length > 0 && !address) {
+  if (input.probe === 'tcp' && ports.length > 0 && !address) {
     throw new NotReadyError(
       `Instance ${input.instanceId} has neither a public nor a private IP address, so ports ${ports.join(', ')} cannot be checked.`,
       ports,
@@ -87,27 +98,54 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
 
   const checked: string[] = [];
 
-  // --- EC2 status checks -------------------------------------------------
-  if (!input.skipStatusChecks) {
+  // --- what the instance says, and its EC2 status checks --------------------
+  const watchStatus = !input.skipStatusChecks;
+  const watchConsole = input.console !== undefined;
+  if (watchStatus || watchConsole) {
     const config = { region: input.region, credentials: { ...input.credentials }, requestHandler: AWS_REQUEST_HANDLER };
-    const ec2 = deps.createEc2Client ? deps.createEc2Client(config) : new EC2Client(config);
+    const ec2 = watchStatus ? (deps.createEc2Client ? deps.createEc2Client(config) : new EC2Client(config)) : undefined;
+    const tail = new ConsoleTail();
+    const parse = watchConsole ? instanceLineParser(input.console!.jobId) : undefined;
+    const seenEvents = new Set<string>();
+    let progress = emptyProgress();
+    let statusOk = !watchStatus;
     let last = 'no status reported yet';
     for (;;) {
       heartbeat();
-      const status = await instanceStatus(ec2, input.instanceId, signal);
-      if (status.kind === 'ok') break;
-      last = status.detail;
-      if (status.kind === 'dead') {
-        throw new NotReadyError(
-          `Instance ${input.instanceId} is ${status.detail} and will not become ready` +
-            (ports.length ? `; ports ${ports.join(', ')} were not checked.` : '.'),
-          ports,
-          elapsed(),
-        );
+      if (watchConsole) {
+        const fresh = tail.next(await input.console!.source.read(signal));
+        if (fresh.length) await input.console!.onLines?.(fresh);
+        for (const line of fresh) {
+          const event = parse!(line);
+          if (!event || seenEvents.has(event.key)) continue;
+          seenEvents.add(event.key);
+          progress = applyInstanceEvent(progress, event);
+        }
+        if (progress.failure) throw new NotReadyError(describeInstanceFailure(progress.failure), ports, elapsed());
       }
+      if (!statusOk) {
+        const status = await instanceStatus(ec2!, input.instanceId, signal);
+        statusOk = status.kind === 'ok';
+        if (status.kind !== 'ok') last = status.detail;
+        if (status.kind === 'dead') {
+          throw new NotReadyError(
+            `Instance ${input.instanceId} is ${status.detail} and will not become ready` +
+              (ports.length ? `; ports ${ports.join(', ')} were not checked.` : '.'),
+            ports,
+            elapsed(),
+          );
+        }
+      }
+      if (statusOk && (!watchConsole || progress.outcome === 'succeeded')) break;
       if (Date.now() >= deadline) {
+        const waitingFor = [
+          ...(watchConsole && progress.outcome !== 'succeeded'
+            ? [`the instance's report that its containers run (last phase reported: ${progress.phase ?? 'none yet'})`]
+            : []),
+          ...(statusOk ? [] : [`its EC2 status checks (${last})`]),
+        ];
         throw new NotReadyError(
-          `Instance ${input.instanceId} did not pass its EC2 status checks within ${elapsed()} s (${last})` +
+          `Instance ${input.instanceId} was not ready within ${elapsed()} s: no sign of ${waitingFor.join(', nor of ')}` +
             (ports.length ? `; ports ${ports.join(', ')} were never checked.` : '.'),
           ports,
           elapsed(),
@@ -115,11 +153,12 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
       }
       await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())), signal);
     }
-    checked.push('ec2-status-checks');
+    if (watchStatus) checked.push('ec2-status-checks');
+    if (watchConsole) checked.push(`instance reported ${progress.containers.length} containers running`);
   }
 
-  // --- TCP ports ---------------------------------------------------------
-  if (ports.length > 0 && address) {
+  // --- TCP ports: extra evidence where the worker can reach them -----------
+  if (input.probe === 'tcp' && ports.length > 0 && address) {
     const open = new Set<number>();
     for (;;) {
       heartbeat();

@@ -54,7 +54,9 @@ async function copyModuleTree(from: string, to: string): Promise<void> {
       await copyModuleTree(src, dst);
     } else if (entry.isFile()) {
       await fs.copyFile(src, dst);
-      await fs.chmod(dst, 0o600);
+      // Private to the worker; a module's own helper scripts stay executable.
+      const executable = ((await fs.stat(src)).mode & 0o100) !== 0;
+      await fs.chmod(dst, executable ? 0o700 : 0o600);
     }
   }
 }

@@ -129,7 +129,8 @@ const volumeSchema = z.string({ error: 'each volume must be a string like "/srv/
   // the users list included, to whatever the container serves.
   if (isSameOrAncestor(host, USERS_CSV_PATH)) {
     return fail(
-      `volume "${text}" would expose ${APP_DIR} (users.csv, docker-compose.yml) to the container; mount a subdirectory such as ${APP_DIR}/data instead`,
+      `volume "${text}" would expose ${APP_DIR} to the container, and that folder holds the users file and its .env ` +
+        `(users.csv, .env, docker-compose.yml); mount a subfolder such as ${APP_DIR}/www instead`,
     );
   }
   if (target.replace(/\/+$/, '') === USERS_CSV_PATH)
@@ -174,6 +175,51 @@ const environmentSchema = z
   .transform((env) => env as Record<string, string>)
   .meta({ additionalProperties: { type: 'string' } });
 
+// Compose durations: "30s", "1m30s", "500ms".
+const DURATION = /^(\d+(\.\d+)?(us|ms|s|m|h))+$/;
+const durationSchema = (field: string) =>
+  z
+    .string({ error: `healthcheck ${field} must be a duration string like "30s" or "1m30s"` })
+    .regex(DURATION, { error: (iss) => `healthcheck ${field} "${String(iss.input)}" is not a duration like "30s" or "1m30s"` });
+
+/** Compose's healthcheck, as docker-compose takes it; the instance waits for "healthy" before the job succeeds. */
+const healthcheckSchema = z.strictObject(
+  {
+    test: z
+      .union([z.string(), z.array(z.string())], { error: 'healthcheck test must be a string or a list of strings' })
+      .superRefine((test, ctx) => {
+        if (typeof test === 'string') {
+          if (test.trim() === '') ctx.addIssue({ code: 'custom', message: 'healthcheck test must not be empty' });
+          return;
+        }
+        if (!['CMD', 'CMD-SHELL'].includes(test[0] ?? '') || test.length < 2) {
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'healthcheck test as a list must start with "CMD" or "CMD-SHELL" and hold a command, e.g. ["CMD", "curl", "-f", "http://localhost/"]',
+          });
+        }
+      }),
+    interval: durationSchema('interval').optional(),
+    timeout: durationSchema('timeout').optional(),
+    retries: z
+      .number({ error: 'healthcheck retries must be a whole number from 1 to 100' })
+      .int({ error: 'healthcheck retries must be a whole number from 1 to 100' })
+      .min(1, { error: 'healthcheck retries must be a whole number from 1 to 100' })
+      .max(100, { error: 'healthcheck retries must be a whole number from 1 to 100' })
+      .optional(),
+    start_period: durationSchema('start_period').optional(),
+  },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys'
+        ? `healthcheck: unknown field "${iss.keys[0]}" (test, interval, timeout, retries and start_period are known)`
+        : 'healthcheck must be an object with at least a test',
+  },
+);
+
+export type HealthcheckSpec = z.output<typeof healthcheckSchema>;
+
 const commandSchema = z
   .union([z.string(), z.array(z.string())], {
     error: 'command must be a string or a list of strings',
@@ -212,6 +258,7 @@ const containerSchema = z.strictObject(
       .enum(RESTART_POLICIES, { error: `restart must be one of ${RESTART_POLICIES.join(', ')}` })
       .default('unless-stopped'),
     command: commandSchema.optional(),
+    healthcheck: healthcheckSchema.optional(),
   },
   {
     error: (iss) =>

@@ -20,6 +20,8 @@ export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
       killGraceMs: config.TERRAFORM_KILL_GRACE_SECONDS * 1000,
       readinessProbe: config.READINESS_PROBE,
       readinessTimeoutMs: config.READINESS_TIMEOUT_SECONDS * 1000,
+      readinessPollMs: config.READINESS_POLL_SECONDS * 1000,
+      instanceConsole: config.INSTANCE_CONSOLE,
       skipInstanceStatusChecks: !config.READINESS_STATUS_CHECKS,
       allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
       extraTfvars: config.TERRAFORM_EXTRA_VARS_JSON ? () => config.TERRAFORM_EXTRA_VARS_JSON! : undefined,

@@ -223,6 +223,8 @@ describe('the compiled build', () => {
       TEMPORAL_TASK_QUEUE: taskQueue,
       TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
       READINESS_PROBE: 'off',
+      INSTANCE_CONSOLE: 'sandbox',
+      READINESS_POLL_SECONDS: '0.25',
       READINESS_STATUS_CHECKS: 'false',
       RECONCILE_INTERVAL_SECONDS: '0',
       WORKER_METRICS_PORT: String(metricsPort),

@@ -121,6 +121,8 @@ export async function startServiceProcesses(opts: ServiceOptions = {}): Promise<
     TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
     TERRAFORM_EXTRA_VARS_JSON: JSON.stringify(opts.sandbox ?? {}),
     READINESS_PROBE: 'off',
+    INSTANCE_CONSOLE: 'sandbox',
+    READINESS_POLL_SECONDS: '0.25',
     READINESS_STATUS_CHECKS: 'false',
     SECRET_KEY: TEST_SECRET_KEY,
     API_TOKENS: API_TOKEN,

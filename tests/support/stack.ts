@@ -153,6 +153,8 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
       TERRAFORM_EXTRA_VARS_JSON: JSON.stringify(sandbox),
       READINESS_PROBE: 'off',
+      INSTANCE_CONSOLE: 'sandbox',
+      READINESS_POLL_SECONDS: '0.25',
       READINESS_STATUS_CHECKS: 'false',
       SECRET_KEY: TEST_SECRET_KEY,
       ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',

@@ -133,3 +133,40 @@ describe('parsePortMapping and publishedPorts', () => {
     ]);
   });
 });
+
+describe('healthcheck', () => {
+  const withCheck = (healthcheck: unknown) => [{ name: 'web', image: 'nginx', healthcheck }];
+
+  it('takes compose healthchecks: a shell string or a CMD list, with durations and retries', () => {
+    expect(
+      fields(withCheck({ test: 'curl -f http://localhost/', interval: '10s', timeout: '2s', retries: 3, start_period: '1m30s' })),
+    ).toEqual([]);
+    expect(fields(withCheck({ test: ['CMD', 'curl', '-f', 'http://localhost/'] }))).toEqual([]);
+    expect(fields(withCheck({ test: ['CMD-SHELL', 'pg_isready'] }))).toEqual([]);
+  });
+
+  it('names the field of each mistake', () => {
+    expect(fields(withCheck({ test: ['curl', 'x'], interval: '10 seconds', retries: 0, start: '5s' }))).toEqual([
+      {
+        path: 'containers[0].healthcheck.test',
+        message:
+          'container "web": healthcheck test as a list must start with "CMD" or "CMD-SHELL" and hold a command, e.g. ["CMD", "curl", "-f", "http://localhost/"]',
+      },
+      {
+        path: 'containers[0].healthcheck.interval',
+        message: 'container "web": healthcheck interval "10 seconds" is not a duration like "30s" or "1m30s"',
+      },
+      {
+        path: 'containers[0].healthcheck.retries',
+        message: 'container "web": healthcheck retries must be a whole number from 1 to 100',
+      },
+      { path: 'containers[0].healthcheck.start', message: 'container "web": unknown field "start"' },
+    ]);
+    expect(fields(withCheck({}))).toEqual([
+      {
+        path: 'containers[0].healthcheck.test',
+        message: 'container "web": healthcheck test must be a string or a list of strings',
+      },
+    ]);
+  });
+});

@@ -8,7 +8,9 @@ import YAML from 'yaml';
 import { containerListSchema, type ContainerSpecInput } from '../../src/domain/containers.js';
 import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
 import { parseUsersCsv, usersToCsv, type AppUser } from '../../src/domain/usersCsv.js';
-import { USER_DATA_LIMIT_BYTES, renderComposeYaml, renderTfvars, renderUserData } from '../../src/activities/userData.js';
+import { progressOf } from '../../src/domain/instanceEvents.js';
+import { renderTfvars } from '../../src/activities/tfvars.js';
+import { USER_DATA_LIMIT_BYTES, renderComposeYaml, renderUserData } from '../../src/domain/userDataScript.js';
 
 const containers = (list: ContainerSpecInput[]) => containerListSchema.parse(list);
 
@@ -35,7 +37,7 @@ function which(bin: string) {
 
 /** The body of the heredoc that writes `target`. */
 function heredoc(script: string, target: string) {
-  const m = new RegExp(`cat > ${target.replace(/[.]/g, '\\.')} <<'([A-Z_0-9]+)'\\n([\\s\\S]*?)\\n\\1\\n`).exec(script);
+  const m = new RegExp(`cat > ${target.replace(/[.$"]/g, '\\$&')} <<'([A-Z_0-9]+)'\\n([\\s\\S]*?)\\n\\1\\n`).exec(script);
   if (!m) throw new Error(`no heredoc for ${target}`);
   return `${m[2]}\n`;
 }
@@ -121,17 +123,19 @@ describe('renderUserData', () => {
   });
 
   it('writes the compose file through a quoted heredoc, byte for byte', () => {
-    expect(heredoc(script, '/opt/app/docker-compose.yml')).toBe(renderComposeYaml(WEB));
+    expect(heredoc(script, '"$APP/docker-compose.yml"')).toBe(renderComposeYaml(WEB));
     // A quoted delimiter: bash expands nothing inside, so ${APP_USERS_B64...} reaches compose as written.
-    expect(script).toMatch(/cat > \/opt\/app\/docker-compose\.yml <<'COMPOSE_EOF'\n/);
+    expect(script).toContain(`cat > "$APP/docker-compose.yml" <<'COMPOSE_EOF'\n`);
+    // On EC2 the files land in /opt/app (PROVISIONING_ROOT is only set by a test harness).
+    expect(script).toContain('\nAPP="$ROOT/opt/app"\n');
   });
 
   it('round-trips the users CSV through APP_USERS_B64', () => {
     const decoded = Buffer.from(usersB64(script), 'base64').toString('utf8');
     expect(decoded).toBe(CSV);
     expect(parseUsersCsv(decoded)).toEqual(parseUsersCsv(CSV));
-    expect(script).toContain('base64 -d > /opt/app/users.csv');
-    expect(script).toContain('chmod 0600 /opt/app/users.csv');
+    expect(script).toContain('base64 -d > "$APP/users.csv"');
+    expect(script).toContain('chmod 0600 "$APP/users.csv" "$APP/.env"');
   });
 
   it('writes a header-only users file when the job has no users', () => {
@@ -141,12 +145,17 @@ describe('renderUserData', () => {
     }
   });
 
-  it('starts the containers and leaves success and failure markers', () => {
-    expect(script).toContain('docker compose --project-directory /opt/app -f /opt/app/docker-compose.yml up -d');
-    expect(script).toContain('marker "PROVISIONING-SUCCESS job=${JOB_ID}"');
-    expect(script).toContain('PROVISIONING-FAILED job=${JOB_ID}');
+  it('pulls each image, starts compose, watches the containers and reports every phase', () => {
+    expect(script).toContain('docker compose --project-directory "$APP" -f "$APP/docker-compose.yml" "$@"');
+    expect(script).toContain('compose up -d');
+    expect(script).toContain("CONTAINERS=('webapp' 'dns')");
+    expect(script).toContain(`IMAGES=('nginx:1.27' 'coredns/coredns@sha256:${'a'.repeat(64)}')`);
+    expect(script).toContain("HEALTHCHECKED=('0' '0')");
+    for (const phase of ['docker', 'compose', 'pull', 'up', 'container', 'health']) expect(script).toContain(`PHASE=${phase}\n`);
+    expect(script).toContain('report PROVISIONING-SUCCESS containers');
+    expect(script).toContain('report PROVISIONING-FAILED phase "$PHASE"');
     expect(script).toContain("JOB_ID='job_01HZX'");
-    expect(script).toContain('/dev/console');
+    expect(script).toContain('CONSOLE="${PROVISIONING_CONSOLE:-/dev/console}"');
   });
 
   it('refuses a job id that could break out of the script', () => {
@@ -177,7 +186,7 @@ describe('renderUserData', () => {
     expect(Buffer.byteLength(plain)).toBeGreaterThan(USER_DATA_LIMIT_BYTES);
     expect(plain.startsWith('#!/bin/bash\n')).toBe(true);
     expect(Buffer.from(usersB64(plain), 'base64').toString('utf8')).toBe(usersCsv);
-    expect(YAML.parse(heredoc(plain, '/opt/app/docker-compose.yml'))).toEqual(YAML.parse(renderComposeYaml(WEB)));
+    expect(YAML.parse(heredoc(plain, '"$APP/docker-compose.yml"'))).toEqual(YAML.parse(renderComposeYaml(WEB)));
     // Same input, same bytes: a re-render must not make Terraform replace the instance.
     expect(renderUserData({ jobId: 'job-big', containers: WEB, usersCsv }).script).toBe(big.script);
   });
@@ -198,59 +207,97 @@ describe('renderUserData', () => {
   });
 });
 
-describe('the user data script, run with stand-ins for docker and systemctl', () => {
+describe('the user data script, run with the sandbox stand-ins for docker, systemctl and the package managers', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'userdata-'));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const STANDINS = path.resolve(import.meta.dirname, '..', 'fixtures', 'sandbox-module', 'standins');
 
-  /** Runs the script with its absolute paths moved under a scratch root. */
-  function run(name: string, env: Record<string, string> = {}) {
+  /** Runs the real script with its files under a scratch root, as the sandbox module does. */
+  function run(name: string, list = WEB) {
     const root = path.join(tmp, name);
-    const bin = path.join(root, 'bin');
-    fs.mkdirSync(bin, { recursive: true });
-    fs.mkdirSync(path.join(root, 'log'));
-    // docker: records its arguments; `compose ... up` fails when FAIL_UP is set.
-    fs.writeFileSync(
-      path.join(bin, 'docker'),
-      `#!/bin/bash\necho "docker $*" >> "${root}/docker.calls"\nif [ -n "\${FAIL_UP:-}" ] && [[ " $* " == *" up "* ]]; then exit 3; fi\nexit 0\n`,
-      { mode: 0o755 },
-    );
-    fs.writeFileSync(path.join(bin, 'systemctl'), '#!/bin/bash\nexit 0\n', { mode: 0o755 });
-    const { script } = renderUserData({ jobId: 'job-run', containers: WEB, usersCsv: CSV });
-    const moved = script
-      .replaceAll('/opt/app', `${root}/opt/app`)
-      .replaceAll('/var/log/provisioning.log', `${root}/log/provisioning.log`)
-      .replaceAll('/dev/console', `${root}/console`);
+    fs.mkdirSync(root, { recursive: true });
+    const { script } = renderUserData({ jobId: 'job-run', containers: list, usersCsv: CSV });
     const file = path.join(root, 'user-data.sh');
-    fs.writeFileSync(file, moved, { mode: 0o755 });
+    fs.writeFileSync(file, script, { mode: 0o755 });
     const r = spawnSync('bash', [file], {
-      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: root, ...env },
+      env: {
+        PATH: `${STANDINS}:/usr/bin:/bin`,
+        HOME: root,
+        PROVISIONING_ROOT: root,
+        PROVISIONING_CONSOLE: path.join(root, 'console'),
+        PROVISIONING_RETRY_DELAY: '0',
+        PROVISIONING_SETTLE_SECONDS: '0',
+        PROVISIONING_HEALTH_WAIT_SECONDS: '5',
+      },
       timeout: 30_000,
     });
     const read = (p: string) => (fs.existsSync(path.join(root, p)) ? fs.readFileSync(path.join(root, p), 'utf8') : '');
-    return { root, status: r.status, stdout: r.stdout.toString(), read };
+    return { root, status: r.status, read, progress: progressOf('job-run', read('console').split('\n')) };
   }
 
-  it('writes the files, starts compose and reports success', () => {
+  it('writes the files, pulls, starts and watches the containers, and reports success', () => {
     const r = run('ok');
     expect(r.status).toBe(0);
-    // The path move reaches inside the compose file too; otherwise it is the rendered one.
-    expect(r.read('opt/app/docker-compose.yml')).toBe(renderComposeYaml(WEB).replaceAll('/opt/app', `${r.root}/opt/app`));
+    expect(r.read('opt/app/docker-compose.yml')).toBe(renderComposeYaml(WEB));
     expect(r.read('opt/app/users.csv')).toBe(CSV);
     expect(r.read('opt/app/.env')).toBe(`APP_USERS_B64=${Buffer.from(CSV).toString('base64')}\n`);
     expect(fs.statSync(path.join(r.root, 'opt/app/users.csv')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(r.root, 'opt/app/.env')).mode & 0o777).toBe(0o600);
-    expect(r.read('docker.calls')).toContain(
-      `docker compose --project-directory ${r.root}/opt/app -f ${r.root}/opt/app/docker-compose.yml up -d`,
-    );
-    expect(r.read('console')).toBe('PROVISIONING-SUCCESS job=job-run\n');
-    expect(r.read('log/provisioning.log')).toContain('PROVISIONING-SUCCESS job=job-run');
+    expect(r.progress).toMatchObject({ outcome: 'succeeded', phase: 'done' });
+    expect(r.progress.containers.map((c) => [c.name, c.state])).toEqual([
+      ['webapp', 'running'],
+      ['dns', 'running'],
+    ]);
+    expect(r.progress.facts.docker).toMatch(/^Docker version/);
+    // Every line the service reads is also in the instance's own log, and no environment value is printed.
+    const log = r.read('var/log/provisioning.log');
+    expect(log).toContain('PROVISIONING-SUCCESS job=job-run {"containers":"2"}');
+    expect(log).not.toContain('hi $USER');
+    expect(r.read('console')).not.toContain('line one');
   });
 
-  it('reports failure with the line and exit code when a step fails', () => {
-    const r = run('fail', { FAIL_UP: '1' });
-    expect(r.status).toBe(3);
-    expect(r.read('console')).toMatch(/^PROVISIONING-FAILED job=job-run line=\d+ exit=3 \(see .*provisioning\.log\)\n$/);
-    expect(r.read('console')).not.toContain('SUCCESS');
+  it.each([
+    ['sandbox-fail-pull', 'pull', 'the image could not be pulled', 'manifest unknown'],
+    [
+      'sandbox-exit-1',
+      'container',
+      'the container is restarting (exit code 1, restarted 3 times)',
+      'fatal: sandbox container exited (code 1)',
+    ],
+    [
+      'sandbox-unhealthy',
+      'health',
+      'the container is unhealthy (its healthcheck failed)',
+      'healthcheck failing: sandbox unhealthy',
+    ],
+  ])('reports a failure for an image tagged %s: phase %s, the container, its output', (tag, phase, reason, output) => {
+    const list = containers([
+      { name: 'web', image: 'nginx:1.27', healthcheck: { test: ['CMD', 'true'] } },
+      { name: 'api', image: `example/api:${tag}`, healthcheck: { test: 'curl -f http://localhost/' } },
+    ]);
+    const r = run(tag, list);
+    expect(r.status).toBe(1);
+    expect(r.progress.outcome).toBe('failed');
+    expect(r.progress.failure).toMatchObject({ phase, container: 'api', image: `example/api:${tag}`, reason });
+    expect(r.progress.failure!.output.join('\n')).toContain(output);
+    expect(r.read('console')).not.toContain('PROVISIONING-SUCCESS');
+  });
+
+  it('reports where it stopped when a step fails unexpectedly', () => {
+    // A file where the app folder should be: creating it fails inside the files phase.
+    const root = path.join(tmp, 'readonly');
+    fs.mkdirSync(path.join(root, 'opt'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'opt', 'app'), 'not a directory');
+    const file = path.join(root, 'user-data.sh');
+    fs.writeFileSync(file, renderUserData({ jobId: 'job-run', containers: WEB, usersCsv: CSV }).script);
+    const res = spawnSync('bash', [file], {
+      env: { PATH: `${STANDINS}:/usr/bin:/bin`, PROVISIONING_ROOT: root, PROVISIONING_CONSOLE: path.join(root, 'console') },
+      timeout: 30_000,
+    });
+    expect(res.status).not.toBe(0);
+    const progress = progressOf('job-run', fs.readFileSync(path.join(root, 'console'), 'utf8').split('\n'));
+    expect(progress.failure?.phase).toBe('files');
+    expect(progress.failure?.reason).toMatch(/^the first-boot script stopped at line \d+ \(exit \d+\); see .*provisioning\.log$/);
   });
 });
 
