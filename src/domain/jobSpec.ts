@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { containerListSchema } from './containers.js';
+import { containerListSchema, type ContainerSpec } from './containers.js';
+import { renderUserData, USER_DATA_LIMIT_BYTES, UserDataTooLargeError } from './userDataScript.js';
 import { formatCsvError, parseUsersCsv, usersToCsv } from './usersCsv.js';
 
 /**
@@ -17,6 +18,8 @@ export interface JobSpecPolicy {
   allowAccessKeys: boolean;
   /** Empty or absent: any account. */
   allowedAccountIds?: string[];
+  /** ARTIFACTS_BUCKET set: the compose file and users CSV travel through S3, not in the user data. */
+  artifactsInS3?: boolean;
 }
 
 export const ACCESS_KEYS_DISABLED_MESSAGE =
@@ -247,13 +250,48 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
     ) as unknown as z.ZodOptional<typeof usersCsv>,
     options: options.default({ requireApproval: false }),
   });
+  // The first-boot script carries the compose file and the users list: it must fit EC2's user data
+  // limit, which is known now, not at the render step an hour later. With an artifacts bucket both
+  // travel through S3 instead, and only the CSV's own limit applies.
+  const sized = policy.artifactsInS3
+    ? spec
+    : spec.superRefine((value, ctx) => {
+        const problem = userDataSizeProblem(value.containers, value.usersCsv);
+        if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+      });
   // Text that is not Unicode, and nesting no spec needs, are refused before anything else looks at them.
   return z.preprocess((input, ctx) => {
     for (const problem of textProblems(input)) {
       ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message, input });
     }
     return input;
-  }, spec) as unknown as typeof spec;
+  }, sized) as unknown as typeof spec;
+}
+
+/** As long as the ids the service gives jobs ("j" and 12 characters): the script holds it a few times. */
+const JOB_ID_OF_SIZE = 'jsizesizesize';
+
+/** The user data's size over EC2's limit, blamed on the users CSV unless the containers alone are too big. */
+export function userDataSizeProblem(
+  containers: ContainerSpec[],
+  usersCsv: string | undefined,
+): { field: 'usersCsv' | 'containers'; message: string } | null {
+  try {
+    renderUserData({ jobId: JOB_ID_OF_SIZE, containers, usersCsv });
+    return null;
+  } catch (err) {
+    if (!(err instanceof UserDataTooLargeError)) throw err;
+    let containersAlone = false;
+    try {
+      renderUserData({ jobId: JOB_ID_OF_SIZE, containers });
+    } catch {
+      containersAlone = true;
+    }
+    const size = `the instance's user data would be ${err.bytes} bytes gzipped (${err.uncompressedBytes} bytes plain); EC2 allows ${USER_DATA_LIMIT_BYTES}`;
+    return containersAlone || !usersCsv
+      ? { field: 'containers', message: `containers are too large: ${size}; make the environment values or commands shorter` }
+      : { field: 'usersCsv', message: `usersCsv is too large: ${size}; give fewer users or shorter names` };
+  }
 }
 
 /** Deeper than any valid spec (containers[0].environment.NAME is 4 levels). */

@@ -179,6 +179,22 @@ describe('POST /api/jobs', () => {
     expect(res.body.name).toBe(spec.name);
   });
 
+  it('refuses, when it is created, a job whose users CSV would not fit in the user data: 422 naming usersCsv, the size and the limit', async () => {
+    const rows = Array.from(
+      { length: 1500 },
+      (_, i) => `user${i}x${(i * 7919).toString(36)},${(i * 104729).toString(36)}q${i}@e${i}.example.com,,N ${i}`,
+    );
+    const form = new FormData();
+    const { usersCsv: _omit, ...spec } = specBody();
+    form.set('spec', JSON.stringify(spec));
+    form.set('usersCsv', new Blob([`username,email,role,display_name\n${rows.join('\n')}\n`], { type: 'text/csv' }), 'users.csv');
+    const res = await call('POST', '/api/jobs', { body: form });
+    expectError(res, 422, 'validation_failed');
+    const fields = (res.body as { error: { fields: { path: string; message: string }[] } }).error.fields;
+    expect(fields.map((f) => f.path)).toEqual(['usersCsv']);
+    expect(fields[0].message).toMatch(/user data would be \d+ bytes gzipped .* EC2 allows 16384/);
+  });
+
   it('accepts a users CSV with extra columns: 201 with a warning, the stored CSV without them', async () => {
     const csv = 'username,email,Phone,role,Department\nadmin,admin@example.com,555-0100,admin,IT\n';
     const res = await call('POST', '/api/jobs', { json: specBody({ usersCsv: csv }) });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   ACCESS_KEYS_DISABLED_MESSAGE,
@@ -368,5 +369,48 @@ describe('formatIssuePath', () => {
     expect(formatIssuePath(['containers', 0, 'ports', 1])).toBe('containers[0].ports[1]');
     expect(formatIssuePath(['containers', 2, 'environment', 'MY-VAR'])).toBe('containers[2].environment.MY-VAR');
     expect(formatIssuePath([])).toBe('');
+  });
+});
+
+describe('user data size', () => {
+  /** Users with names that do not compress: what makes a users CSV big after gzip. */
+  function users(count: number): string {
+    let seed = 7;
+    const word = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed.toString(36);
+    };
+    const rows = Array.from({ length: count }, (_, i) => `u${i}${word()},${word()}@${word()}.example.com,,${word()} ${word()}`);
+    return `username,email,role,display_name\n${rows.join('\n')}\n`;
+  }
+
+  it('refuses a users CSV that would not fit in the user data, naming it, the size and the limit', () => {
+    const result = createJobSpecSchema(policy).safeParse({ ...valid(), usersCsv: users(1500) });
+    expect(result.success).toBe(false);
+    const issues = result.error!.issues.map((i) => ({ path: formatIssuePath(i.path), message: i.message }));
+    expect(issues).toHaveLength(1);
+    expect(issues[0].path).toBe('usersCsv');
+    expect(issues[0].message).toMatch(
+      /^usersCsv is too large: the instance's user data would be \d+ bytes gzipped \(\d+ bytes plain\); EC2 allows 16384; give fewer users/,
+    );
+  });
+
+  it('blames the containers when they alone do not fit', () => {
+    const environment = Object.fromEntries(Array.from({ length: 190 }, (_, i) => [`V${i}`, randomBytes(120).toString('base64')]));
+    const result = createJobSpecSchema(policy).safeParse({
+      ...valid(),
+      containers: [{ name: 'web', image: 'nginx', environment }],
+    });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((i) => formatIssuePath(i.path))).toEqual(['containers']);
+    expect(result.error!.issues[0].message).toMatch(
+      /^containers are too large: .* EC2 allows 16384; make the environment values/,
+    );
+  });
+
+  it('lets a CSV as big as the form allows through when the files travel through S3 (ARTIFACTS_BUCKET)', () => {
+    expect(createJobSpecSchema({ ...policy, artifactsInS3: true }).safeParse({ ...valid(), usersCsv: users(1500) }).success).toBe(
+      true,
+    );
   });
 });
