@@ -113,14 +113,17 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
     for (;;) {
       heartbeat();
       if (watchConsole) {
-        const fresh = tail.next(await input.console!.source.read(signal));
-        if (fresh.length) await input.console!.onLines?.(fresh);
-        for (const line of fresh) {
+        const fresh: string[] = [];
+        for (const line of tail.next(await input.console!.source.read(signal))) {
           const event = parse!(line);
-          if (!event || seenEvents.has(event.key)) continue;
+          // The script prints each report twice (its output and the console itself): keep one.
+          if (event && seenEvents.has(event.key)) continue;
+          fresh.push(line);
+          if (!event) continue;
           seenEvents.add(event.key);
           progress = applyInstanceEvent(progress, event);
         }
+        if (fresh.length) await input.console!.onLines?.(fresh);
         if (progress.failure) throw new NotReadyError(describeInstanceFailure(progress.failure), ports, elapsed());
       }
       if (!statusOk) {

@@ -150,6 +150,20 @@ export async function logPageJson(db: Db, jobId: string, opts: { afterSeq: numbe
 /** What a log view shows of a line. */
 export type LogTailLine = Pick<JobLogRow, 'seq' | 'ts' | 'step' | 'stream' | 'line'>;
 
+/** The instance's report lines of a job (its console's PROVISIONING- lines), oldest first: the job page's instance card. */
+export async function instanceReportLines(db: Db, jobId: string, limit = 500): Promise<string[]> {
+  const rows = await db
+    .selectFrom('job_logs')
+    .select('line')
+    .where('job_id', '=', jobId)
+    .where('stream', '=', 'instance')
+    .where('line', 'like', '%PROVISIONING-%')
+    .orderBy('seq')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.line);
+}
+
 /** The job's last `n` lines, oldest first, with only what a log view shows: the job page's first screen. */
 export async function logTail(db: Db, jobId: string, n: number): Promise<LogTailLine[]> {
   const rows = await db

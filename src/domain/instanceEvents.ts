@@ -113,7 +113,12 @@ export function applyInstanceEvent(progress: InstanceProgress, event: InstanceEv
       reason: f.reason || 'the first-boot script failed',
       output: (f.output ?? '').split('\n').filter((l) => l.trim() !== ''),
     };
-    if (f.container) upsert(next, f.container, f.image, failedState(f.phase), f.reason);
+    if (f.container) {
+      // What the instance reported of the container just before (restarting, unhealthy) says more.
+      const before = progress.containers.find((c) => c.name === f.container)?.state;
+      const state = before && !['running', 'pulled', 'healthy'].includes(before) ? before : failedState(f.phase);
+      upsert(next, f.container, f.image, state, f.reason);
+    }
     return next;
   }
   if (f.phase === 'docker' && f.version) next.facts.docker = f.version;

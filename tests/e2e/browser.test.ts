@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig } from '../../src/config.js';
 import { getJob, insertJob } from '../../src/db/jobs.js';
+import { startJob } from '../../src/api/jobCommands.js';
 import { appendLogLines } from '../../src/db/logs.js';
 import { freePort } from '../support/moto.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
@@ -271,6 +272,43 @@ describe('the web UI in a browser', () => {
     await expectStatus(page, 'cancelled', 60_000);
     await expect(page.locator('button[data-action]').count()).resolves.toBe(0);
     await shot('10-job-cancelled');
+  });
+
+  it('goes live when a draft is started elsewhere, and shows why a job whose container exits failed', async () => {
+    const name = unique('e2e-exits');
+    await fillJobForm(page, name);
+    await page.fill('#f-containersJson', '[{ "name": "web", "image": "example/web:sandbox-exit-3" }]');
+    await page.click('button[name=intent][value=create]');
+    const id = await jobIdFromUrl(page);
+    await expectStatus(page, 'draft', 10_000);
+
+    // Started through the API (or another tab): this page notices within a few seconds.
+    const job = (await getJob(temp.db, id))!;
+    await startJob(stack.commands, id, undefined, { user: 'api-token' });
+    expect(job.status).toBe('draft');
+    await page.locator('#job-live #job-status:not([data-status="draft"])').waitFor({ timeout: 10_000 });
+
+    await expectStatus(page, 'failed', 90_000);
+    const error = await page.locator('#job-live .job-error').innerText();
+    expect(error).toContain(
+      'the instance reported a failure at phase container (container web, image example/web:sandbox-exit-3)',
+    );
+    expect(error).toContain('fatal: sandbox container exited (code 1)');
+    // The instance card says the same, and how to look inside.
+    await page.locator('#instance-title').waitFor();
+    await expect(page.locator('tr[data-container="web"]').innerText()).resolves.toContain('restarting');
+    await expect(page.locator('#ssm-command').innerText()).resolves.toMatch(
+      /aws ssm start-session --target i-[0-9a-f]+ --region us-east-1/,
+    );
+
+    // The instance's own lines stream into the log, apart from the steps' lines, and can be shown alone.
+    await page.locator('#log-box .ll.inst').first().waitFor({ timeout: 10_000 });
+    await expect(page.locator('#log-box .ll.inst .ls').first().innerText()).resolves.toBe('instance');
+    await page.selectOption('#log-source', 'instance');
+    await expect(page.locator('#log-box .ll:not(.inst)').first().isVisible()).resolves.toBe(false);
+    await expect(page.locator('#log-box .ll.inst').first().isVisible()).resolves.toBe(true);
+    await shot('09b-job-container-exited');
+    await page.selectOption('#log-source', '');
   });
 
   it('approves a job that waits for approval', async () => {

@@ -29,7 +29,12 @@ afterAll(async () => {
 function specWith(image: string): JobSpec {
   return sampleSpec({
     containers: [
-      { name: 'web', image: 'nginx:latest', ports: ['8080:80'], healthcheck: { test: ['CMD', 'curl', '-f', 'http://localhost/'] } },
+      {
+        name: 'web',
+        image: 'nginx:latest',
+        ports: ['8080:80'],
+        healthcheck: { test: ['CMD', 'curl', '-f', 'http://localhost/'] },
+      },
       { name: 'api', image, healthcheck: { test: 'wget -q -O- http://localhost:3000/health', interval: '5s', retries: 3 } },
     ],
   });
@@ -54,7 +59,9 @@ describe('the ready step', () => {
     const success = lines.find((l) => l.line.startsWith(`PROVISIONING-SUCCESS job=${jobId}`));
     expect(success?.step).toBe('ready');
     for (const name of ['web', 'api']) {
-      expect(lines.some((l) => l.line.includes(`"phase":"health","container":"${name}"`) && l.line.includes('"health":"healthy"'))).toBe(true);
+      expect(
+        lines.some((l) => l.line.includes(`"phase":"health","container":"${name}"`) && l.line.includes('"health":"healthy"')),
+      ).toBe(true);
     }
     // The step ended after the instance's last word, not before it.
     const ready = (await listSteps(stack.temp.db, jobId)).find((s) => s.step === 'ready')!;
@@ -65,8 +72,18 @@ describe('the ready step', () => {
 
   it.each([
     ['sandbox-fail-pull', 'pull', 'the image could not be pulled', 'manifest unknown'],
-    ['sandbox-exit', 'container', 'the container is restarting (exit code 1, restarted 3 times)', 'fatal: sandbox container exited (code 1)'],
-    ['sandbox-unhealthy', 'health', 'the container is unhealthy (its healthcheck failed)', 'healthcheck failing: sandbox unhealthy'],
+    [
+      'sandbox-exit',
+      'container',
+      'the container is restarting (exit code 1, restarted 3 times)',
+      'fatal: sandbox container exited (code 1)',
+    ],
+    [
+      'sandbox-unhealthy',
+      'health',
+      'the container is unhealthy (its healthcheck failed)',
+      'healthcheck failing: sandbox unhealthy',
+    ],
   ])('fails a job whose image is tagged %s, naming phase %s, the image and its output', async (tag, phase, reason, output) => {
     const image = `example/api:${tag}-2`;
     const jobId = await launch(specWith(image));

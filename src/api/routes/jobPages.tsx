@@ -6,10 +6,11 @@ import { boundedMemo } from '../boundedMemo.js';
 import { setFlash, takeFlash } from '../flash.js';
 import { JobCommandError, signalJob, startJob } from '../jobCommands.js';
 import { getJob, listSteps } from '../../db/jobs.js';
-import { logTail } from '../../db/logs.js';
+import { instanceReportLines, logTail } from '../../db/logs.js';
 import { listAudit } from '../../db/audit.js';
 import { listJobNotifications } from '../../db/notifications.js';
 import type { JobRow } from '../../db/schema.js';
+import { progressOf } from '../../domain/instanceEvents.js';
 import { humanize, jobView } from '../../domain/jobView.js';
 import { actionAllowed, type JobAction, type JobStatus } from '../../domain/lifecycle.js';
 import { parseUsersCsv, type AppUser } from '../../domain/usersCsv.js';
@@ -79,12 +80,14 @@ export function jobPagesApp(deps: RouteDeps) {
 
   /** Everything the live part of a job page shows. */
   async function liveProps(job: JobRow, csrfToken: string): Promise<JobLiveProps> {
-    const [steps, audit, notifications] = await Promise.all([
+    const [steps, audit, notifications, reports] = await Promise.all([
       listSteps(db, job.id),
       listAudit(db, { jobId: job.id, limit: 100 }),
       listJobNotifications(db, job.id),
+      instanceReportLines(db, job.id),
     ]);
-    return { view: jobView(job, { steps, links }), audit, notifications, csrfToken };
+    const instance = reports.length ? progressOf(job.id, reports) : null;
+    return { view: jobView(job, { steps, links }), instance, audit, notifications, csrfToken };
   }
 
   /** The version is a digest of the HTML itself, so "unchanged" can never hide a change. */

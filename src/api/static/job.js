@@ -7,7 +7,10 @@
   var jobId = live.dataset.jobId;
   var version = live.dataset.version || '';
   var active = live.dataset.active === '1';
+  var status = live.dataset.status || '';
   var EVERY_MS = 2000;
+  // A draft may be started elsewhere (the API, another tab): look now and then, and go live when it is.
+  var DRAFT_EVERY_MS = 3000;
   var timer = null;
   var inflight = false;
   var again = false;
@@ -21,6 +24,7 @@
   function schedule() {
     window.clearTimeout(timer);
     if (active) timer = window.setTimeout(refresh, EVERY_MS);
+    else if (status === 'draft') timer = window.setTimeout(refresh, DRAFT_EVERY_MS);
   }
 
   function refresh() {
@@ -35,6 +39,13 @@
       credentials: 'same-origin',
     })
       .then((res) => {
+        var now = res.headers.get('X-Job-Status') || status;
+        if (status === 'draft' && now !== 'draft') {
+          // Started meanwhile: the whole page (its log stream, the Temporal link) belongs to a live job now.
+          window.location.reload();
+          return;
+        }
+        status = now;
         active = res.headers.get('X-Live-Active') === '1';
         if (res.status !== 200 || typing()) return;
         return res.text().then((html) => {

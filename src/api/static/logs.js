@@ -45,11 +45,12 @@
 
   function lineEl(l) {
     var div = document.createElement('div');
-    div.className = l.stream === 'stderr' ? 'll err' : 'll';
+    var inst = l.stream === 'instance';
+    div.className = inst ? 'll inst' : l.stream === 'stderr' ? 'll err' : 'll';
     div.dataset.seq = String(l.seq);
     var s = document.createElement('span');
     s.className = 'ls';
-    s.textContent = l.step || '';
+    s.textContent = inst ? 'instance' : l.step || '';
     var t = document.createElement('span');
     t.className = 'lt';
     t.textContent = l.line == null ? '' : String(l.line);
@@ -326,6 +327,15 @@
       connect();
     }
   });
+
+  // Which source the reader wants to see: CSS hides the others, so no line is ever dropped.
+  var sourceSelect = document.getElementById('log-source');
+  if (sourceSelect) {
+    sourceSelect.addEventListener('change', () => {
+      box.dataset.source = sourceSelect.value;
+      if (follow) toBottom();
+    });
+  }
 
   toBottom();
   updateButtons();

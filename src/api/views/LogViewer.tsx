@@ -15,7 +15,9 @@ export interface LogViewerProps {
  * hundred lines, and a JSX element costs about five times as much per line.
  */
 export function logLineHtml(l: LogViewerProps['lines'][number]) {
-  return html`<div class="${l.stream === 'stderr' ? 'll err' : 'll'}" data-seq="${l.seq}"><span class="ls">${l.step}</span><span class="lt">${l.line}</span></div>`;
+  // The instance's own lines are a source of their own: labelled and styled apart from the steps' output.
+  const inst = l.stream === 'instance';
+  return html`<div class="${inst ? 'll inst' : l.stream === 'stderr' ? 'll err' : 'll'}" data-seq="${l.seq}"><span class="ls">${inst ? 'instance' : l.step}</span><span class="lt">${l.line}</span></div>`;
 }
 
 /**
@@ -32,6 +34,14 @@ export function LogViewer(props: LogViewerProps) {
         <h2 id="logs-title">Logs</h2>
         <span id="log-state" class="log-state" aria-live="polite"></span>
         <span class="spacer"></span>
+        <label class="log-source">
+          Show{' '}
+          <select id="log-source" aria-controls="log-box">
+            <option value="">all lines</option>
+            <option value="steps">the steps (Terraform and the service)</option>
+            <option value="instance">the instance's own log</option>
+          </select>
+        </label>
         <button type="button" id="log-older" class="secondary small" hidden={first <= 1}>
           Load older lines
         </button>

@@ -7,10 +7,14 @@ import { StatusBadge } from '../StatusBadge.js';
 import { StepTimeline } from '../StepTimeline.js';
 import { formatTime, httpUrl } from '../format.js';
 import { JobActions } from './JobActions.js';
+import { InstanceCard } from './InstanceCard.js';
+import type { InstanceProgress } from '../../../domain/instanceEvents.js';
 
 /** What changes while a job runs: re-rendered as a fragment for the page's live refresh. */
 export interface JobLiveProps {
   view: JobView;
+  /** What the instance reported on its console; null before it said anything. */
+  instance: InstanceProgress | null;
   audit: AuditRow[];
   notifications: NotificationRow[];
   csrfToken: string;
@@ -166,6 +170,7 @@ export function JobLive(props: JobLiveProps) {
           </CardSection>
         </div>
       </div>
+      <InstanceCard view={props.view} progress={props.instance} />
       <CardSection id="notif-title" title="Notifications">
         <NotificationTable items={props.notifications} />
       </CardSection>
