@@ -1,7 +1,11 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { waitForReady, type ReadinessInput } from '../../src/activities/readiness.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { NotReadyError, waitForReady, type ReadinessInput } from '../../src/activities/readiness.js';
+import { ConsoleTail, ec2ConsoleSource, fileConsoleSource } from '../../src/activities/instanceConsole.js';
 import { freePort, motoEnv, setEnv, startMoto, type Moto } from '../support/moto.js';
 
 /**
@@ -79,14 +83,12 @@ async function failure(p: Promise<unknown>): Promise<Error & Record<string, unkn
 }
 
 describe('waitForReady', () => {
-  it('returns at once with the probe off, checking nothing', async () => {
+  it('probes no port with the probe off, and with the status checks skipped checks nothing', async () => {
     const onHeartbeat = vi.fn();
     const closed = await freePort();
-    const res = await waitForReady(
-      input({ probe: 'off', ports: [closed], skipStatusChecks: false, instanceId: 'i-doesnotexist', onHeartbeat }),
-    );
-    expect(res).toEqual({ seconds: 0, address: '127.0.0.1', checked: [] });
-    expect(onHeartbeat).not.toHaveBeenCalled();
+    const res = await waitForReady(input({ probe: 'off', ports: [closed], skipStatusChecks: true, onHeartbeat }));
+    expect(res).toMatchObject({ address: '127.0.0.1', checked: [] });
+    expect(res.seconds).toBeLessThan(1);
   });
 
   it('succeeds when every port accepts a connection (status checks skipped, as for the sandbox module)', async () => {
@@ -155,7 +157,9 @@ describe('waitForReady', () => {
       ),
     );
     expect(err).toMatchObject({ type: 'NotReady', ports: [8080] });
-    expect(err.message).toMatch(/did not pass its EC2 status checks/);
+    expect(err.message).toMatch(
+      /was not ready within [\d.]+ s: no sign of its EC2 status checks \(EC2 does not list the instance yet\)/,
+    );
     expect(err.message).toContain('8080');
   });
 
@@ -183,5 +187,106 @@ describe('waitForReady', () => {
     const err = await failure(waitForReady(input({ publicIp: null, privateIp: null, ports: [80, 443] })));
     expect(err).toMatchObject({ type: 'NotReady', ports: [80, 443] });
     expect(err.message).toMatch(/neither a public nor a private IP/);
+  });
+});
+
+describe('what the instance says (its console)', () => {
+  it('reads the EC2 console on moto: GetConsoleOutput with Latest, base64 decoded', async () => {
+    const id = await runInstance();
+    const ec2 = new EC2Client({ region: REGION, credentials });
+    const sent: unknown[] = [];
+    ec2.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetConsoleOutputCommand') sent.push(args.input);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const text = await ec2ConsoleSource(ec2, id).read();
+    expect(sent).toEqual([{ InstanceId: id, Latest: true }]);
+    // moto answers with a fixed sample console, base64 encoded on the wire.
+    expect(text.length).toBeGreaterThan(20);
+    expect(text).not.toMatch(/^[A-Za-z0-9+/=\s]+$/);
+    expect(new ConsoleTail().next(text).length).toBeGreaterThan(0);
+  });
+
+  it('treats an instance EC2 does not know yet as a console with nothing on it', async () => {
+    const ec2 = new EC2Client({ region: REGION, credentials });
+    await expect(ec2ConsoleSource(ec2, 'i-0123456789abcdef0').read()).resolves.toBe('');
+  });
+
+  /** A console the test writes to, line by line, as an instance would. */
+  function consoleFile() {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'console-')), 'console.log');
+    return { file, say: (line: string) => fs.appendFileSync(file, `${line}\n`) };
+  }
+
+  it('succeeds once the instance reports success and moto reports the instance ok, handing over every line once', async () => {
+    const id = await runInstance();
+    const c = consoleFile();
+    const lines: string[] = [];
+    c.say('kernel: booting');
+    c.say('PROVISIONING-EVENT job=j1 {"phase":"docker","status":"ok"}');
+    setTimeout(() => {
+      c.say('PROVISIONING-EVENT job=j1 {"phase":"docker","status":"ok"}');
+      c.say('PROVISIONING-EVENT job=j1 {"phase":"container","container":"web","image":"nginx","state":"running"}');
+      c.say('PROVISIONING-SUCCESS job=j1 {"containers":"1"}');
+    }, 400);
+    const res = await waitForReady(
+      input({
+        instanceId: id,
+        probe: 'off',
+        skipStatusChecks: false,
+        pollMs: 100,
+        timeoutMs: 10_000,
+        console: { source: fileConsoleSource(c.file), jobId: 'j1', onLines: (l) => void lines.push(...l) },
+      }),
+    );
+    expect(res.checked).toEqual(['ec2-status-checks', 'instance reported 1 containers running']);
+    expect(lines).toEqual([
+      'kernel: booting',
+      'PROVISIONING-EVENT job=j1 {"phase":"docker","status":"ok"}',
+      'PROVISIONING-EVENT job=j1 {"phase":"container","container":"web","image":"nginx","state":"running"}',
+      'PROVISIONING-SUCCESS job=j1 {"containers":"1"}',
+    ]);
+  });
+
+  it('fails as soon as the instance reports a failure, naming the phase, the container and its output', async () => {
+    const c = consoleFile();
+    c.say(
+      'PROVISIONING-FAILED job=j2 {"phase":"pull","container":"api","image":"x:1","reason":"the image could not be pulled","output":"manifest unknown"}',
+    );
+    const started = Date.now();
+    const err = await waitForReady(
+      input({
+        skipStatusChecks: true,
+        probe: 'off',
+        pollMs: 100,
+        timeoutMs: 10_000,
+        console: { source: fileConsoleSource(c.file), jobId: 'j2' },
+      }),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotReadyError);
+    expect((err as Error).message).toBe(
+      'the instance reported a failure at phase pull (container api, image x:1): the image could not be pulled; last output: manifest unknown',
+    );
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('at the timeout names the last phase the instance reported', async () => {
+    const c = consoleFile();
+    c.say('PROVISIONING-EVENT job=j3 {"phase":"pull","container":"web","image":"nginx","status":"ok"}');
+    const err = await waitForReady(
+      input({
+        skipStatusChecks: true,
+        probe: 'off',
+        pollMs: 100,
+        timeoutMs: 500,
+        console: { source: fileConsoleSource(c.file), jobId: 'j3' },
+      }),
+    ).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /^Instance i-0123456789abcdef0 was not ready within [\d.]+ s: no sign of the instance's report that its containers run \(last phase reported: pull\)/,
+    );
   });
 });
