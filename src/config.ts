@@ -162,6 +162,29 @@ export const configSchema = z.object({
     .optional(),
   /** An S3-compatible endpoint for the state bucket (MinIO; moto in tests). */
   TF_STATE_ENDPOINT: httpUrl.optional(),
+  /**
+   * An S3 bucket (the operator's) for each job's compose file and users CSV, which the instance
+   * fetches at boot instead of carrying them in its 16 KB of user data; unset: embedded.
+   */
+  ARTIFACTS_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+    .optional(),
+  /** Each job's files are <prefix>/<jobId>/docker-compose.yml and users.csv. */
+  ARTIFACTS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]*$/, 'letters, digits, . _ - and / only')
+    .refine(
+      (v) => /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)?$/.test(v.replace(/^\/+|\/+$/g, '')),
+      'names between the slashes may not be empty or start with .',
+    )
+    .default('provisioning/artifacts'),
+  ARTIFACTS_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, e.g. us-east-1')
+    .optional(),
+  /** An S3-compatible endpoint for the artifacts bucket (MinIO; moto in tests). */
+  ARTIFACTS_ENDPOINT: httpUrl.optional(),
   TERRAFORM_KILL_GRACE_SECONDS: z.coerce.number().positive().default(20),
   APPROVAL_TIMEOUT_HOURS: z.coerce.number().positive().default(72),
   /**
@@ -262,6 +285,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   }
   if (raw.EMAIL_PROVIDER === 'ses' && !raw.SES_FROM_EMAIL) problems.push('SES_FROM_EMAIL: required when EMAIL_PROVIDER=ses');
   if (raw.TF_STATE_BUCKET && !raw.TF_STATE_REGION) problems.push('TF_STATE_REGION: required when TF_STATE_BUCKET is set');
+  if (raw.ARTIFACTS_BUCKET && !raw.ARTIFACTS_REGION) problems.push('ARTIFACTS_REGION: required when ARTIFACTS_BUCKET is set');
   if (raw.EMAIL_PROVIDER === 'smtp' && !raw.SMTP_HOST) problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
   if (problems.length) throw new ConfigError(problems);
 

@@ -26,6 +26,10 @@ locals {
   ingress = { for p in var.published_ports : "${p.protocol}-${p.port}" => p }
   # A container publishing 22/tcp to the same CIDR already opens SSH; AWS refuses duplicate rules.
   open_ssh = var.ssh_cidr != "" && !(var.ssh_cidr == var.ingress_cidr && contains(keys(local.ingress), "tcp-22"))
+
+  # ARTIFACTS_BUCKET: the instance fetches its compose file and users list from its job's own prefix.
+  artifacts         = var.artifacts_bucket != ""
+  artifacts_objects = "${var.artifacts_bucket}/${var.artifacts_prefix}*"
 }
 
 data "aws_partition" "current" {}
@@ -43,7 +47,7 @@ data "aws_iam_policy_document" "ec2_assume" {
 
 resource "aws_iam_role" "instance" {
   name_prefix        = local.iam_prefix
-  description        = "Instance role of provisioning job ${var.job_id} (Session Manager access only)"
+  description        = "Instance role of provisioning job ${var.job_id} (Session Manager access only${local.artifacts ? ", and reading its own files in S3" : ""})"
   assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
   tags               = local.tags
 }
@@ -51,6 +55,32 @@ resource "aws_iam_role" "instance" {
 resource "aws_iam_role_policy_attachment" "ssm" {
   role       = aws_iam_role.instance.name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+# Reading its own job's files (the compose file and the users list) and nothing else in the bucket.
+data "aws_iam_policy_document" "artifacts" {
+  count = local.artifacts ? 1 : 0
+
+  statement {
+    sid       = "ReadOwnJobArtifacts"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::${local.artifacts_objects}"]
+  }
+}
+
+resource "aws_iam_role_policy" "artifacts" {
+  count = local.artifacts ? 1 : 0
+
+  name_prefix = "job-artifacts-"
+  role        = aws_iam_role.instance.id
+  policy      = data.aws_iam_policy_document.artifacts[0].json
+
+  lifecycle {
+    precondition {
+      condition     = endswith(var.artifacts_prefix, "/${var.job_id}/") || var.artifacts_prefix == "${var.job_id}/"
+      error_message = "artifacts_prefix must be the job's own prefix, ending in /<job_id>/."
+    }
+  }
 }
 
 resource "aws_iam_instance_profile" "instance" {
@@ -139,6 +169,7 @@ resource "aws_instance" "this" {
     }
   }
 
-  # The instance profile needs the SSM policy before the agent first starts.
-  depends_on = [aws_iam_role_policy_attachment.ssm]
+  # The instance profile needs the SSM policy before the agent first starts, and the artifacts
+  # policy before the first-boot script fetches the job's files.
+  depends_on = [aws_iam_role_policy_attachment.ssm, aws_iam_role_policy.artifacts]
 }

@@ -1,5 +1,5 @@
 # Inputs of the AWS module. The service writes them to terraform.tfvars.json
-# (src/activities/userData.ts renderTfvars); the rules mirror the zod job spec
+# (src/activities/tfvars.ts renderTfvars); the rules mirror the zod job spec
 # in src/domain/jobSpec.ts and containers.ts, so a hand-written tfvars file
 # gets the same refusals the form gives. Optional strings use "" for "not given".
 
@@ -209,5 +209,27 @@ variable "user_data_base64" {
     # 16384 raw bytes encode to at most 21848 base64 characters.
     condition     = length(var.user_data_base64) <= 21848 && can(regex("^[A-Za-z0-9+/]*={0,2}$", var.user_data_base64))
     error_message = "user_data_base64 must be base64 of at most 16384 bytes."
+  }
+}
+
+variable "artifacts_bucket" {
+  type        = string
+  description = "S3 bucket holding the job's compose file and users list (ARTIFACTS_BUCKET), which the first-boot script fetches; \"\" when they travel in the user data."
+  default     = ""
+
+  validation {
+    condition     = var.artifacts_bucket == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.artifacts_bucket))
+    error_message = "artifacts_bucket must be \"\" or an S3 bucket name."
+  }
+}
+
+variable "artifacts_prefix" {
+  type        = string
+  description = "The job's own key prefix in artifacts_bucket, ending in / (<ARTIFACTS_PREFIX>/<job_id>/): the instance role may read the objects below it and nothing else; \"\" without a bucket."
+  default     = ""
+
+  validation {
+    condition     = var.artifacts_prefix == "" || can(regex("^([A-Za-z0-9_-][A-Za-z0-9._-]*/)+$", var.artifacts_prefix))
+    error_message = "artifacts_prefix must be \"\" or key prefix names of letters, digits, . _ and - each followed by /, such as provisioning/artifacts/job-1/."
   }
 }

@@ -31,7 +31,8 @@ import { jobWorkspaceDir, prepareWorkspace, TFVARS_FILE } from './workspace.js';
 import { replanBeyondApproval } from './approvedPlan.js';
 import { writeBackendFiles, type S3StateBackend } from './stateBackend.js';
 import { renderTfvars } from './tfvars.js';
-import { renderUserData } from '../domain/userDataScript.js';
+import { renderArtifactFiles, renderUserData } from '../domain/userDataScript.js';
+import { type ArtifactsStore, artifactsLocation, deleteArtifacts, uploadArtifacts, userDataArtifacts } from './artifacts.js';
 import type { Notifier } from '../notifications/notifier.js';
 import { jobLogger } from '../observability/logger.js';
 
@@ -54,6 +55,11 @@ export interface ActivitySettings {
   pluginCacheDir?: string;
   /** TF_STATE_BUCKET and friends: job state in S3 instead of the workspace. */
   stateBackend?: S3StateBackend;
+  /**
+   * ARTIFACTS_BUCKET and friends: each job's compose file and users CSV go to S3 (the worker's own
+   * credentials) and the instance fetches them, instead of carrying them in its user data.
+   */
+  artifacts?: ArtifactsStore;
   /**
    * Variables merged into every job's tfvars: operator-wide settings for the
    * module, and the sandbox module's knobs in tests and benchmarks.
@@ -159,9 +165,10 @@ export function createActivities(deps: ActivityDeps) {
   /** The job's workspace: module, tfvars and, with remote state, the backend files. */
   async function renderJobWorkspace(jobId: string, spec: JobSpec, amiId: string) {
     const job = await getJob(db, jobId);
-    const userData = renderUserData({ jobId, containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
+    const artifacts = settings.artifacts ? userDataArtifacts(settings.artifacts, jobId) : undefined;
+    const userData = renderUserData({ jobId, containers: spec.containers, usersCsv: spec.usersCsv ?? '', artifacts });
     const tfvars = {
-      ...renderTfvars({ jobId, spec, amiId, userData, createdBy: job?.created_by ?? undefined }),
+      ...renderTfvars({ jobId, spec, amiId, userData, createdBy: job?.created_by ?? undefined, artifacts }),
       ...(settings.extraTfvars?.(jobId, spec) ?? {}),
     };
     const dir = await prepareWorkspace({
@@ -257,8 +264,18 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async renderWorkspace({ jobId, spec, amiId }: JobRef & { amiId: string }): Promise<void> {
-      await inStep(jobId, 'render', async ({ sink }) => {
+      await inStep(jobId, 'render', async ({ sink, signal }) => {
         const { dir, userData } = await renderJobWorkspace(jobId, spec, amiId);
+        if (settings.artifacts) {
+          // With the worker's own credentials: the bucket is the operator's, not the job account's.
+          const files = renderArtifactFiles({ containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
+          await uploadArtifacts(settings.artifacts, jobId, files, { signal });
+          const sizes = Object.entries(files).map(([name, text]) => `${name} ${Buffer.byteLength(text, 'utf8')} bytes`);
+          sink.write(
+            'system',
+            `uploaded ${sizes.join(' and ')} to ${artifactsLocation(settings.artifacts, jobId)} (SSE-S3); the instance fetches them at boot`,
+          );
+        }
         sink.write('system', `workspace ready at ${dir} (user data ${userData.bytes} bytes, ${userData.encoding})`);
       });
     },
@@ -379,6 +396,18 @@ export function createActivities(deps: ActivityDeps) {
           }
           await terraformDestroy(ctx);
           await updateJob(db, jobId, { has_resources: 0 });
+          if (settings.artifacts) {
+            // The environment is gone either way: a file left behind is logged, not a failed destroy.
+            const where = artifactsLocation(settings.artifacts, jobId);
+            try {
+              await deleteArtifacts(settings.artifacts, jobId, { signal: io.signal });
+              io.sink.write('system', `deleted the job's files in ${where} (none of them remain)`);
+            } catch (err) {
+              const message = `could not delete the job's files in ${where}: ${(err as Error).message}; delete them by hand`;
+              io.sink.write('system', message);
+              jobLogger({ jobId, workflowId: `job-${jobId}` }).warn(message);
+            }
+          }
         },
         secretsOf(spec),
       );

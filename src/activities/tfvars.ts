@@ -1,6 +1,6 @@
 import { publishedPorts } from '../domain/containers.js';
 import type { JobSpec, PublicJobSpec } from '../domain/jobSpec.js';
-import type { RenderedUserData } from '../domain/userDataScript.js';
+import type { RenderedUserData, UserDataArtifacts } from '../domain/userDataScript.js';
 
 /**
  * terraform.tfvars.json for the AWS module: what the render activity writes
@@ -26,6 +26,10 @@ export interface AwsModuleTfvars {
   user_data: string;
   user_data_base64: string;
   created_by: string;
+  /** ARTIFACTS_BUCKET, or "" when the files travel in the user data. */
+  artifacts_bucket: string;
+  /** The job's own prefix in it, ending in "/" (<ARTIFACTS_PREFIX>/<jobId>/): all the instance role may read; "" without a bucket. */
+  artifacts_prefix: string;
 }
 
 export interface TfvarsInput {
@@ -37,10 +41,12 @@ export interface TfvarsInput {
   userData: RenderedUserData;
   /** Who created the job in the service (user or API token name); tagged when given. */
   createdBy?: string;
+  /** ARTIFACTS_BUCKET: where the instance fetches its files (the same the user data was rendered with). */
+  artifacts?: UserDataArtifacts;
 }
 
 /** terraform.tfvars.json for the AWS module. "" means "not given" for the optional strings. */
-export function renderTfvars({ jobId, spec, amiId, userData, createdBy }: TfvarsInput): AwsModuleTfvars {
+export function renderTfvars({ jobId, spec, amiId, userData, createdBy, artifacts }: TfvarsInput): AwsModuleTfvars {
   return {
     job_id: jobId,
     job_name: spec.name,
@@ -60,5 +66,7 @@ export function renderTfvars({ jobId, spec, amiId, userData, createdBy }: Tfvars
     user_data: userData.encoding === 'plain' ? userData.script : '',
     user_data_base64: userData.encoding === 'gzip+base64' ? userData.script : '',
     created_by: createdBy ?? '',
+    artifacts_bucket: artifacts?.bucket ?? '',
+    artifacts_prefix: artifacts ? `${artifacts.keyPrefix}/` : '',
   };
 }

@@ -78,6 +78,8 @@ export function createApp(deps: AppDeps) {
       allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES,
       allowAccessKeys: config.ALLOW_ACCESS_KEY_AUTH,
       allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
+      // The files travel through S3: only the users CSV's own limit applies, not user data's 16 KB.
+      artifactsInS3: Boolean(config.ARTIFACTS_BUCKET),
     }),
   };
 

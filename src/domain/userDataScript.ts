@@ -83,11 +83,91 @@ function heredocDelimiter(body: string) {
 /** Names are DNS labels and images validated references: neither can leave single quotes. */
 const bashArray = (values: readonly string[]) => `(${values.map((v) => `'${v}'`).join(' ')})`;
 
-function userDataScript(jobId: string, containers: readonly ContainerSpec[], composeYaml: string, usersB64: string) {
+/** The files phase with both files embedded: the compose file through a heredoc, the users list as base64. */
+function embeddedFilesPhase(composeYaml: string, usersB64: string) {
   const delimiter = heredocDelimiter(composeYaml);
+  return `PHASE=files
+install -d -m 0755 "$APP"
+cat > "$APP/docker-compose.yml" <<'${delimiter}'
+${composeYaml.replace(/\n$/, '')}
+${delimiter}
+
+# The users list: written once as base64, decoded to users.csv and handed to compose as APP_USERS_B64.
+APP_USERS_B64='${usersB64}'
+(
+  umask 077
+  printf '%s' "$APP_USERS_B64" | base64 -d > "$APP/users.csv"
+  printf '${USERS_ENV_NAME}=%s\\n' "$APP_USERS_B64" > "$APP/.env"
+)
+chmod 0600 "$APP/users.csv" "$APP/.env"
+`;
+}
+
+/**
+ * The files phase of ARTIFACTS_BUCKET: both files are fetched from the job's own prefix in S3
+ * with the instance role (which may read that prefix only), and APP_USERS_B64 is computed here.
+ */
+function s3FilesPhase({ bucket, keyPrefix, region }: UserDataArtifacts) {
+  return `PHASE=files
+install -d -m 0755 "$APP"
+
+# The compose file and the users list wait in S3 (they may be larger than user data allows).
+ARTIFACTS_BUCKET='${bucket}'
+ARTIFACTS_PREFIX='${keyPrefix}'
+ARTIFACTS_REGION='${region}'
+
+install_aws_cli() {
+  if command -v aws >/dev/null 2>&1; then
+    return 0
+  fi
+  # Amazon Linux 2023 ships the AWS CLI v2; other AMIs may not.
+  if command -v dnf >/dev/null 2>&1; then
+    retry dnf install -y awscli-2
+  elif command -v apt-get >/dev/null 2>&1; then
+    retry apt-get install -y awscli
+  fi
+  if ! command -v aws >/dev/null 2>&1; then
+    echo "the AWS CLI (aws) is not installed on this AMI and could not be installed" >&2
+    return 1
+  fi
+}
+
+fetch_artifact() {
+  aws s3 cp --only-show-errors --region "$ARTIFACTS_REGION" "s3://\${ARTIFACTS_BUCKET}/\${ARTIFACTS_PREFIX}/$1" "$APP/$1"
+}
+
+PHASE=artifacts
+echo "provisioning job \${JOB_ID}: fetching the compose file and the users list from s3://\${ARTIFACTS_BUCKET}/\${ARTIFACTS_PREFIX}/"
+if ! out=$(install_aws_cli 2>&1); then
+  report ${EVENT_PREFIX} phase artifacts status failed error "$(tail_of "$out" | tail -n 1)"
+  fail "" "" "the AWS CLI is needed to fetch the job's files from S3" "$(tail_of "$out")"
+fi
+for file in ${ARTIFACT_FILES.join(' ')}; do
+  # The instance role's permissions can take a moment to reach S3 after launch: retried.
+  if ! out=$(umask 077 && retry fetch_artifact "$file" 2>&1); then
+    report ${EVENT_PREFIX} phase artifacts status failed file "$file" error "$(tail_of "$out" | tail -n 1)"
+    fail "" "" "s3://\${ARTIFACTS_BUCKET}/\${ARTIFACTS_PREFIX}/$file could not be fetched" "$(tail_of "$out")"
+  fi
+done
+chmod 0644 "$APP/docker-compose.yml"
+(
+  umask 077
+  printf '${USERS_ENV_NAME}=%s\\n' "$(base64 -w0 < "$APP/users.csv")" > "$APP/.env"
+)
+chmod 0600 "$APP/users.csv" "$APP/.env"
+report ${EVENT_PREFIX} phase artifacts status ok
+`;
+}
+
+function userDataScript(
+  jobId: string,
+  containers: readonly ContainerSpec[],
+  filesPhase: string,
+  about = '# Container environment values travel in clear here: not a place for secrets.',
+) {
   return `#!/bin/bash
 # First-boot script for provisioning job ${jobId}, rendered by the provisioning service.
-# Container environment values travel in clear here: not a place for secrets.
+${about}
 set -euo pipefail
 # ERR traps also fire inside functions.
 set -o errtrace
@@ -234,21 +314,7 @@ PHASE=compose
 install_compose_plugin
 report ${EVENT_PREFIX} phase compose status ok version "$(docker compose version --short 2>/dev/null | head -n 1)"
 
-PHASE=files
-install -d -m 0755 "$APP"
-cat > "$APP/docker-compose.yml" <<'${delimiter}'
-${composeYaml.replace(/\n$/, '')}
-${delimiter}
-
-# The users list: written once as base64, decoded to users.csv and handed to compose as APP_USERS_B64.
-APP_USERS_B64='${usersB64}'
-(
-  umask 077
-  printf '%s' "$APP_USERS_B64" | base64 -d > "$APP/users.csv"
-  printf '${USERS_ENV_NAME}=%s\\n' "$APP_USERS_B64" > "$APP/.env"
-)
-chmod 0600 "$APP/users.csv" "$APP/.env"
-
+${filesPhase}
 PHASE=pull
 echo "provisioning job \${JOB_ID}: pulling images"
 for i in "\${!CONTAINERS[@]}"; do
@@ -328,6 +394,59 @@ export interface UserDataInput {
   containers: readonly ContainerSpec[];
   /** Canonical users CSV (as the job spec stores it); absent or "" means no users, header only. */
   usersCsv?: string;
+  /**
+   * ARTIFACTS_BUCKET: the compose file and the users CSV are not embedded; the script fetches
+   * them from s3://bucket/keyPrefix/ at boot (renderArtifactFiles says what the service uploads there).
+   */
+  artifacts?: UserDataArtifacts;
+}
+
+/** Where the instance fetches its files: the job's own prefix, which its role may read. */
+export interface UserDataArtifacts {
+  bucket: string;
+  /** The job's key prefix without a trailing slash, e.g. provisioning/artifacts/<jobId> (artifactsJobPrefix). */
+  keyPrefix: string;
+  region: string;
+}
+
+/** The objects of ARTIFACTS_BUCKET, under the job's prefix; the instance writes them to /opt/app under the same names. */
+export const ARTIFACT_FILES = ['docker-compose.yml', 'users.csv'] as const;
+export type ArtifactFile = (typeof ARTIFACT_FILES)[number];
+
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** Names of letters, digits, . _ and -, none starting with . (so no . or ..), joined by single slashes. */
+const KEY_PREFIX = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+
+/** ARTIFACTS_PREFIX and a job id → the job's own prefix, no slash at either end ("provisioning/artifacts/j1"). */
+export function artifactsJobPrefix(prefix: string, jobId: string): string {
+  if (!JOB_ID.test(jobId)) throw new Error(`jobId "${jobId}" may only contain letters, digits, _ and - (1-64 characters)`);
+  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
+  return trimmed ? `${trimmed}/${jobId}` : jobId;
+}
+
+/** The users CSV the instance gets: an empty APP_USERS_B64 would stop compose (see renderComposeYaml), so no users is a header-only file. */
+function instanceUsersCsv(usersCsv: string | undefined) {
+  return usersCsv && usersCsv.trim() !== '' ? usersCsv : usersToCsv([]);
+}
+
+/** The files the instance needs, by name: what goes to S3 with ARTIFACTS_BUCKET, byte for byte what the embedded script writes. */
+export function renderArtifactFiles({
+  containers,
+  usersCsv,
+}: Pick<UserDataInput, 'containers' | 'usersCsv'>): Record<ArtifactFile, string> {
+  return { 'docker-compose.yml': renderComposeYaml(containers), 'users.csv': instanceUsersCsv(usersCsv) };
+}
+
+function checkArtifacts(artifacts: UserDataArtifacts) {
+  // Each lands in single quotes in the script: a closed character set keeps them there.
+  if (!BUCKET.test(artifacts.bucket)) throw new Error(`artifacts bucket "${artifacts.bucket}" is not an S3 bucket name`);
+  if (!KEY_PREFIX.test(artifacts.keyPrefix)) {
+    throw new Error(
+      `artifacts key prefix "${artifacts.keyPrefix}" must be names of letters, digits, . _ and - (none starting with .) between single slashes`,
+    );
+  }
+  if (!REGION.test(artifacts.region)) throw new Error(`artifacts region "${artifacts.region}" is not an AWS region`);
 }
 
 export class UserDataTooLargeError extends Error {
@@ -343,11 +462,22 @@ export class UserDataTooLargeError extends Error {
   }
 }
 
-export function renderUserData({ jobId, containers, usersCsv }: UserDataInput): RenderedUserData {
+export function renderUserData({ jobId, containers, usersCsv, artifacts }: UserDataInput): RenderedUserData {
   if (!JOB_ID.test(jobId)) throw new Error(`jobId "${jobId}" may only contain letters, digits, _ and - (1-64 characters)`);
-  // An empty APP_USERS_B64 would stop compose (see renderComposeYaml); no users is a header-only file.
-  const csv = usersCsv && usersCsv.trim() !== '' ? usersCsv : usersToCsv([]);
-  const script = userDataScript(jobId, containers, renderComposeYaml(containers), Buffer.from(csv, 'utf8').toString('base64'));
+  let script: string;
+  if (artifacts) {
+    checkArtifacts(artifacts);
+    script = userDataScript(
+      jobId,
+      containers,
+      s3FilesPhase(artifacts),
+      '# The compose file and the users list are fetched from S3 at boot; container environment values are no secrets.',
+    );
+  } else {
+    const files = renderArtifactFiles({ containers, usersCsv });
+    const usersB64 = Buffer.from(files['users.csv'], 'utf8').toString('base64');
+    script = userDataScript(jobId, containers, embeddedFilesPhase(files['docker-compose.yml'], usersB64));
+  }
   const plainBytes = Buffer.byteLength(script, 'utf8');
   if (plainBytes <= USER_DATA_LIMIT_BYTES) return { script, encoding: 'plain', bytes: plainBytes };
 

@@ -36,6 +36,14 @@ export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
             endpoint: config.TF_STATE_ENDPOINT,
           }
         : undefined,
+      artifacts: config.ARTIFACTS_BUCKET
+        ? {
+            bucket: config.ARTIFACTS_BUCKET,
+            region: config.ARTIFACTS_REGION!,
+            prefix: config.ARTIFACTS_PREFIX,
+            endpoint: config.ARTIFACTS_ENDPOINT,
+          }
+        : undefined,
     },
   };
 }

@@ -63,6 +63,33 @@ describe('configuration', () => {
     }
   });
 
+  it('reads the artifacts bucket settings, and wants the region with the bucket', () => {
+    expect(parseConfig({}).ARTIFACTS_BUCKET).toBeUndefined();
+    expect(parseConfig({}).ARTIFACTS_PREFIX).toBe('provisioning/artifacts');
+    expect(() => parseConfig({ ARTIFACTS_BUCKET: 'prov-artifacts' })).toThrow(
+      /ARTIFACTS_REGION: required when ARTIFACTS_BUCKET is set/,
+    );
+    const c = parseConfig({
+      ARTIFACTS_BUCKET: 'prov-artifacts',
+      ARTIFACTS_REGION: 'eu-west-1',
+      ARTIFACTS_PREFIX: 'envs/artifacts',
+      ARTIFACTS_ENDPOINT: 'http://127.0.0.1:9000',
+    });
+    expect([c.ARTIFACTS_BUCKET, c.ARTIFACTS_REGION, c.ARTIFACTS_PREFIX, c.ARTIFACTS_ENDPOINT]).toEqual([
+      'prov-artifacts',
+      'eu-west-1',
+      'envs/artifacts',
+      'http://127.0.0.1:9000',
+    ]);
+    expect(() => parseConfig({ ARTIFACTS_BUCKET: 'Prov_Artifacts', ARTIFACTS_REGION: 'eu-west-1' })).toThrow(
+      /ARTIFACTS_BUCKET: "Prov_Artifacts" is invalid: must be an S3 bucket name/,
+    );
+    for (const prefix of ['a b', 'envs/../other', 'envs//x', '.hidden']) {
+      expect(() => parseConfig({ ARTIFACTS_PREFIX: prefix }), prefix).toThrow(/ARTIFACTS_PREFIX: .* is invalid/);
+    }
+    expect(() => parseConfig({ ARTIFACTS_ENDPOINT: 'minio:9000' })).toThrow(/ARTIFACTS_ENDPOINT: "minio:9000" is invalid/);
+  });
+
   it('uses an external Temporal server when TEMPORAL_ADDRESS is set', () => {
     const c = parseConfig({ TEMPORAL_ADDRESS: 'temporal.internal:7233' });
     expect(c.embeddedTemporal).toBe(false);

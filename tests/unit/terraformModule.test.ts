@@ -106,6 +106,26 @@ describe('terraform/ (the AWS module)', () => {
     expect(text).toMatch(/user_data_base64\s*=\s*var\.user_data_base64/);
   });
 
+  it("lets the instance role read its own job's artifacts and nothing else, and only with a bucket", () => {
+    const text = read('main.tf');
+    const policy = topLevelBlock(text, 'data "aws_iam_policy_document" "artifacts"');
+    expect(policy).toMatch(/^\s+count\s*=\s*local\.artifacts \? 1 : 0$/m);
+    // One statement, one action, one resource: the objects below the job's prefix.
+    expect(policy.match(/statement \{/g)).toHaveLength(1);
+    expect(policy).toMatch(/^\s+actions\s*=\s*\["s3:GetObject"\]$/m);
+    expect(policy).toMatch(
+      /^\s+resources\s*=\s*\["arn:\$\{data\.aws_partition\.current\.partition\}:s3:::\$\{local\.artifacts_objects\}"\]$/m,
+    );
+    const attached = topLevelBlock(text, 'resource "aws_iam_role_policy" "artifacts"');
+    expect(attached).toMatch(/^\s+count\s*=\s*local\.artifacts \? 1 : 0$/m);
+    expect(attached).toMatch(/^\s+role\s*=\s*aws_iam_role\.instance\.id$/m);
+    expect(attached).toMatch(/^\s+policy\s*=\s*data\.aws_iam_policy_document\.artifacts\[0\]\.json$/m);
+    // The first-boot script fetches the files: the policy is in place before the instance starts.
+    expect(topLevelBlock(text, 'resource "aws_instance" "this"')).toMatch(
+      /^\s+depends_on\s*=\s*\[aws_iam_role_policy_attachment\.ssm, aws_iam_role_policy\.artifacts\]$/m,
+    );
+  });
+
   it("always creates the job's own security group and attaches the given ones in addition to it", () => {
     const text = read('main.tf');
     // The own group and its egress rule are unconditional; its ingress rules follow the published ports alone.
@@ -157,6 +177,25 @@ describe('terraform/ variables and locals, run without the provider', () => {
     expect(r.status, r.out).toBe(0);
   });
 
+  it('accepts what renderTfvars produces with an artifacts bucket', () => {
+    const r = plan(sampleTfvars({ artifacts_bucket: 'prov-artifacts', artifacts_prefix: 'provisioning/artifacts/job-1/' }));
+    expect(r.status, r.out).toBe(0);
+  });
+
+  it('refuses an artifacts bucket or prefix that is not one', () => {
+    for (const [vars, message] of [
+      [{ artifacts_bucket: 'Not_A_Bucket' }, 'artifacts_bucket must be "" or an S3 bucket name.'],
+      [{ artifacts_prefix: 'provisioning/artifacts/job-1' }, 'artifacts_prefix must be "" or key prefix names'],
+      [{ artifacts_prefix: '/provisioning/job-1/' }, 'artifacts_prefix must be "" or key prefix names'],
+      [{ artifacts_prefix: 'provisioning/../job-1/' }, 'artifacts_prefix must be "" or key prefix names'],
+      [{ artifacts_prefix: 'provisioning/*/' }, 'artifacts_prefix must be "" or key prefix names'],
+    ] as const) {
+      const r = plan(sampleTfvars(vars));
+      expect(r.status, JSON.stringify(vars)).not.toBe(0);
+      expect(r.out.replace(/\s+/g, ' '), JSON.stringify(vars)).toContain(message);
+    }
+  });
+
   it('accepts gzipped user data in user_data_base64', () => {
     const r = plan(sampleTfvars({ user_data: '', user_data_base64: Buffer.from('x'.repeat(100)).toString('base64') }));
     expect(r.status, r.out).toBe(0);
@@ -203,6 +242,9 @@ describe('terraform/ variables and locals, run without the provider', () => {
     if (!attachment) throw new Error('aws_instance.this sets no vpc_security_group_ids');
     const attachedGroups = attachment[1].replaceAll('aws_security_group.instance.id', '"sg-own"');
     expect(attachedGroups).not.toMatch(/aws_/);
+    // The artifacts policy's precondition, as written: only the job's own prefix.
+    const prefixCheck = /^\s+condition\s*=\s*(.+)$/m.exec(topLevelBlock(main, 'resource "aws_iam_role_policy" "artifacts"'));
+    if (!prefixCheck) throw new Error('aws_iam_role_policy.artifacts has no precondition');
     const dir = moduleDir(
       'locals',
       `${locals}
@@ -210,6 +252,9 @@ output "tags" { value = local.tags }
 output "ingress" { value = local.ingress }
 output "open_ssh" { value = local.open_ssh }
 output "attached_security_groups" { value = ${attachedGroups} }
+output "artifacts" { value = local.artifacts }
+output "artifacts_objects" { value = local.artifacts_objects }
+output "artifacts_prefix_is_the_jobs" { value = ${prefixCheck[1]} }
 `,
     );
     const apply = (vars: unknown) => {
@@ -249,6 +294,22 @@ output "attached_security_groups" { value = ${attachedGroups} }
       sampleTfvars({ ssh_cidr: '0.0.0.0/0', published_ports: [{ port: 22, protocol: 'tcp', container: 'web' }] }),
     );
     expect(ssh22.open_ssh).toBe(false);
+
+    expect(base.artifacts).toBe(false);
+    const artifacts = apply(
+      sampleTfvars({ artifacts_bucket: 'prov-artifacts', artifacts_prefix: 'provisioning/artifacts/job-1/' }),
+    );
+    expect(artifacts.artifacts).toBe(true);
+    expect(artifacts.artifacts_objects).toBe('prov-artifacts/provisioning/artifacts/job-1/*');
+    expect(artifacts.artifacts_prefix_is_the_jobs).toBe(true);
+    expect(apply(sampleTfvars({ artifacts_bucket: 'b-1', artifacts_prefix: 'job-1/' })).artifacts_prefix_is_the_jobs).toBe(true);
+    // Another job's prefix, a parent of it, or none at all (the whole bucket) is refused at plan time.
+    for (const prefix of ['provisioning/artifacts/job-2/', 'provisioning/artifacts/', 'provisioning/xjob-1/', '']) {
+      expect(
+        apply(sampleTfvars({ artifacts_bucket: 'b-1', artifacts_prefix: prefix })).artifacts_prefix_is_the_jobs,
+        prefix,
+      ).toBe(false);
+    }
   });
 });
 

@@ -1,16 +1,24 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { containerListSchema, type ContainerSpecInput } from '../../src/domain/containers.js';
 import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
 import { parseUsersCsv, usersToCsv, type AppUser } from '../../src/domain/usersCsv.js';
 import { progressOf } from '../../src/domain/instanceEvents.js';
 import { renderTfvars } from '../../src/activities/tfvars.js';
-import { USER_DATA_LIMIT_BYTES, renderComposeYaml, renderUserData } from '../../src/domain/userDataScript.js';
+import {
+  USER_DATA_LIMIT_BYTES,
+  artifactsJobPrefix,
+  renderArtifactFiles,
+  renderComposeYaml,
+  renderUserData,
+} from '../../src/domain/userDataScript.js';
 
 const containers = (list: ContainerSpecInput[]) => containerListSchema.parse(list);
 
@@ -343,7 +351,22 @@ describe('renderTfvars', () => {
       user_data: userData.script,
       user_data_base64: '',
       created_by: 'admin',
+      artifacts_bucket: '',
+      artifacts_prefix: '',
     });
+  });
+
+  it("names the artifacts bucket and the job's own prefix (with its slash) when the files travel through S3", () => {
+    const artifacts = {
+      bucket: 'prov-artifacts',
+      keyPrefix: artifactsJobPrefix('/provisioning/artifacts/', 'j1'),
+      region: 'eu-west-1',
+    };
+    const userData = renderUserData({ jobId: 'j1', containers: spec.containers, usersCsv: spec.usersCsv, artifacts });
+    const vars = renderTfvars({ jobId: 'j1', spec, amiId: 'ami-0123456789abcdef0', userData, artifacts });
+    expect(vars.artifacts_bucket).toBe('prov-artifacts');
+    expect(vars.artifacts_prefix).toBe('provisioning/artifacts/j1/');
+    expect(vars.user_data).toBe(userData.script);
   });
 
   it('uses user_data_base64 for gzipped user data, and hop limit 1 by default', () => {
@@ -358,5 +381,234 @@ describe('renderTfvars', () => {
     expect(vars.user_data_base64).toBe(userData.script);
     expect(vars.metadata_hop_limit).toBe(1);
     expect(vars.created_by).toBe('');
+  });
+});
+
+const ARTIFACTS = { bucket: 'prov-artifacts', keyPrefix: 'provisioning/artifacts/job-s3', region: 'us-east-1' };
+
+/** A users list of about `bytes` bytes in at most 10,000 rows (the CSV's own limit), canonical as the spec stores it. */
+function csvOfSize(bytes: number) {
+  const rows = 9_000;
+  const pad = Math.max(0, Math.floor(bytes / rows) - 48);
+  const users = randomUsers(rows).map((u, i) => ({ ...u, displayName: `User ${i} ${'x'.repeat(pad)}`.slice(0, 128) }));
+  return usersToCsv(users);
+}
+
+describe('renderUserData with an artifacts bucket (ARTIFACTS_BUCKET)', () => {
+  const rendered = renderUserData({ jobId: 'job-s3', containers: WEB, usersCsv: CSV, artifacts: ARTIFACTS });
+  const script = rendered.script;
+  const embedded = renderUserData({ jobId: 'job-s3', containers: WEB, usersCsv: CSV }).script;
+
+  it("fetches both files from the job's own prefix with the AWS CLI, retried, and reports an artifacts phase", () => {
+    expect(rendered.encoding).toBe('plain');
+    expect(script).toContain("\nARTIFACTS_BUCKET='prov-artifacts'\n");
+    expect(script).toContain("\nARTIFACTS_PREFIX='provisioning/artifacts/job-s3'\n");
+    expect(script).toContain("\nARTIFACTS_REGION='us-east-1'\n");
+    expect(script).toContain(
+      'aws s3 cp --only-show-errors --region "$ARTIFACTS_REGION" "s3://${ARTIFACTS_BUCKET}/${ARTIFACTS_PREFIX}/$1" "$APP/$1"',
+    );
+    expect(script).toContain('for file in docker-compose.yml users.csv; do');
+    expect(script).toContain('retry fetch_artifact "$file"');
+    expect(script).toContain('\nPHASE=artifacts\n');
+    expect(script).toContain('\nreport PROVISIONING-EVENT phase artifacts status ok\n');
+    // APP_USERS_B64 is made on the instance, from the file it fetched.
+    expect(script).toContain(`printf 'APP_USERS_B64=%s\\n' "$(base64 -w0 < "$APP/users.csv")" > "$APP/.env"`);
+    expect(script).toContain('chmod 0600 "$APP/users.csv" "$APP/.env"');
+  });
+
+  it('embeds neither file: no heredoc, no users list, no compose file', () => {
+    expect(script).not.toMatch(/<<-?'?[A-Z_]/);
+    expect(script).not.toMatch(/^APP_USERS_B64=/m);
+    expect(script).not.toContain('base64 -d');
+    expect(script).not.toContain(Buffer.from(CSV).toString('base64'));
+    expect(script).not.toContain('admin@example.com');
+    expect(script).not.toContain('daemon off;');
+    expect(script).not.toContain('services:');
+  });
+
+  it('does not grow with the users list: with a 900 KB list it is the same small script', () => {
+    const usersCsv = csvOfSize(900_000);
+    expect(Buffer.byteLength(usersCsv)).toBeGreaterThan(880_000);
+    const big = renderUserData({ jobId: 'job-s3', containers: WEB, usersCsv, artifacts: ARTIFACTS });
+    expect(big.encoding).toBe('plain');
+    expect(big.script).toBe(script);
+    expect(big.bytes).toBeLessThan(USER_DATA_LIMIT_BYTES);
+  });
+
+  it('is otherwise the embedded script: the same installs, and the same pull, up, container and health phases', () => {
+    const head = (s: string) => s.slice(s.indexOf('\nset -euo pipefail\n'), s.indexOf('\nPHASE=files\n'));
+    const tail = (s: string) => s.slice(s.indexOf('\nPHASE=pull\n'));
+    expect(head(script).length).toBeGreaterThan(1000);
+    expect(head(script)).toBe(head(embedded));
+    expect(tail(script)).toBe(tail(embedded));
+  });
+
+  it('uploads byte for byte what the embedded script writes', () => {
+    expect(renderArtifactFiles({ containers: WEB, usersCsv: CSV })).toEqual({
+      'docker-compose.yml': renderComposeYaml(WEB),
+      'users.csv': CSV,
+    });
+    // No users: a header-only file, as embedded.
+    expect(renderArtifactFiles({ containers: WEB, usersCsv: '' })['users.csv']).toBe('username,email,role,display_name\n');
+  });
+
+  it("puts each job's files under its own prefix", () => {
+    expect(artifactsJobPrefix('provisioning/artifacts', 'j1')).toBe('provisioning/artifacts/j1');
+    expect(artifactsJobPrefix('/provisioning/artifacts/', 'j1')).toBe('provisioning/artifacts/j1');
+    expect(artifactsJobPrefix('', 'j1')).toBe('j1');
+    expect(() => artifactsJobPrefix('p', '../j1')).toThrow(/jobId/);
+  });
+
+  it('refuses a bucket, prefix or region that could leave its quotes', () => {
+    const render = (artifacts: Partial<typeof ARTIFACTS>) =>
+      renderUserData({ jobId: 'job-s3', containers: WEB, artifacts: { ...ARTIFACTS, ...artifacts } });
+    expect(() => render({ bucket: "b'; rm -rf /" })).toThrow(/not an S3 bucket name/);
+    expect(() => render({ keyPrefix: "p/'$(id)'" })).toThrow(/key prefix/);
+    expect(() => render({ keyPrefix: 'p/../other' })).toThrow(/key prefix/);
+    expect(() => render({ keyPrefix: 'p//j' })).toThrow(/key prefix/);
+    expect(() => render({ region: 'us-east-1; id' })).toThrow(/not an AWS region/);
+  });
+
+  it('is accepted by bash -n', () => {
+    const r = spawnSync('bash', ['-n'], { input: script });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it.skipIf(!which('shellcheck'))('passes shellcheck (skipped only when the shellcheck binary is absent)', () => {
+    const r = spawnSync('shellcheck', ['--shell=bash', '--severity=style', '-'], { input: script });
+    expect(r.stdout.toString()).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe('the job spec size rule with and without an artifacts bucket', () => {
+  const policy = { allowedRegions: ['us-east-1'], allowedInstanceTypes: ['t3.micro'], allowAccessKeys: false };
+  const usersCsv = csvOfSize(900_000);
+  const input = {
+    name: 'big-list',
+    requesterEmail: 'alice@example.com',
+    region: 'us-east-1',
+    auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/Provisioner' },
+    instance: { type: 't3.micro' },
+    containers: [{ name: 'web', image: 'nginx:1.27', ports: ['80:80'] }],
+    usersCsv,
+  };
+
+  it('refuses a 900 KB users list that cannot fit in user data, naming usersCsv', () => {
+    const r = createJobSpecSchema(policy).safeParse(input);
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message.split(':')[0]])).toEqual([
+      ['usersCsv', 'usersCsv is too large'],
+    ]);
+  });
+
+  it('accepts it when the files travel through S3 (artifactsInS3), as the spec stores it', () => {
+    const spec = createJobSpecSchema({ ...policy, artifactsInS3: true }).parse(input);
+    expect(spec.usersCsv).toBe(usersCsv);
+  });
+
+  it("still holds the users CSV to the form's 1 MB with a bucket", () => {
+    const tooBig = `${usersCsv}${csvOfSize(200_000).split('\n').slice(1).join('\n')}`;
+    expect(Buffer.byteLength(tooBig)).toBeGreaterThan(1024 * 1024);
+    const r = createJobSpecSchema({ ...policy, artifactsInS3: true }).safeParse({ ...input, usersCsv: tooBig });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toMatch(/usersCsv .*the limit is 1 MB/);
+  });
+});
+
+describe('the artifacts script, run with the stand-in aws against a stand-in S3', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'userdata-s3-'));
+  const STANDINS = path.resolve(import.meta.dirname, '..', 'fixtures', 'sandbox-module', 'standins');
+  const objects = new Map<string, string>();
+  const requests: { url: string; authorization?: string }[] = [];
+  let server: http.Server;
+  let endpoint: string;
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      requests.push({ url: req.url ?? '', authorization: req.headers.authorization });
+      const body = req.method === 'GET' ? objects.get(req.url ?? '') : undefined;
+      if (body === undefined) {
+        res.writeHead(404, { 'content-type': 'application/xml' }).end('<Error><Code>NoSuchKey</Code></Error>');
+      } else {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const PREFIX = `/${ARTIFACTS.bucket}/${ARTIFACTS.keyPrefix}`;
+
+  /** Runs the real script (asynchronously: the stand-in S3 answers from this process). */
+  async function run(name: string, readable = `${ARTIFACTS.bucket}/${ARTIFACTS.keyPrefix}/`) {
+    const root = path.join(tmp, name);
+    fs.mkdirSync(root, { recursive: true });
+    const file = path.join(root, 'user-data.sh');
+    fs.writeFileSync(file, renderUserData({ jobId: 'job-s3', containers: WEB, artifacts: ARTIFACTS }).script);
+    const child = spawn('bash', [file], {
+      env: {
+        PATH: `${STANDINS}:/usr/bin:/bin`,
+        HOME: root,
+        PROVISIONING_ROOT: root,
+        PROVISIONING_CONSOLE: path.join(root, 'console'),
+        PROVISIONING_RETRY_DELAY: '0',
+        PROVISIONING_SETTLE_SECONDS: '0',
+        PROVISIONING_HEALTH_WAIT_SECONDS: '5',
+        SANDBOX_S3_ENDPOINT: endpoint,
+        SANDBOX_S3_READABLE: readable,
+      },
+      stdio: 'ignore',
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const read = (p: string) => (fs.existsSync(path.join(root, p)) ? fs.readFileSync(path.join(root, p), 'utf8') : '');
+    return { root, status, read, progress: progressOf('job-s3', read('console').split('\n')) };
+  }
+
+  it('fetches the files, derives APP_USERS_B64 from users.csv, and runs the containers', async () => {
+    objects.set(`${PREFIX}/docker-compose.yml`, renderComposeYaml(WEB));
+    objects.set(`${PREFIX}/users.csv`, CSV);
+    requests.length = 0;
+    const r = await run('ok');
+    expect(r.status, r.read('console')).toBe(0);
+    expect(r.read('opt/app/docker-compose.yml')).toBe(renderComposeYaml(WEB));
+    expect(r.read('opt/app/users.csv')).toBe(CSV);
+    expect(r.read('opt/app/.env')).toBe(`APP_USERS_B64=${Buffer.from(CSV).toString('base64')}\n`);
+    expect(fs.statSync(path.join(r.root, 'opt/app/users.csv')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(r.root, 'opt/app/.env')).mode & 0o777).toBe(0o600);
+    expect(r.read('console')).toContain('PROVISIONING-EVENT job=job-s3 {"phase":"artifacts","status":"ok"}');
+    expect(r.progress).toMatchObject({ outcome: 'succeeded', phase: 'done' });
+    expect(requests.map((q) => q.url)).toEqual([`${PREFIX}/docker-compose.yml`, `${PREFIX}/users.csv`]);
+    expect(requests.every((q) => q.authorization?.includes('/s3/aws4_request'))).toBe(true);
+  });
+
+  it('reports the artifacts phase failed, with S3 answer, when a file is missing (after retries)', async () => {
+    objects.set(`${PREFIX}/docker-compose.yml`, renderComposeYaml(WEB));
+    objects.delete(`${PREFIX}/users.csv`);
+    requests.length = 0;
+    const r = await run('missing');
+    expect(r.status).toBe(1);
+    expect(r.progress.outcome).toBe('failed');
+    expect(r.progress.failure).toMatchObject({
+      phase: 'artifacts',
+      reason: `s3://${ARTIFACTS.bucket}/${ARTIFACTS.keyPrefix}/users.csv could not be fetched`,
+    });
+    expect(r.progress.failure!.output.join('\n')).toContain('An error occurred (404) when calling the HeadObject operation');
+    expect(requests.filter((q) => q.url === `${PREFIX}/users.csv`)).toHaveLength(5);
+    expect(r.read('console')).not.toContain('"phase":"pull"');
+  });
+
+  it("cannot read outside the job's own prefix (the instance role's policy)", async () => {
+    requests.length = 0;
+    const r = await run('forbidden', `${ARTIFACTS.bucket}/provisioning/artifacts/another-job/`);
+    expect(r.status).toBe(1);
+    expect(r.progress.failure?.phase).toBe('artifacts');
+    expect(r.progress.failure!.output.join('\n')).toContain('(403) when calling the HeadObject operation: Forbidden');
+    expect(requests).toEqual([]);
   });
 });
