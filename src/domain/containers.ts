@@ -23,6 +23,8 @@ export const APP_DIR = '/opt/app';
 export const USERS_CSV_PATH = `${APP_DIR}/users.csv`;
 /** Set by the service on every container; a user value would silently lose. */
 export const USERS_ENV_NAME = 'APP_USERS_B64';
+/** Also set by the service on every container: the users file's path, there whatever the list's size. */
+export const USERS_FILE_ENV_NAME = 'APP_USERS_FILE';
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -155,11 +157,11 @@ const environmentSchema = z
           path: [name],
           message: `environment variable name "${name}" is invalid (letters, digits and _, not starting with a digit)`,
         });
-      } else if (name === USERS_ENV_NAME) {
+      } else if (name === USERS_ENV_NAME || name === USERS_FILE_ENV_NAME) {
         ctx.addIssue({
           code: 'custom',
           path: [name],
-          message: `environment variable ${USERS_ENV_NAME} is set by the service (the users CSV); choose another name`,
+          message: `environment variable ${name} is set by the service (the users CSV); choose another name`,
         });
       } else if (typeof value !== 'string') {
         ctx.addIssue({

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import YAML, { isMap, isScalar, type Pair } from 'yaml';
-import { APP_DIR, USERS_CSV_PATH, USERS_ENV_NAME, type ContainerSpec } from './containers.js';
+import { APP_DIR, USERS_CSV_PATH, USERS_ENV_NAME, USERS_FILE_ENV_NAME, type ContainerSpec } from './containers.js';
 import { EVENT_PREFIX, FAILURE_PREFIX, SUCCESS_PREFIX } from './instanceEvents.js';
 import { usersToCsv } from './usersCsv.js';
 
@@ -19,6 +19,8 @@ import { usersToCsv } from './usersCsv.js';
 export const USER_DATA_LIMIT_BYTES = 16_384;
 export const COMPOSE_FILE_PATH = `${APP_DIR}/docker-compose.yml`;
 /** Compose reads variables for ${...} from here; it carries APP_USERS_B64 once instead of once per service. */
+/** Under Linux's 128 KiB for one variable (MAX_ARG_STRLEN), with room for the name. */
+export const MAX_USERS_ENV_BYTES = 120_000;
 export const COMPOSE_ENV_PATH = `${APP_DIR}/.env`;
 export const PROVISIONING_LOG = '/var/log/provisioning.log';
 /** AL2023 packages Docker but not the compose plugin; this release is fetched from GitHub there. */
@@ -46,7 +48,10 @@ export function renderComposeYaml(containers: readonly ContainerSpec[]): string 
     const environment: Record<string, string> = {};
     for (const [name, value] of Object.entries(c.environment ?? {})) environment[name] = escapeDollars(value);
     // Filled from .env at `up` time; `:?` makes compose stop instead of starting with an empty list.
-    environment[USERS_ENV_NAME] = `\${${USERS_ENV_NAME}:?${USERS_ENV_NAME} is missing from ${COMPOSE_ENV_PATH}}`;
+    // `?` (not `:?`): compose stops when .env lacks the variable, and passes an empty one through (a list
+    // too large for one variable, which the containers then read from the file).
+    environment[USERS_ENV_NAME] = `\${${USERS_ENV_NAME}?${USERS_ENV_NAME} is missing from ${COMPOSE_ENV_PATH}}`;
+    environment[USERS_FILE_ENV_NAME] = USERS_CSV_PATH;
     const service: Record<string, unknown> = { image: c.image, restart: c.restart ?? 'unless-stopped' };
     if (c.command !== undefined) {
       service.command = Array.isArray(c.command) ? c.command.map(escapeDollars) : escapeDollars(c.command);
@@ -150,9 +155,16 @@ for file in ${ARTIFACT_FILES.join(' ')}; do
   fi
 done
 chmod 0644 "$APP/docker-compose.yml"
+# Linux passes one environment variable of at most 128 KiB to a process: a longer list would keep
+# every container from starting, so it goes as the file alone (mounted in each, named by ${USERS_FILE_ENV_NAME}).
+users_b64=$(base64 -w0 < "$APP/users.csv")
+if [ "\${#users_b64}" -gt ${MAX_USERS_ENV_BYTES} ]; then
+  users_b64=''
+  report ${EVENT_PREFIX} phase artifacts note "the users list is too large for ${USERS_ENV_NAME} (over ${MAX_USERS_ENV_BYTES} bytes): containers get it as ${USERS_CSV_PATH} only"
+fi
 (
   umask 077
-  printf '${USERS_ENV_NAME}=%s\\n' "$(base64 -w0 < "$APP/users.csv")" > "$APP/.env"
+  printf '${USERS_ENV_NAME}=%s\\n' "$users_b64" > "$APP/.env"
 )
 chmod 0600 "$APP/users.csv" "$APP/.env"
 report ${EVENT_PREFIX} phase artifacts status ok

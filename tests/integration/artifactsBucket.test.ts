@@ -145,11 +145,17 @@ describe('ARTIFACTS_BUCKET', () => {
     expect(tfvars.user_data).not.toContain(usersCsv.split('\n')[1].split(',')[0]);
     expect(Buffer.byteLength(tfvars.user_data)).toBeLessThan(16_384);
 
-    // The sandbox instance fetched them from moto and derived APP_USERS_B64 from the list.
+    // The sandbox instance fetched them from moto. The list is longer than one environment variable may be
+    // (Linux: 128 KiB), so the containers get it as the file only, and the instance says so.
     const app = path.join(workspace, '.sandbox-instance', 'opt', 'app');
     expect(fs.readFileSync(path.join(app, 'users.csv'), 'utf8')).toBe(usersCsv);
     expect(fs.readFileSync(path.join(app, 'docker-compose.yml'), 'utf8')).toBe(renderComposeYaml(jobSpec.containers));
-    expect(fs.readFileSync(path.join(app, '.env'), 'utf8')).toBe(`APP_USERS_B64=${Buffer.from(usersCsv).toString('base64')}\n`);
+    expect(Buffer.from(usersCsv).toString('base64').length).toBeGreaterThan(120_000);
+    expect(fs.readFileSync(path.join(app, '.env'), 'utf8')).toBe('APP_USERS_B64=\n');
+    const consoleText = fs.readFileSync(path.join(workspace, '.sandbox-instance', 'console.log'), 'utf8');
+    expect(consoleText).toContain(
+      'the users list is too large for APP_USERS_B64 (over 120000 bytes): containers get it as /opt/app/users.csv only',
+    );
     const ready = await stepLines(jobId, 'ready');
     expect(ready.some((l) => l.includes(`PROVISIONING-EVENT job=${jobId} {"phase":"artifacts","status":"ok"}`))).toBe(true);
     const render = await stepLines(jobId, 'render');

@@ -84,7 +84,8 @@ describe('renderComposeYaml', () => {
 
   it('gives every service APP_USERS_B64 (from .env) and the users file read-only', () => {
     for (const service of Object.values<Record<string, any>>(doc.services)) {
-      expect(service.environment.APP_USERS_B64).toBe('${APP_USERS_B64:?APP_USERS_B64 is missing from /opt/app/.env}');
+      expect(service.environment.APP_USERS_B64).toBe('${APP_USERS_B64?APP_USERS_B64 is missing from /opt/app/.env}');
+      expect(service.environment.APP_USERS_FILE).toBe('/opt/app/users.csv');
       expect(service.volumes).toContain('/opt/app/users.csv:/opt/app/users.csv:ro');
     }
     expect(doc.services.webapp.volumes).toEqual([
@@ -412,7 +413,10 @@ describe('renderUserData with an artifacts bucket (ARTIFACTS_BUCKET)', () => {
     expect(script).toContain('\nPHASE=artifacts\n');
     expect(script).toContain('\nreport PROVISIONING-EVENT phase artifacts status ok\n');
     // APP_USERS_B64 is made on the instance, from the file it fetched.
-    expect(script).toContain(`printf 'APP_USERS_B64=%s\\n' "$(base64 -w0 < "$APP/users.csv")" > "$APP/.env"`);
+    expect(script).toContain('users_b64=$(base64 -w0 < "$APP/users.csv")');
+    expect(script).toContain(`printf 'APP_USERS_B64=%s\\n' "$users_b64" > "$APP/.env"`);
+    // A list too long for one environment variable reaches the containers as the file only.
+    expect(script).toContain('if [ "${#users_b64}" -gt 120000 ]; then');
     expect(script).toContain('chmod 0600 "$APP/users.csv" "$APP/.env"');
   });
 
