@@ -16,7 +16,15 @@ import {
  * integration tests: one server per test file, on a free port. The SDK is
  * pointed at it through AWS_ENDPOINT_URL (see `motoEnv`), the same setting a
  * newcomer uses to run the whole service against moto.
+ *
+ * Which moto (see `motoCommand`): MOTO_SERVER_PATH, then the project's venv
+ * that `npm test`'s set-up installs (.venv-moto/, scripts/ensure-test-tools.mjs),
+ * then `moto_server` on PATH, then `python3 -m moto.server`.
  */
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+/** Where scripts/ensure-test-tools.mjs (MOTO_VENV) puts moto. */
+export const MOTO_VENV = path.join(ROOT, '.venv-moto');
 
 export interface Moto {
   endpoint: string;
@@ -52,14 +60,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The command that runs moto's server, and where it came from (for error messages). */
+export function motoCommand(env: NodeJS.ProcessEnv = process.env): { command: string; args: string[]; source: string } {
+  if (env.MOTO_SERVER_PATH) return { command: env.MOTO_SERVER_PATH, args: [], source: 'MOTO_SERVER_PATH' };
+  // bin/python, not bin/moto_server: the set-up builds the venv elsewhere and moves it in, which
+  // breaks the scripts' #! lines but not the interpreter.
+  const venvPython = path.join(MOTO_VENV, 'bin', 'python');
+  if (fs.existsSync(venvPython)) return { command: venvPython, args: ['-m', 'moto.server'], source: '.venv-moto' };
+  const bin = onPath('moto_server');
+  if (bin) return { command: bin, args: [], source: 'PATH' };
+  return { command: onPath('python3') ?? onPath('python') ?? 'python3', args: ['-m', 'moto.server'], source: 'python3' };
+}
+
 export async function startMoto(opts: { timeoutMs?: number } = {}): Promise<Moto> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const args = ['-H', '127.0.0.1', '-p', String(port)];
-  const bin = onPath('moto_server');
-  const [command, argv] = bin
-    ? [bin, args]
-    : [onPath('python3') ?? onPath('python') ?? 'python3', ['-m', 'moto.server', ...args]];
+  const found = motoCommand();
+  const [command, argv] = [found.command, [...found.args, '-H', '127.0.0.1', '-p', String(port)]];
 
   const child: ChildProcess = spawn(command, argv, {
     // Its own process group, so stop() also reaches a wrapper's child (pyenv shims).
@@ -118,7 +135,11 @@ export async function startMoto(opts: { timeoutMs?: number } = {}): Promise<Moto
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   for (;;) {
     if (exited) {
-      throw new Error(`moto_server exited before answering (${JSON.stringify(exited)}):\n${output}`);
+      const hint =
+        found.source === 'python3'
+          ? '\n(no moto in .venv-moto/ nor on PATH: `npm test`, or `npm run setup -- --test`, installs it)'
+          : '';
+      throw new Error(`moto_server (${command}) exited before answering (${JSON.stringify(exited)}):\n${output}${hint}`);
     }
     try {
       const res = await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(1_000) });

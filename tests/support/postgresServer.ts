@@ -7,7 +7,8 @@ import { freePort } from './moto.js';
 
 /**
  * A throw-away Postgres server of the test's own, which the test may stop and
- * start (the shared TEST_POSTGRES_URL server must stay up for other files).
+ * start (the shared TEST_POSTGRES_URL server must stay up for other files;
+ * globalSetup starts that one with this too, when TEST_POSTGRES_URL is unset).
  * Built from the system's PostgreSQL binaries; as root, the server runs as
  * the `postgres` user, which refuses to run as root.
  */
@@ -37,7 +38,7 @@ export function findPostgresBin(): { bin: string } | { missing: string } {
   return { missing: "no PostgreSQL server binaries (initdb) found: install Debian's postgresql package" };
 }
 
-export async function startPostgresServer(): Promise<PostgresServer> {
+export async function startPostgresServer(opts: { maxConnections?: number } = {}): Promise<PostgresServer> {
   const found = findPostgresBin();
   if ('missing' in found) throw new Error(found.missing);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-pg-'));
@@ -51,7 +52,6 @@ export async function startPostgresServer(): Promise<PostgresServer> {
   if (asRoot) execFileSync('chown', ['postgres:postgres', dir]);
   const port = await freePort();
   const data = path.join(dir, 'data');
-  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const start = () =>
     run('pg_ctl', [
       '-D',
@@ -60,10 +60,25 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       path.join(dir, 'log'),
       '-w',
       '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100`,
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=${opts.maxConnections ?? 100}`,
       'start',
     ]);
-  start();
+  try {
+    run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    start();
+  } catch (err) {
+    const stderr = String((err as { stderr?: Buffer }).stderr ?? '').trim();
+    let log = '';
+    try {
+      log = fs.readFileSync(path.join(dir, 'log'), 'utf8').trim().slice(-2000);
+    } catch {
+      // initdb failed: no log yet
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(
+      `could not start a Postgres server with ${found.bin}: ${stderr || (err as Error).message}${log ? `\n${log}` : ''}`,
+    );
+  }
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   return {
     adminUrl,

@@ -30,7 +30,8 @@ export type DbKind = 'sqlite' | 'postgres';
 
 /**
  * The databases the database tests run on: SQLite always, Postgres when
- * TEST_POSTGRES_URL names a server (.ci/run starts a throw-away one).
+ * TEST_POSTGRES_URL names a server: the one given, or the throw-away one
+ * globalSetup starts when it is unset and PostgreSQL is installed.
  */
 export function dbKinds(): DbKind[] {
   return process.env.TEST_POSTGRES_URL ? ['sqlite', 'postgres'] : ['sqlite'];
