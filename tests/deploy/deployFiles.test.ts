@@ -152,7 +152,7 @@ describe('docker-compose.yml', () => {
 
   const dockerCompose = onPath('docker-compose');
   it('passes `docker-compose config`', (ctx) => {
-    if (!dockerCompose) ctx.skip("docker-compose is not on PATH (.ci/run installs Debian's docker-compose)");
+    if (!dockerCompose) ctx.skip("docker-compose is not on PATH (npm test installs Debian's docker-compose)");
     // In a copy with an .env.production made from the example, as a deployment would have it.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-compose-'));
     try {
