@@ -337,7 +337,11 @@ export function createActivities(deps: ActivityDeps) {
           const ports = publishedPorts(spec.containers)
             .filter((p) => p.protocol === 'tcp')
             .map((p) => p.port);
-          const { credentials } = await credentialsFor(jobId, spec);
+          // The job's credentials serve EC2's console and status checks; the sandbox asks EC2 nothing.
+          const needsAws = settings.instanceConsole === 'ec2' || !settings.skipInstanceStatusChecks;
+          const credentials = needsAws
+            ? (await credentialsFor(jobId, spec)).credentials
+            : { accessKeyId: '', secretAccessKey: '' };
           const instanceId = outputs.instance_id ?? '';
           const source =
             settings.instanceConsole === 'sandbox'

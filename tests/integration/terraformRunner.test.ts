@@ -544,7 +544,10 @@ describe('job workspaces', () => {
 
   it('is idempotent: a retried prepare refreshes module and tfvars but keeps state and .terraform', async () => {
     const moduleDir = tempDir('prov-module-');
-    for (const f of fs.readdirSync(SANDBOX)) fs.copyFileSync(path.join(SANDBOX, f), path.join(moduleDir, f));
+    // The module's files (its stand-ins folder is not what this is about).
+    for (const f of fs.readdirSync(SANDBOX)) {
+      if (fs.statSync(path.join(SANDBOX, f)).isFile()) fs.copyFileSync(path.join(SANDBOX, f), path.join(moduleDir, f));
+    }
     fs.writeFileSync(path.join(moduleDir, 'extra.tf'), '# dropped later\n');
     fs.writeFileSync(path.join(moduleDir, 'terraform.tfstate'), '{"not":"copied"}');
     fs.mkdirSync(path.join(moduleDir, '.terraform'));

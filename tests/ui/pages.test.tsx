@@ -12,7 +12,8 @@ import { publicSpec } from '../../src/domain/jobSpec.js';
 import { fieldForPath } from '../../src/api/jobForm/formFields.js';
 import { locateJsonError } from '../../src/api/jobForm/jsonErrorLocator.js';
 import { createTempDb } from '../support/tempDb.js';
-import { sampleSpec } from '../support/jobs.js';
+import { sampleSpec, testPolicy } from '../support/jobs.js';
+import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
 import { testClient, uniqueQueue } from '../support/worker.js';
 
 /**
@@ -743,7 +744,12 @@ describe('job page', () => {
   it('stays under 100 KB with a long log and many users', async () => {
     const users = ['username,email,role,display_name'];
     for (let i = 0; i < 2000; i++) users.push(`user${i},user${i}@example.com,member,User Number ${i}`);
-    const spec = sampleSpec({ usersCsv: `${users.join('\n')}\n` });
+    // Too many users for EC2's user data: such a job is possible with an artifacts bucket.
+    const spec = createJobSpecSchema({ ...testPolicy, artifactsInS3: true }).parse({
+      ...publicSpec(sampleSpec()),
+      auth: { method: 'assume_role', roleArn: 'arn:aws:iam::123456789012:role/Provisioner' },
+      usersCsv: `${users.join('\n')}\n`,
+    });
     const job = await seedJob({ status: 'running', spec_json: JSON.stringify(publicSpec(spec)) });
     const lines = Array.from({ length: 5000 }, (_, i) => ({
       step: 'apply',
