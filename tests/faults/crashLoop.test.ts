@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
 import { listSteps } from '../../src/db/jobs.js';
 import { mailsPerRecipient, startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
 import { waitFor } from '../support/processes.js';
@@ -73,7 +75,19 @@ describe('a worker in a crash loop', () => {
     expect(kills).toBeGreaterThanOrEqual(5);
     expect(temporalRestarted).toBe(true);
 
-    const jobs = await waitForJobs(svc, ids, ['succeeded', 'failed', 'cancelled'], 300_000);
+    const jobs = await waitForJobs(svc, ids, ['succeeded', 'failed', 'cancelled'], 300_000).catch(async (err) => {
+      // What the unfinished jobs were doing: their attempts and what their instance printed.
+      for (const id of ids) {
+        const steps = await listSteps(svc.db, id);
+        if (steps.some((s) => s.step === 'notify' && s.state === 'succeeded')) continue;
+        const consoleFile = path.join(svc.jobsWorkdir, id, '.sandbox-instance', 'console.log');
+        const consoleTail = fs.existsSync(consoleFile)
+          ? fs.readFileSync(consoleFile, 'utf8').split('\n').slice(-15).join('\n')
+          : '(no console file)';
+        console.error(`job ${id}: ${steps.map((s) => `${s.step}#${s.attempt}:${s.state}`).join(', ')}\nconsole:\n${consoleTail}`);
+      }
+      throw err;
+    });
     for (const job of jobs) expect(job.status, `${job.id}: ${job.error}`).toBe('succeeded');
     await logs.stop();
     expect(logs.seenCount()).toBeGreaterThan(0);
