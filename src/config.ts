@@ -19,6 +19,8 @@ const DEFAULT_SECRET_KEY = 'dev-secret-key-change-me-dev-secret-key';
  * their steps, and only idle environments (succeeded, waiting for destroy or TTL) are evicted.
  */
 export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
+/** Where the web app serves the Temporal UI of TEMPORAL_UI_UPSTREAM, and the public path that UI must have. */
+export const TEMPORAL_UI_PATH = '/temporal';
 /** The project's root (where package.json is): the default workflow bundle cache lives under it. */
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR = path.join(
@@ -90,6 +92,23 @@ export const configSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('provisioning'),
   TEMPORAL_UI_URL: httpUrl.optional(),
+  /**
+   * A Temporal Web UI the web app serves to signed-in people at /temporal (a reverse proxy), so its
+   * calls to /codec carry their session. The UI itself must serve under that path
+   * (`--ui-public-path /temporal`, TEMPORAL_UI_PUBLIC_PATH=/temporal). `npm start` sets it to its
+   * embedded UI; unset otherwise: no proxy.
+   */
+  TEMPORAL_UI_UPSTREAM: httpUrl
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return u.pathname === '/' && !u.search && !u.hash && !u.username && !u.password;
+      } catch {
+        return false;
+      }
+    }, `must be the UI's origin only, e.g. http://127.0.0.1:8233 (it serves under /temporal itself)`)
+    .transform((v) => new URL(v).origin)
+    .optional(),
   TEMPORAL_CLI_PATH: z.string().optional(),
   EMAIL_PROVIDER: z.enum(['outbox', 'ses', 'smtp']).default('outbox'),
   EMAIL_FROM: z.string().default('Provisioning <provisioning@localhost>'),
@@ -242,6 +261,7 @@ export interface Config extends RawConfig {
   /** WORKFLOW_BUNDLE_CACHE_DIR resolved, or the default under node_modules/.cache. */
   workflowBundleCacheDir: string;
   publicBaseUrl: string;
+  /** TEMPORAL_UI_URL, or <publicBaseUrl>/temporal when the web app proxies a UI (TEMPORAL_UI_UPSTREAM). */
   temporalUiUrl: string;
   /** True when the app must start (and own) a Temporal dev server. */
   embeddedTemporal: boolean;
@@ -296,6 +316,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
       ? path.resolve(cwd, sqliteFile(raw.DATABASE_URL) as string)
       : raw.DATABASE_URL;
   const embeddedTemporal = !raw.TEMPORAL_ADDRESS;
+  const publicBaseUrl = (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, '');
   return {
     ...raw,
     dataDir,
@@ -306,8 +327,11 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     workflowBundleCacheDir: raw.WORKFLOW_BUNDLE_CACHE_DIR
       ? path.resolve(cwd, raw.WORKFLOW_BUNDLE_CACHE_DIR)
       : DEFAULT_WORKFLOW_BUNDLE_CACHE_DIR,
-    publicBaseUrl: (raw.PUBLIC_BASE_URL ?? `http://localhost:${raw.PORT}`).replace(/\/$/, ''),
-    temporalUiUrl: (raw.TEMPORAL_UI_URL ?? `http://localhost:${raw.TEMPORAL_DEV_UI_PORT}`).replace(/\/$/, ''),
+    publicBaseUrl,
+    temporalUiUrl: (
+      raw.TEMPORAL_UI_URL ??
+      (raw.TEMPORAL_UI_UPSTREAM ? `${publicBaseUrl}${TEMPORAL_UI_PATH}` : `http://localhost:${raw.TEMPORAL_DEV_UI_PORT}`)
+    ).replace(/\/$/, ''),
     embeddedTemporal,
     temporalAddress: raw.TEMPORAL_ADDRESS ?? `127.0.0.1:${raw.TEMPORAL_DEV_PORT}`,
   };

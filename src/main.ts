@@ -1,11 +1,21 @@
-import { loadConfigOrExit } from './config.js';
+import { loadConfigOrExit, parseConfig, readEnv, type Config } from './config.js';
 import { createDb, migrateToLatest } from './db/database.js';
 import { ensureTemporalCli } from './temporal/cli.js';
-import { startDevServer, type DevServer } from './temporal/devServer.js';
+import { PROXIED_UI, startDevServer, type DevServer } from './temporal/devServer.js';
 import { startWeb, type WebServer } from './api/server.js';
 import { startWorker, type RunningWorker } from './worker/worker.js';
 import { installWorkerRuntime } from './worker/telemetry.js';
 import { configureLogging } from './observability/logger.js';
+
+/**
+ * With the embedded server, the web app serves its UI at /temporal to people
+ * signed in (unless TEMPORAL_UI_UPSTREAM names another UI): the UI's calls to
+ * /codec then carry their session, and links point there.
+ */
+function withEmbeddedUi(config: Config): Config {
+  if (!config.embeddedTemporal || config.TEMPORAL_UI_UPSTREAM) return config;
+  return parseConfig({ ...readEnv(), TEMPORAL_UI_UPSTREAM: `http://127.0.0.1:${config.TEMPORAL_DEV_UI_PORT}` });
+}
 
 /**
  * `npm start`: the whole service in one command. An embedded Temporal dev
@@ -13,7 +23,7 @@ import { configureLogging } from './observability/logger.js';
  * SIGINT or SIGTERM each stops in reverse order, so no child outlives us.
  */
 async function main() {
-  const config = loadConfigOrExit();
+  const config = withEmbeddedUi(loadConfigOrExit());
   configureLogging({ level: config.LOG_LEVEL, process: 'all' });
   // We stop the worker ourselves, in order, instead of the runtime's own signal handler.
   // The SDK's worker metrics join the web's /metrics (one process, one scrape).
@@ -50,7 +60,8 @@ async function main() {
         host: '127.0.0.1',
         dbFile: `${config.dataDir}/temporal.db`,
         namespace: config.TEMPORAL_NAMESPACE,
-        codecEndpoint: `${config.publicBaseUrl}/codec`,
+        // Bound to 127.0.0.1 like the gRPC port; people reach it through the web app at /temporal.
+        ...PROXIED_UI,
       });
       temporal.process.once('exit', (code) => {
         if (!stopping) {

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { jsxRenderer } from 'hono/jsx-renderer';
 import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
-import type { Config } from '../config.js';
+import { TEMPORAL_UI_PATH, type Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { databaseSessionStore } from './sessionStore.js';
 import { Authenticator, requireAuth, requireCsrf, type AppEnv } from './auth.js';
@@ -33,6 +33,7 @@ import {
   type RateRule,
 } from './rateLimit.js';
 import { EncryptionCodec, parseEncryptionKeys } from '../temporal/codec.js';
+import { temporalUiProxy, withoutBasicChallenge } from './temporalUiProxy.js';
 
 export interface AppDeps {
   db: Db;
@@ -96,6 +97,7 @@ export function createApp(deps: AppDeps) {
   app.route('/health', healthApp(deps));
   app.route('/static', staticApp());
   app.use('/metrics', metricsTokenShortcut({ db: deps.db, metricsToken: config.METRICS_TOKEN }));
+  if (config.TEMPORAL_UI_UPSTREAM) app.use(`${TEMPORAL_UI_PATH}/*`, withoutBasicChallenge());
   app.use(credentialThrottle(loginLimiter, auth, trust));
   app.use(requireAuth(auth));
   // Read-only, JSON-only and Origin-checked; mounted before the form CSRF check, which Temporal UI cannot pass.
@@ -107,6 +109,14 @@ export function createApp(deps: AppDeps) {
       publicBaseUrl: config.publicBaseUrl,
     }),
   );
+  if (config.TEMPORAL_UI_UPSTREAM) {
+    // The Temporal UI on our origin for signed-in people; before the form checks, with an Origin check of its own.
+    // (`/temporal/*` matches `/temporal` itself too.)
+    app.all(
+      `${TEMPORAL_UI_PATH}/*`,
+      temporalUiProxy({ upstream: config.TEMPORAL_UI_UPSTREAM, publicBaseUrl: config.publicBaseUrl }),
+    );
+  }
   app.use(formContentTypes());
   app.use(requireCsrf(auth, () => [new URL(config.publicBaseUrl).origin]));
   app.use(

@@ -16,8 +16,10 @@ import { CodecError } from '../temporal/codec.js';
  * shows access keys or tokens even to someone allowed to use it.
  *
  * Authentication is the app's (session cookie, basic, or a bearer token for
- * UIs configured to pass one). CORS is granted to TEMPORAL_UI_URL's origin
- * only. There is no /encode: the UI has no business creating payloads.
+ * UIs configured to pass one). The UI the web app serves at /temporal calls
+ * it from our own origin with the session cookie; a UI elsewhere gets CORS
+ * for TEMPORAL_UI_URL's origin only. There is no /encode: the UI has no
+ * business creating payloads.
  */
 
 const MAX_PAYLOADS = 1_000;
@@ -129,6 +131,9 @@ export function codecCors(temporalUiUrl: string): MiddlewareHandler {
     }
     await next();
     c.res.headers.append('Vary', 'Origin');
+    // A page's call (it sends an Origin) refused for want of a session: no Basic challenge, which would
+    // pop a password dialog over the Temporal UI. Scripts (no Origin) keep it.
+    if (origin && c.res.status === 401) c.res.headers.delete('WWW-Authenticate');
     if (allowed) {
       // Also on 401/403/4xx answers, so the UI can tell the user what went wrong.
       c.res.headers.set('Access-Control-Allow-Origin', uiOrigin);

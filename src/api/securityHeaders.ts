@@ -2,6 +2,18 @@ import crypto from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './auth.js';
 
+const foreignDocuments = new WeakSet<Context>();
+
+/**
+ * Marks the response of this request as another application's page or data
+ * (the Temporal UI the web app proxies): it keeps its own script policy,
+ * which ours would break (its pages start from an inline script), and gets
+ * only the headers that hold for any document on our origin.
+ */
+export function markForeignDocument(c: Context): void {
+  foreignDocuments.add(c);
+}
+
 /**
  * Headers on every response. Scripts run only from our own origin or with the
  * per-response nonce; nothing inline without it.
@@ -12,6 +24,10 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
     c.set('nonce', nonce);
     await next();
     const set = responseHeaderSetter(c);
+    if (foreignDocuments.has(c)) {
+      foreignHeaders(c, set);
+      return;
+    }
     // A page may allow the exact inline styles of a document it frames (the outbox's email preview), by hash only.
     const styleHashes = c.get('cspStyleHashes') ?? [];
     const styleSrc = styleHashes.length
@@ -31,13 +47,31 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
         "object-src 'none'",
       ].join('; '),
     );
-    set('X-Content-Type-Options', 'nosniff');
-    set('X-Frame-Options', 'DENY');
-    set('Referrer-Policy', 'same-origin');
-    set('Cross-Origin-Opener-Policy', 'same-origin');
-    const proto = c.req.header('x-forwarded-proto') ?? new URL(c.req.url).protocol.replace(':', '');
-    if (proto === 'https') set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    commonHeaders(c, set);
   };
+}
+
+/** What every response carries, ours or a proxied application's. */
+function commonHeaders(c: Context, set: (name: string, value: string) => void): void {
+  set('X-Content-Type-Options', 'nosniff');
+  set('X-Frame-Options', 'DENY');
+  set('Referrer-Policy', 'same-origin');
+  set('Cross-Origin-Opener-Policy', 'same-origin');
+  const proto = c.req.header('x-forwarded-proto') ?? new URL(c.req.url).protocol.replace(':', '');
+  if (proto === 'https') set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+}
+
+/**
+ * A proxied application's response: its own Content-Security-Policy, if it
+ * sends one, stays; a second policy (browsers enforce both) keeps it out of
+ * frames and plugins and pins its base URL, and the common headers replace
+ * whatever it said about framing, sniffing and referrers.
+ */
+function foreignHeaders(c: Context, set: (name: string, value: string) => void): void {
+  const own = "frame-ancestors 'none'; object-src 'none'; base-uri 'self'";
+  const theirs = c.res.headers.get('Content-Security-Policy');
+  set('Content-Security-Policy', theirs ? `${theirs}, ${own}` : own);
+  commonHeaders(c, set);
 }
 
 /**

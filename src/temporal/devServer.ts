@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { TEMPORAL_UI_PATH } from '../config.js';
 
 export interface DevServerOptions {
   cliPath: string;
@@ -12,13 +13,30 @@ export interface DevServerOptions {
   namespace?: string;
   host?: string;
   startTimeoutMs?: number;
-  /** Our /codec endpoint, so Temporal UI shows decrypted (and redacted) payloads. */
+  /**
+   * Our /codec endpoint, so Temporal UI shows decrypted (and redacted) payloads. A path (`/codec`)
+   * is fetched from the origin the UI is served on, which is ours when the web app proxies the UI.
+   */
   codecEndpoint?: string;
+  /** The path the UI serves under (`/temporal` behind the web app's proxy); default `/`. */
+  uiPublicPath?: string;
   log?: (line: string) => void;
 }
 
+/**
+ * How `npm start` runs the embedded UI: under /temporal, where the web app
+ * serves it to signed-in people (TEMPORAL_UI_UPSTREAM), and with a codec
+ * endpoint that is a path, so the browser calls /codec on the origin it got
+ * the UI from, with the session of whoever is signed in there.
+ */
+export const PROXIED_UI: Pick<DevServerOptions, 'uiPublicPath' | 'codecEndpoint'> = {
+  uiPublicPath: TEMPORAL_UI_PATH,
+  codecEndpoint: '/codec',
+};
+
 export interface DevServer {
   address: string;
+  /** The UI's origin (its pages are under `uiPublicPath` there): what a proxy forwards to. */
   uiUrl: string;
   process: ChildProcess;
   stop(): Promise<void>;
@@ -75,6 +93,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     'warn',
   ];
   if (opts.codecEndpoint) args.push('--ui-codec-endpoint', opts.codecEndpoint);
+  if (opts.uiPublicPath) args.push('--ui-public-path', opts.uiPublicPath);
   if (opts.dbFile) {
     fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);

@@ -107,6 +107,17 @@ describe('docker-compose.yml', () => {
     expect(envOf(services.worker).WORKER_METRICS_PORT).toMatch(/^\d+$/);
   });
 
+  it('serves the Temporal UI only through web, at the path the UI serves under, with the codec on that origin', () => {
+    const ui = envOf(services['temporal-ui']);
+    expect(ui.TEMPORAL_UI_PUBLIC_PATH).toBe('/temporal');
+    expect(ui.TEMPORAL_CODEC_ENDPOINT).toBe('/codec');
+    // No host port: the UI has no sign-in of its own.
+    expect(services['temporal-ui'].ports ?? []).toEqual([]);
+    const upstream = new URL(envOf(services.web).TEMPORAL_UI_UPSTREAM);
+    expect(upstream.hostname).toBe('temporal-ui');
+    expect(dependsOf(services.web)).toContain('temporal-ui');
+  });
+
   it('mounts the jobs workdir and the provider cache where the worker is told they are', () => {
     const env = envOf(services.worker);
     const targets = (services.worker.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
@@ -174,7 +185,7 @@ describe('docker-compose.yml', () => {
         }),
       ) as ComposeFile;
       expect(resolved.services.worker.depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
-      expect(envOf(resolved.services['temporal-ui']).TEMPORAL_CODEC_ENDPOINT).toBe('http://localhost:8000/codec');
+      expect(envOf(resolved.services['temporal-ui']).TEMPORAL_CODEC_ENDPOINT).toBe('/codec');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -53,8 +53,21 @@ describe('npm start', () => {
         250,
       );
       expect(health).toMatchObject({ db: 'ok', temporal: 'ok' });
-      const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+      // The UI is served by the web app at /temporal, behind its sign-in, with the codec on the same origin.
+      const ui = await fetch(`http://127.0.0.1:${uiPort}/temporal/`);
       expect(ui.status).toBe(200);
+      const web = `http://127.0.0.1:${port}`;
+      const closed = await fetch(`${web}/temporal/`, { headers: { accept: 'text/html' }, redirect: 'manual' });
+      expect(closed.status).toBe(302);
+      expect(closed.headers.get('location')).toBe(`/login?next=${encodeURIComponent('/temporal/')}`);
+      const admin = { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` };
+      const page = await fetch(`${web}/temporal/`, { headers: admin });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('base: "/temporal"');
+      const settings = (await (await fetch(`${web}/temporal/api/v1/settings`, { headers: admin })).json()) as {
+        Codec: { Endpoint: string };
+      };
+      expect(settings.Codec.Endpoint).toBe('/codec');
       expect(fs.existsSync(path.join(dataDir, 'temporal.db'))).toBe(true);
       expect(fs.existsSync(path.join(dataDir, 'app.db'))).toBe(true);
 
