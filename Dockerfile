@@ -88,8 +88,8 @@ ENV NODE_ENV=production \
     TF_PLUGIN_CACHE_DIR=/cache/terraform-plugins \
     TERRAFORM_MODULE_DIR=/app/terraform \
     NPM_CONFIG_UPDATE_NOTIFIER=false
-# The image's own non-root user (uid 1000).
-USER node
+# The image's own non-root user, node (uid 1000), by number so the runtime need not resolve the name.
+USER 1000:1000
 EXPOSE 8000
 # web: GET /health; the worker's compose service overrides this with `healthcheck.mjs worker`.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

