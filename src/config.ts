@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { parse as parseDotenv } from 'dotenv';
 import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
 import { DEFAULT_INFRA_RETRY_HOURS } from './domain/failures.js';
+import { oidcConfigShape, oidcSettings, type OidcSettings } from './oidcConfig.js';
 
 /**
  * Every setting the service reads, parsed once at start. A wrong value stops
@@ -246,6 +247,7 @@ export const configSchema = z.object({
   READINESS_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(600),
   PAYLOAD_ENCRYPTION_KEYS: z.string().optional(),
   API_TOKENS: z.string().optional(),
+  ...oidcConfigShape,
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -266,6 +268,8 @@ export interface Config extends RawConfig {
   /** True when the app must start (and own) a Temporal dev server. */
   embeddedTemporal: boolean;
   temporalAddress: string;
+  /** Sign-in through the organisation's identity provider; null: the local admin account only. */
+  oidc: OidcSettings | null;
 }
 
 export class ConfigError extends Error {
@@ -307,6 +311,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   if (raw.TF_STATE_BUCKET && !raw.TF_STATE_REGION) problems.push('TF_STATE_REGION: required when TF_STATE_BUCKET is set');
   if (raw.ARTIFACTS_BUCKET && !raw.ARTIFACTS_REGION) problems.push('ARTIFACTS_REGION: required when ARTIFACTS_BUCKET is set');
   if (raw.EMAIL_PROVIDER === 'smtp' && !raw.SMTP_HOST) problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
+  const oidc = oidcSettings(raw, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = path.resolve(cwd, raw.DATA_DIR);
@@ -334,6 +339,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     ).replace(/\/$/, ''),
     embeddedTemporal,
     temporalAddress: raw.TEMPORAL_ADDRESS ?? `127.0.0.1:${raw.TEMPORAL_DEV_PORT}`,
+    oidc,
   };
 }
 

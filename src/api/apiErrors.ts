@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { zodIssuesToFields } from '../domain/jobSpec.js';
-import { JobCommandError } from './jobCommands.js';
+import { CommandError as JobCommandError } from './commandError.js';
 
 /**
  * The API's one error shape, `{ error: { code, message, fields? } }`, and the
@@ -25,6 +25,9 @@ export const ERROR_STATUS = {
   bad_request: 400,
   unauthorized: 401,
   forbidden: 403,
+  role_required: 403,
+  not_owner: 403,
+  own_job: 403,
   csrf: 403,
   not_found: 404,
   conflict: 409,
@@ -95,10 +98,7 @@ const HTTP_CODES: Record<number, ApiErrorCode> = {
 /** Status and body for anything thrown by an API handler. */
 export function errorResponseFor(err: unknown): { status: ContentfulStatusCode; body: ApiErrorBody } {
   if (err instanceof ApiError) return { status: err.status, body: errorBody(err.code, err.message, err.fields) };
-  if (err instanceof JobCommandError) {
-    const code: ApiErrorCode = err.code === 'not_found' ? 'not_found' : err.code === 'conflict' ? 'conflict' : 'unavailable';
-    return { status: ERROR_STATUS[code], body: errorBody(code, err.message) };
-  }
+  if (err instanceof JobCommandError) return { status: ERROR_STATUS[err.code], body: errorBody(err.code, err.message) };
   if (err instanceof z.ZodError) return { status: 422, body: validationError(err).toBody() };
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;

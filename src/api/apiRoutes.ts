@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { JobSpecSchema } from '../domain/jobSpec.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
+import { peopleRoutes } from './peopleRoutes.js';
 import { auditListSchema, createdJobJsonSchema, jobJsonSchema, jobListSchema, logPageSchema, stepListSchema } from './jobJson.js';
 
 /**
@@ -169,12 +170,12 @@ export interface HeaderDef {
 }
 
 export interface RouteDef {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** Full path in Hono's syntax (`/api/jobs/:id`). */
   path: string;
   summary: string;
   description?: string;
-  tag: 'jobs' | 'logs' | 'meta';
+  tag: 'jobs' | 'logs' | 'people' | 'meta';
   /** false for the one unauthenticated route (/health). */
   auth?: boolean;
   params?: z.ZodObject;
@@ -213,6 +214,7 @@ function actionRoute<B extends z.ZodType>(
 /** Every route of the API, keyed by operationId. `specSchema` carries the operator's allowlists. */
 export function apiRoutes(specSchema: JobSpecSchema) {
   return {
+    ...peopleRoutes,
     listJobs: {
       method: 'GET',
       path: '/api/jobs',

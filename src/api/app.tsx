@@ -4,7 +4,6 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
 import { TEMPORAL_UI_PATH, type Config } from '../config.js';
 import type { Db } from '../db/database.js';
-import { databaseSessionStore } from './sessionStore.js';
 import { Authenticator, requireAuth, requireCsrf, type AppEnv } from './auth.js';
 import { healthApp } from './health.js';
 import { securityHeaders } from './securityHeaders.js';
@@ -19,19 +18,15 @@ import { jobFormPagesApp } from './routes/jobFormPages.js';
 import { jobPagesApp } from './routes/jobPages.js';
 import { outboxPagesApp } from './routes/outboxPages.js';
 import { auditPagesApp } from './routes/auditPages.js';
+import { peoplePagesApp } from './routes/peoplePages.js';
 import type { RouteDeps } from './routes/deps.js';
 import { requestLog } from './requestLog.js';
 import { metricsApp, metricsTokenShortcut } from './metricsRoute.js';
 import { codecApp, codecCors } from './codecEndpoint.js';
 import { MAX_BODY_BYTES, formContentTypes, tooLarge } from './inputGuards.js';
-import {
-  FixedWindowLimiter,
-  JOB_CREATES,
-  LOGIN_FAILURES,
-  credentialThrottle,
-  jobCreationLimit,
-  type RateRule,
-} from './rateLimit.js';
+import { FixedWindowLimiter, JOB_CREATES, LOGIN_FAILURES, jobCreationLimit, type RateRule } from './rateLimit.js';
+import { credentialThrottle, SignInThrottle } from './signInThrottle.js';
+import { oidcSignIn } from './oidcSignIn.js';
 import { EncryptionCodec, parseEncryptionKeys } from '../temporal/codec.js';
 import { temporalUiProxy, withoutBasicChallenge } from './temporalUiProxy.js';
 
@@ -59,9 +54,10 @@ export function createApp(deps: AppDeps) {
       adminPass: config.APP_ADMIN_PASS,
       secretKey: config.SECRET_KEY,
       apiTokens: (config.API_TOKENS ?? '').split(',').map((t) => t.trim()),
+      localLogin: config.LOCAL_LOGIN,
       secureCookies: config.publicBaseUrl.startsWith('https://'),
     },
-    databaseSessionStore(deps.db),
+    deps.db,
   );
   const commands: CommandDeps = {
     db: deps.db,
@@ -85,7 +81,17 @@ export function createApp(deps: AppDeps) {
   };
 
   const trust = { trustProxy: config.TRUST_PROXY };
-  const loginLimiter = new FixedWindowLimiter(deps.rateLimits?.loginFailures ?? LOGIN_FAILURES);
+  const signInThrottle = new SignInThrottle(new FixedWindowLimiter(deps.rateLimits?.loginFailures ?? LOGIN_FAILURES));
+  const oidcRoutes = config.oidc
+    ? oidcSignIn({
+        settings: config.oidc,
+        db: deps.db,
+        auth,
+        secretKey: config.SECRET_KEY,
+        publicBaseUrl: config.publicBaseUrl,
+        secureCookies: config.publicBaseUrl.startsWith('https://'),
+      })
+    : null;
   const jobLimiter = new FixedWindowLimiter(deps.rateLimits?.jobCreates ?? JOB_CREATES);
 
   const app = new Hono<AppEnv>();
@@ -98,7 +104,7 @@ export function createApp(deps: AppDeps) {
   app.route('/static', staticApp());
   app.use('/metrics', metricsTokenShortcut({ db: deps.db, metricsToken: config.METRICS_TOKEN }));
   if (config.TEMPORAL_UI_UPSTREAM) app.use(`${TEMPORAL_UI_PATH}/*`, withoutBasicChallenge());
-  app.use(credentialThrottle(loginLimiter, auth, trust));
+  app.use(credentialThrottle(signInThrottle, auth, trust));
   app.use(requireAuth(auth));
   // Read-only, JSON-only and Origin-checked; mounted before the form CSRF check, which Temporal UI cannot pass.
   app.route(
@@ -124,6 +130,7 @@ export function createApp(deps: AppDeps) {
       <Layout
         title={title}
         user={c.get('principal')?.user}
+        role={c.get('principal')?.role}
         csrfToken={c.get('csrfToken')}
         nonce={c.get('nonce')}
         temporalUiUrl={config.temporalUiUrl}
@@ -148,7 +155,16 @@ export function createApp(deps: AppDeps) {
       );
     }),
   );
-  app.route('/', sessionApp(auth, { limiter: loginLimiter, ...trust }));
+  app.route(
+    '/',
+    sessionApp(auth, {
+      throttle: signInThrottle,
+      ...trust,
+      providerLabel: config.oidc?.providerName,
+      signOutRedirect: oidcRoutes?.signOutRedirect,
+    }),
+  );
+  if (oidcRoutes) app.route('/auth/oidc', oidcRoutes.app);
   app.route('/metrics', metricsApp({ db: deps.db }));
   app.route('/api', apiApp(routeDeps));
   // Before the job pages: /jobs/rows and /jobs/new would otherwise match /jobs/:id.
@@ -157,6 +173,7 @@ export function createApp(deps: AppDeps) {
   app.route('/jobs', jobPagesApp(routeDeps));
   app.route('/outbox', outboxPagesApp(routeDeps));
   app.route('/audit', auditPagesApp(routeDeps));
+  app.route('/', peoplePagesApp(routeDeps));
   return app;
 }
 

@@ -30,7 +30,9 @@ export async function idempotent(
     return c.json(body, status);
   }
   const key = parseOr(idempotencyKeyHeader, rawKey, (e) => badRequest(e, 'Idempotency-Key header'));
-  const fullScope = `${c.get('principal')?.user ?? 'anonymous'}|${scope}`;
+  // Per principal: a user and each of their tokens keep their own keys.
+  const p = c.get('principal');
+  const fullScope = `${p ? `${p.userId}${p.tokenId ? `/${p.tokenId}` : ''}` : 'anonymous'}|${scope}`;
   const deadline = Date.now() + IDEMPOTENCY_WAIT_MS;
   let claim = await claimIdempotencyKey(db, { scope: fullScope, key, bodyHash: hash });
   while (claim.state === 'in_progress' && Date.now() < deadline) {

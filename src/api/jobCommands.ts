@@ -7,6 +7,11 @@ import { recordAudit } from '../db/audit.js';
 import type { JobRow } from '../db/schema.js';
 import { publicSpec, type JobSpec } from '../domain/jobSpec.js';
 import { actionAllowed, workflowIdFor, type JobAction, type JobStatus } from '../domain/lifecycle.js';
+import { decide, type JobPermission, type Subject } from '../domain/permissions.js';
+import { CommandError } from './commandError.js';
+
+/** The job commands' error (one class for every command of the web layer). */
+export { CommandError as JobCommandError } from './commandError.js';
 import { approveSignal, cancelSignal, destroySignal, rejectSignal } from '../workflows/messages.js';
 import type { ProvisionJobInput } from '../workflows/provisionJob.js';
 
@@ -14,15 +19,6 @@ import type { ProvisionJobInput } from '../workflows/provisionJob.js';
  * What a user can do to a job, shared by the form handlers and the REST API so
  * both apply the same state rules. Errors carry an HTTP-ish code.
  */
-
-export class JobCommandError extends Error {
-  constructor(
-    readonly code: 'not_found' | 'conflict' | 'unavailable',
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export interface CommandDeps {
   db: Db;
@@ -33,9 +29,18 @@ export interface CommandDeps {
   infraRetryBudgetMs?: number;
 }
 
-export interface Actor {
+/** Who acts: the principal of the request, as the permission rules and the audit need it. */
+export interface Actor extends Subject {
+  /** Display name, for the audit and the job's "created by". */
   user: string;
+  tokenName?: string | null;
   ip?: string | null;
+}
+
+/** Refuses with the rule's code (a 403 in the API) unless `actor` may do `permission` to `job`. */
+export function authorize(actor: Actor, permission: JobPermission, job?: { owner_id: string | null }): void {
+  const decision = decide(actor, permission, job);
+  if (!decision.allowed) throw new CommandError(decision.code, decision.message);
 }
 
 export function newJobId(): string {
@@ -48,6 +53,7 @@ export function newJobId(): string {
  * keys are never stored, so they travel only in the (encrypted) workflow input.
  */
 export async function createJob(deps: CommandDeps, spec: JobSpec, actor: Actor): Promise<JobRow> {
+  authorize(actor, 'create');
   const now = new Date().toISOString();
   const id = newJobId();
   const row = await insertJob(deps.db, {
@@ -67,6 +73,7 @@ export async function createJob(deps: CommandDeps, spec: JobSpec, actor: Actor):
     error: null,
     workflow_id: null,
     created_by: actor.user,
+    owner_id: actor.userId,
     created_at: now,
     started_at: null,
     finished_at: null,
@@ -85,10 +92,11 @@ export function storedSpec(job: JobRow): JobSpec {
 
 export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec | undefined, actor: Actor): Promise<JobRow> {
   const job = await getJob(deps.db, jobId);
-  if (!job) throw new JobCommandError('not_found', `job ${jobId} not found`);
+  if (!job) throw new CommandError('not_found', `job ${jobId} not found`);
+  authorize(actor, 'run', job);
   const fullSpec = spec ?? storedSpec(job);
   if (fullSpec.auth.method === 'access_keys' && !('secretAccessKey' in fullSpec.auth && fullSpec.auth.secretAccessKey)) {
-    throw new JobCommandError(
+    throw new CommandError(
       'conflict',
       'this job uses access keys, which are never stored; create a new job (or clone this one) and give the keys again',
     );
@@ -102,7 +110,7 @@ export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec |
     started_at: now,
   });
   if (!won) {
-    throw new JobCommandError('conflict', `job ${jobId} has already been started (status ${job.status}); a job runs once`);
+    throw new CommandError('conflict', `job ${jobId} has already been started (status ${job.status}); a job runs once`);
   }
   const input: ProvisionJobInput = {
     jobId,
@@ -119,11 +127,11 @@ export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec |
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new JobCommandError('conflict', `job ${jobId} already has a workflow (${workflowId}); a job runs once`);
+      throw new CommandError('conflict', `job ${jobId} already has a workflow (${workflowId}); a job runs once`);
     }
     // Temporal unreachable: put the job back so the user can try again.
     await transitionJob(deps.db, jobId, ['running'], { status: 'draft', workflow_id: null, started_at: null });
-    throw new JobCommandError('unavailable', `could not start the workflow: ${(err as Error).message}`);
+    throw new CommandError('unavailable', `could not start the workflow: ${(err as Error).message}`);
   }
   await recordAudit(deps.db, { actor, action: 'start', jobId });
   return (await getJob(deps.db, jobId))!;
@@ -143,13 +151,14 @@ export async function signalJob(
   args: SignalArgs = {},
 ): Promise<JobRow> {
   const job = await getJob(deps.db, jobId);
-  if (!job) throw new JobCommandError('not_found', `job ${jobId} not found`);
+  if (!job) throw new CommandError('not_found', `job ${jobId} not found`);
+  authorize(actor, action, job);
   const status = job.status as JobStatus;
   if (!actionAllowed(action, status, { hasResources: job.has_resources === 1 })) {
-    throw new JobCommandError('conflict', `cannot ${action} job ${jobId}: it is ${status.replace('_', ' ')}`);
+    throw new CommandError('conflict', `cannot ${action} job ${jobId}: it is ${status.replace('_', ' ')}`);
   }
   if (action === 'reject' && !args.reason?.trim()) {
-    throw new JobCommandError('conflict', 'a rejection needs a reason');
+    throw new CommandError('conflict', 'a rejection needs a reason');
   }
   const handle = deps.temporal.workflow.getHandle(job.workflow_id ?? workflowIdFor(jobId));
   try {
@@ -174,9 +183,9 @@ export async function signalJob(
       return destroyWithNewRun(deps, job, actor);
     }
     if (err instanceof WorkflowNotFoundError) {
-      throw new JobCommandError('conflict', `job ${jobId} has no running workflow to ${action}`);
+      throw new CommandError('conflict', `job ${jobId} has no running workflow to ${action}`);
     }
-    throw new JobCommandError('unavailable', `could not reach Temporal: ${(err as Error).message}`);
+    throw new CommandError('unavailable', `could not reach Temporal: ${(err as Error).message}`);
   }
   await recordAudit(deps.db, {
     actor,
@@ -196,14 +205,14 @@ export async function signalJob(
 async function destroyWithNewRun(deps: CommandDeps, job: JobRow, actor: Actor): Promise<JobRow> {
   const spec = storedSpec(job);
   if (spec.auth.method === 'access_keys') {
-    throw new JobCommandError(
+    throw new CommandError(
       'conflict',
       `job ${job.id} has no running workflow, and it used access keys, which are never stored: ` +
         'its resources must be destroyed by hand, or by a job with the same keys',
     );
   }
   const won = await transitionJob(deps.db, job.id, ['succeeded', 'failed'], { status: 'destroying', error: null });
-  if (!won) throw new JobCommandError('conflict', `job ${job.id} changed while the destroy was being requested; try again`);
+  if (!won) throw new CommandError('conflict', `job ${job.id} changed while the destroy was being requested; try again`);
   const input: ProvisionJobInput = {
     jobId: job.id,
     spec,
@@ -222,9 +231,9 @@ async function destroyWithNewRun(deps: CommandDeps, job: JobRow, actor: Actor): 
   } catch (err) {
     await transitionJob(deps.db, job.id, ['destroying'], { status: job.status, error: job.error });
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new JobCommandError('conflict', `job ${job.id} already has a running workflow; try the destroy again`);
+      throw new CommandError('conflict', `job ${job.id} already has a running workflow; try the destroy again`);
     }
-    throw new JobCommandError('unavailable', `could not start the destroy: ${(err as Error).message}`);
+    throw new CommandError('unavailable', `could not start the destroy: ${(err as Error).message}`);
   }
   await recordAudit(deps.db, {
     actor,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditRow, JobLogRow, JobRow, JobStepRow } from '../db/schema.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
 import { jobView, type LinkSettings } from '../domain/jobView.js';
+import type { Subject } from '../domain/permissions.js';
 
 /**
  * How the API shows a job and its parts. The zod schemas here are the
@@ -17,7 +18,13 @@ export const jobJsonSchema = z.object({
   name: z.string(),
   status: z.enum(JOB_STATUSES),
   step: z.string().nullable().describe('the step running now or last run (verify, preflight, … destroy)'),
-  spec: z.record(z.string(), z.unknown()).describe('the job spec as submitted, without any secret'),
+  spec: z
+    .record(z.string(), z.unknown())
+    .describe(
+      "the job spec as submitted, without any secret; the users CSV and the containers' environment values only for the job's owner, approvers and admins",
+    ),
+  createdBy: z.string().nullable().describe('who created the job'),
+  ownerId: z.string().nullable().describe('the user the job belongs to'),
   accountId: z.string().nullable(),
   planSummary: z.record(z.string(), z.unknown()).nullable().describe('resources to add, change and destroy'),
   outputs: z
@@ -28,7 +35,9 @@ export const jobJsonSchema = z.object({
   workflowId: z.string().nullable(),
   hasResources: z.boolean().describe("whether the job's Terraform state holds resources"),
   destroyAt: isoTime.nullable().describe('when the TTL timer destroys the environment'),
-  actions: z.array(z.enum(JOB_ACTIONS)).describe("the actions valid in the job's current status"),
+  actions: z
+    .array(z.enum(JOB_ACTIONS))
+    .describe("the actions the caller may take now: valid in the job's status and allowed to the caller's role"),
   createdAt: isoTime,
   startedAt: isoTime.nullable(),
   finishedAt: isoTime.nullable(),
@@ -91,7 +100,9 @@ export const stepListSchema = z.object({ jobId: z.string(), steps: z.array(stepJ
 export const auditJsonSchema = z.object({
   id: z.number().int(),
   at: isoTime,
-  actor: z.string(),
+  actor: z.string().describe('who acted, by name'),
+  userId: z.string().nullable().describe('the user who acted; null for the system'),
+  tokenName: z.string().nullable().describe('the API token they acted through, if any'),
   action: z.string(),
   ip: z.string().nullable(),
   detail: z.string().nullable(),
@@ -101,8 +112,8 @@ export const auditListSchema = z.object({ jobId: z.string(), entries: z.array(au
 export type { LinkSettings } from '../domain/jobView.js';
 
 /** A job as the API returns it: the same view model the pages and the emails are rendered from. */
-export function jobJson(job: JobRow, links: LinkSettings): JobJson {
-  const view = jobView(job, { links });
+export function jobJson(job: JobRow, links: LinkSettings, viewer: Subject): JobJson {
+  const view = jobView(job, { links, viewer });
   return {
     id: view.id,
     name: view.name,
@@ -110,6 +121,8 @@ export function jobJson(job: JobRow, links: LinkSettings): JobJson {
     step: view.step,
     // Stored without secrets (publicSpec) when the job was created.
     spec: (view.spec as Record<string, unknown> | null) ?? {},
+    createdBy: job.created_by,
+    ownerId: job.owner_id,
     accountId: job.account_id,
     planSummary: view.plan
       ? { add: view.plan.add, change: view.plan.change, destroy: view.plan.destroy, resources: view.plan.resources }
@@ -144,5 +157,14 @@ export function stepJson(row: JobStepRow): z.infer<typeof stepJsonSchema> {
 }
 
 export function auditJson(row: AuditRow): z.infer<typeof auditJsonSchema> {
-  return { id: row.id, at: row.at, actor: row.actor, action: row.action, ip: row.ip, detail: row.detail };
+  return {
+    id: row.id,
+    at: row.at,
+    actor: row.actor,
+    userId: row.user_id,
+    tokenName: row.token_name,
+    action: row.action,
+    ip: row.ip,
+    detail: row.detail,
+  };
 }

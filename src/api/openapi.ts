@@ -155,6 +155,7 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
     tags: [
       { name: 'jobs', description: 'jobs and what can be done to them' },
       { name: 'logs', description: 'job output' },
+      { name: 'people', description: 'who you are, your API tokens, and (admins) the users and their roles' },
       { name: 'meta', description: 'the service itself' },
     ],
     paths,
@@ -169,12 +170,13 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
         bearerAuth: {
           type: 'http',
           scheme: 'bearer',
-          description: 'a token from API_TOKENS; no cookie and no CSRF token needed',
+          description: 'an API token (POST /api/tokens, or API_TOKENS); no cookie and no CSRF token needed',
         },
         basicAuth: {
           type: 'http',
           scheme: 'basic',
-          description: 'APP_ADMIN_USER / APP_ADMIN_PASS; state-changing requests also need X-CSRF-Token',
+          description:
+            'the local admin account, APP_ADMIN_USER / APP_ADMIN_PASS (unless LOCAL_LOGIN=false); state-changing requests also need X-CSRF-Token',
         },
       },
     },

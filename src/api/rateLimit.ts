@@ -2,9 +2,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 
 /**
- * In-memory fixed-window rate limits, keyed by the client's address: failed
- * sign-ins (the login form and wrong Basic/Bearer credentials share one
- * budget, so a script cannot brute-force around the form) and job creation.
+ * In-memory fixed-window rate limits: failed sign-ins (signInThrottle.ts,
+ * per account and client address) and job creation (per client address).
  *
  * One process holds the counters; behind several web processes each keeps
  * its own, which still bounds an attacker to N times the limit.
@@ -15,6 +14,7 @@ export interface RateRule {
   windowMs: number;
 }
 
+/** Wrong passwords for one account from one address; wrong tokens from one address. */
 export const LOGIN_FAILURES: RateRule = { limit: 5, windowMs: 15 * 60_000 };
 export const JOB_CREATES: RateRule = { limit: 30, windowMs: 60_000 };
 
@@ -132,11 +132,10 @@ export function clientAddress(c: Context, opts: ClientAddressOptions): string | 
 export function tooManyMessage(what: string, retryAfterSeconds: number): string {
   const minutes = Math.ceil(retryAfterSeconds / 60);
   const wait = retryAfterSeconds < 90 ? `${retryAfterSeconds} seconds` : `${minutes} minutes`;
-  return `${what} from your address; try again in ${wait}.`;
+  return `${what}; try again in ${wait}.`;
 }
 
-export const LOGIN_LIMIT_WHAT = 'Too many failed sign-ins';
-const JOBS_LIMIT_WHAT = 'Too many jobs created';
+const JOBS_LIMIT_WHAT = 'Too many jobs created from your address';
 
 function wantsJson(c: Context): boolean {
   return c.req.path.startsWith('/api/') || (c.req.header('accept') ?? '').includes('application/json');
@@ -150,50 +149,6 @@ export function rateLimited(c: Context, what: string, state: RateState, html?: H
   const message = tooManyMessage(what, state.retryAfterSeconds);
   if (wantsJson(c)) return c.json({ error: { code: 'rate_limited', message } }, 429);
   return html ? html(c, message) : c.text(message, 429);
-}
-
-/** What the credential throttle needs of the Authenticator: its synchronous checks. */
-export interface CredentialChecker {
-  checkPassword(user: string, pass: string): boolean;
-  checkToken(token: string): boolean;
-}
-
-/** Whether an Authorization header's Basic or Bearer credentials are right; null for other schemes. */
-export function credentialsValid(header: string, auth: CredentialChecker): boolean | null {
-  if (/^bearer\s+/i.test(header)) return auth.checkToken(header.replace(/^bearer\s+/i, '').trim());
-  if (/^basic\s+/i.test(header)) {
-    const decoded = Buffer.from(header.replace(/^basic\s+/i, ''), 'base64').toString();
-    const sep = decoded.indexOf(':');
-    return sep >= 0 && auth.checkPassword(decoded.slice(0, sep), decoded.slice(sep + 1));
-  }
-  return null;
-}
-
-/**
- * Before authentication: a client over its failed-login budget gets 429 for
- * any request carrying Basic or Bearer credentials (even right ones, or the
- * lockout would only slow guessing down), and every wrong credential spends
- * one unit. The check, the verification and the count happen in one
- * synchronous stretch, so pipelined or concurrent guesses cannot all pass a
- * check made before any of them was counted. Requests without an
- * Authorization header (a browser with its session cookie) pass untouched;
- * requireAuth still decides who gets in.
- */
-export function credentialThrottle(
-  limiter: FixedWindowLimiter,
-  auth: CredentialChecker,
-  opts: ClientAddressOptions,
-): MiddlewareHandler {
-  return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    if (!/^(basic|bearer)\s/i.test(header)) return next();
-    const addr = clientAddress(c, opts);
-    if (addr === null) return next();
-    const state = limiter.peek(addr);
-    if (state.limited) return rateLimited(c, LOGIN_LIMIT_WHAT, state);
-    if (credentialsValid(header, auth) === false) limiter.hit(addr);
-    return next();
-  };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { Hono } from 'hono';
 import type { AppEnv, Authenticator } from './auth.js';
-import { clientAddress, LOGIN_LIMIT_WHAT, tooManyMessage, type FixedWindowLimiter } from './rateLimit.js';
-import { LoginPage } from './views/LoginPage.js';
+import { clientAddress, tooManyMessage } from './rateLimit.js';
+import { passwordLimitWhat, type SignInThrottle } from './signInThrottle.js';
+import { LoginPage, type LoginPageProps } from './views/LoginPage.js';
 
 /**
  * Only same-site paths, so the login form cannot become an open redirect.
@@ -13,32 +14,61 @@ export function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/(?![/\\])[^\x00-\x20\x7f]*$/.test(next) ? next : '/';
 }
 
-export function sessionApp(auth: Authenticator, throttle?: { limiter: FixedWindowLimiter; trustProxy: boolean }) {
+export interface SessionAppOptions {
+  throttle?: SignInThrottle;
+  trustProxy: boolean;
+  /** The identity provider's button label, when OIDC is set up. */
+  providerLabel?: string;
+  /** Where signing out sends the browser (the provider's end-session page), for sessions that came from it. */
+  signOutRedirect?: (userId: string) => Promise<string | null>;
+}
+
+/** The sign-in page, the local admin's form and sign-out. */
+export function sessionApp(auth: Authenticator, opts: SessionAppOptions) {
+  const page = (props: Omit<LoginPageProps, 'localLogin' | 'providerLabel'>) => (
+    <LoginPage {...props} localLogin={auth.localLogin} providerLabel={opts.providerLabel} />
+  );
   return new Hono<AppEnv>()
-    .get('/login', (c) => c.render(<LoginPage next={safeNext(c.req.query('next'))} />, { title: 'Sign in' }))
+    .get('/login', (c) =>
+      c.render(page({ next: safeNext(c.req.query('next')), error: c.req.query('error') }), { title: 'Sign in' }),
+    )
     .post('/login', async (c) => {
       const body = await c.req.parseBody();
       const user = String(body.username ?? '');
       const next = safeNext(body.next);
+      if (!auth.localLogin) {
+        c.status(403);
+        return c.render(page({ next, error: 'The local account is switched off here (LOCAL_LOGIN=false).' }), {
+          title: 'Sign in',
+        });
+      }
       // Check, verify and count in one synchronous stretch: concurrent guesses are all counted.
-      const addr = throttle ? clientAddress(c, throttle) : null;
-      const limit = addr !== null ? throttle!.limiter.peek(addr) : null;
+      const addr = opts.throttle ? clientAddress(c, opts) : null;
+      const limit = addr !== null ? opts.throttle!.passwordState(user, addr) : null;
       if (limit?.limited) {
         c.status(429);
         c.header('Retry-After', String(limit.retryAfterSeconds));
-        const error = tooManyMessage(LOGIN_LIMIT_WHAT, limit.retryAfterSeconds);
-        return c.render(<LoginPage next={next} user={user} error={error} />, { title: 'Sign in' });
+        const error = tooManyMessage(passwordLimitWhat(user), limit.retryAfterSeconds);
+        return c.render(page({ next, user, error }), { title: 'Sign in' });
       }
       if (!auth.checkPassword(user, String(body.password ?? ''))) {
-        if (addr !== null) throttle!.limiter.hit(addr);
+        if (addr !== null) opts.throttle!.passwordFailed(user, addr);
         c.status(401);
-        return c.render(<LoginPage next={next} user={user} error="Wrong user or password." />, { title: 'Sign in' });
+        return c.render(page({ next, user, error: 'Wrong user or password.' }), { title: 'Sign in' });
       }
-      await auth.startSession(c, user);
+      if (addr !== null) opts.throttle!.passwordSucceeded(user, addr);
+      const admin = await auth.localAdmin();
+      if (admin?.active !== 1) {
+        c.status(403);
+        return c.render(page({ next, user, error: 'The local account is deactivated.' }), { title: 'Sign in' });
+      }
+      await auth.startSession(c, admin);
       return c.redirect(next, 303);
     })
     .post('/logout', async (c) => {
+      const principal = c.get('principal');
       await auth.endSession(c);
-      return c.redirect('/login', 303);
+      const away = principal && opts.signOutRedirect ? await opts.signOutRedirect(principal.userId) : null;
+      return c.redirect(away ?? '/login', 303);
     });
 }

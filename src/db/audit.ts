@@ -2,7 +2,7 @@ import type { Db } from './database.js';
 import type { AuditRow } from './schema.js';
 
 export interface AuditEntry {
-  actor: { user: string; ip?: string | null };
+  actor: { user: string; userId?: string | null; tokenName?: string | null; ip?: string | null };
   action: string;
   jobId?: string | null;
   detail?: string | null;
@@ -18,6 +18,8 @@ export async function recordAudit(db: Db, entry: AuditEntry): Promise<void> {
       job_id: entry.jobId ?? null,
       ip: entry.actor.ip ?? null,
       detail: entry.detail ?? null,
+      user_id: entry.actor.userId ?? null,
+      token_name: entry.actor.tokenName ?? null,
     })
     .execute();
 }

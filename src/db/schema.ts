@@ -4,8 +4,9 @@ import type { JobColumns } from '../domain/jobView.js';
 /** Timestamps are ISO-8601 strings: sortable, readable, and portable to Postgres. */
 type Timestamp = string;
 
-export interface JobsTable extends Omit<JobColumns, 'has_resources'> {
+export interface JobsTable extends Omit<JobColumns, 'has_resources' | 'owner_id'> {
   has_resources: ColumnType<number, number | undefined, number>;
+  owner_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface JobStepsTable {
@@ -58,6 +59,10 @@ export interface AuditLogTable {
   job_id: string | null;
   ip: string | null;
   detail: string | null;
+  /** The user who acted (null for the system and for rows from before users existed). */
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The API token the user acted through, by its name. */
+  token_name: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface IdempotencyKeysTable {
@@ -77,6 +82,37 @@ export interface SessionsTable {
   created_at: string;
   expires_at: string;
   revoked_at: string | null;
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
+  last_seen_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** People, created at their first sign-in; `subject` is `local` for the break-glass admin, `oidc:<sub>` otherwise. */
+export interface UsersTable {
+  id: string;
+  subject: string;
+  email: string | null;
+  name: string;
+  /** The role the identity provider's groups gave at the last sign-in. */
+  mapped_role: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A role an admin set, which wins over the mapping. */
+  role_override: ColumnType<string | null, string | null | undefined, string | null>;
+  active: ColumnType<number, number | undefined, number>;
+  created_at: string;
+  last_login_at: ColumnType<string | null, string | null | undefined, string | null>;
+  deactivated_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** Named API tokens; only the sha256 of the secret is kept. */
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  role: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: ColumnType<string | null, string | null | undefined, string | null>;
+  revoked_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface Database {
@@ -87,6 +123,8 @@ export interface Database {
   audit_log: AuditLogTable;
   idempotency_keys: IdempotencyKeysTable;
   sessions: SessionsTable;
+  users: UsersTable;
+  api_tokens: ApiTokensTable;
 }
 
 export type JobRow = Selectable<JobsTable>;
@@ -96,3 +134,5 @@ export type JobStepRow = Selectable<JobStepsTable>;
 export type JobLogRow = Selectable<JobLogsTable>;
 export type NotificationRow = Selectable<NotificationsTable>;
 export type AuditRow = Selectable<AuditLogTable>;
+export type UserRow = Selectable<UsersTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;

@@ -1,16 +1,18 @@
 import type { Db } from './database.js';
+import type { UserRow } from './schema.js';
 
 /** Browser sessions by the hash of their id; the signed cookie carries the id itself. */
 
 export async function insertSession(
   db: Db,
-  s: { idHash: string; user: string; createdAt: Date; expiresAt: Date },
+  s: { idHash: string; userId: string; userName: string; createdAt: Date; expiresAt: Date },
 ): Promise<void> {
   await db
     .insertInto('sessions')
     .values({
       id_hash: s.idHash,
-      user: s.user,
+      user: s.userName,
+      user_id: s.userId,
       created_at: s.createdAt.toISOString(),
       expires_at: s.expiresAt.toISOString(),
       revoked_at: null,
@@ -18,16 +20,21 @@ export async function insertSession(
     .execute();
 }
 
-/** Active: recorded, not signed out, not expired. */
-export async function isSessionActive(db: Db, idHash: string, now: Date): Promise<boolean> {
-  const row = await db
+/**
+ * The user of an active session (recorded, not signed out, not expired, of
+ * the user the cookie names), whatever that user's state: the caller refuses
+ * deactivated users, so deactivation ends every session at once.
+ */
+export async function sessionUser(db: Db, idHash: string, userId: string, now: Date): Promise<UserRow | undefined> {
+  return db
     .selectFrom('sessions')
-    .select('id_hash')
-    .where('id_hash', '=', idHash)
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', now.toISOString())
+    .innerJoin('users', 'users.id', 'sessions.user_id')
+    .selectAll('users')
+    .where('sessions.id_hash', '=', idHash)
+    .where('sessions.user_id', '=', userId)
+    .where('sessions.revoked_at', 'is', null)
+    .where('sessions.expires_at', '>', now.toISOString())
     .executeTakeFirst();
-  return row !== undefined;
 }
 
 export async function revokeSession(db: Db, idHash: string, at: Date): Promise<void> {

@@ -1,5 +1,7 @@
 import { publishedPorts } from './containers.js';
 import type { PublicJobSpec } from './jobSpec.js';
+import { allows, type Subject } from './permissions.js';
+import { withoutInputs } from './specVisibility.js';
 import {
   allowedActions,
   FINAL_STATUSES,
@@ -36,6 +38,8 @@ export interface JobColumns {
   error: string | null;
   workflow_id: string | null;
   created_by: string | null;
+  /** The user the job belongs to (users.id). */
+  owner_id: string | null;
   /** ISO-8601 timestamps: sortable, readable, and portable to Postgres. */
   created_at: string;
   started_at: string | null;
@@ -291,6 +295,8 @@ export interface JobView {
   plan: PlanView | null;
   steps: StepView[];
   links: JobLinks;
+  /** For a view made for someone (`viewer`): what they may do besides the actions. */
+  may: { clone: boolean; seeInputs: boolean };
   facts: JobFacts;
 }
 
@@ -305,10 +311,25 @@ export function jobLinks(job: Pick<JobFacts, 'id' | 'workflow_id'>, links: LinkS
   };
 }
 
-export function jobView(job: JobFacts, opts: { steps?: readonly StepAttemptFacts[]; links: LinkSettings }): JobView {
+/**
+ * `viewer`: the person the view is for. Their actions are the ones the job's
+ * status allows and the permission rules give them, and the spec's inputs
+ * (users CSV, environment) are left out unless they may see them. Without a
+ * viewer (the requester's emails) the view is the job's own.
+ */
+export function jobView(
+  job: JobFacts,
+  opts: { steps?: readonly StepAttemptFacts[]; links: LinkSettings; viewer?: Subject },
+): JobView {
   const status = job.status as JobStatus;
   const hasResources = job.has_resources === 1;
-  const spec = parseJson<PublicJobSpec>(job.spec_json);
+  const owner = { owner_id: job.owner_id ?? null };
+  const may = opts.viewer
+    ? { clone: allows(opts.viewer, 'clone', owner), seeInputs: allows(opts.viewer, 'see_inputs', owner) }
+    : { clone: true, seeInputs: true };
+  const stored = parseJson<PublicJobSpec>(job.spec_json);
+  const spec = stored && !may.seeInputs ? withoutInputs(stored) : stored;
+  const statusActions = allowedActions(status, { hasResources });
   const outputs = outputsOf(job.outputs_json);
   const host = hostOf(outputs);
   return {
@@ -321,7 +342,7 @@ export function jobView(job: JobFacts, opts: { steps?: readonly StepAttemptFacts
     active: isActive(status),
     final: FINAL_STATUSES.includes(status),
     hasResources,
-    actions: allowedActions(status, { hasResources }),
+    actions: opts.viewer ? statusActions.filter((a) => allows(opts.viewer!, a, owner)) : statusActions,
     spec,
     outputs,
     outputRows: outputs ? outputRows(outputs) : [],
@@ -330,6 +351,7 @@ export function jobView(job: JobFacts, opts: { steps?: readonly StepAttemptFacts
     plan: planOf(job.plan_summary_json),
     steps: opts.steps ? stepViews(opts.steps, stepPlan(status, spec)) : [],
     links: jobLinks(job, opts.links),
+    may,
     facts: job,
   };
 }

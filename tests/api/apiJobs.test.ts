@@ -29,6 +29,7 @@ let config: Config;
 let app: ReturnType<typeof createApp>;
 
 const BEARER = { authorization: 'Bearer tok-1' };
+const APPROVER_BEARER = { authorization: 'Bearer tok-approver' };
 const BASIC = { authorization: `Basic ${Buffer.from('admin:secret-pass').toString('base64')}` };
 const CSV = 'username,email,role,display_name\nadmin,admin@example.com,admin,Administrator\n';
 
@@ -39,7 +40,7 @@ beforeAll(async () => {
     {
       APP_ADMIN_PASS: 'secret-pass',
       SECRET_KEY: TEST_SECRET_KEY,
-      API_TOKENS: 'tok-1, tok-2',
+      API_TOKENS: 'tok-1, tok-2, approver:tok-approver',
       TEMPORAL_TASK_QUEUE: worker.taskQueue,
       TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
       ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
@@ -131,6 +132,8 @@ describe('POST /api/jobs', () => {
         'status',
         'step',
         'spec',
+        'createdBy',
+        'ownerId',
         'accountId',
         'planSummary',
         'outputs',
@@ -481,13 +484,22 @@ describe('job lifecycle through the API (real workflow)', () => {
     expectError(await call('GET', `/api/jobs/${job.id}/logs?limit=5001`), 400, 'bad_request');
     expectError(await call('GET', `/api/jobs/${job.id}/logs?after=-1`), 400, 'bad_request');
 
-    // Actions the status does not allow: 409 with the job's state in the message.
-    for (const action of ['cancel', 'approve']) {
-      const res = await call('POST', `/api/jobs/${job.id}/${action}`);
+    // Actions the status does not allow: 409 with the job's state in the message (approvals by someone else:
+    // the creator's own approval is refused before any state check).
+    expectError(await call('POST', `/api/jobs/${job.id}/approve`), 403, 'own_job');
+    for (const [action, auth] of [
+      ['cancel', BEARER],
+      ['approve', APPROVER_BEARER],
+    ] as const) {
+      const res = await call('POST', `/api/jobs/${job.id}/${action}`, { auth });
       expectError(res, 409, 'conflict');
       expect(res.body.error.message).toContain('succeeded');
     }
-    expectError(await call('POST', `/api/jobs/${job.id}/reject`, { json: { reason: 'too big' } }), 409, 'conflict');
+    expectError(
+      await call('POST', `/api/jobs/${job.id}/reject`, { json: { reason: 'too big' }, auth: APPROVER_BEARER }),
+      409,
+      'conflict',
+    );
     // A rejection without a reason is a validation error before any state check.
     const noReason = await call('POST', `/api/jobs/${job.id}/reject`, { json: {} });
     expectError(noReason, 422, 'validation_failed');
@@ -524,13 +536,20 @@ describe('job lifecycle through the API (real workflow)', () => {
     expect((await call('POST', `/api/jobs/${r.id}/run`)).status).toBe(202);
     await Promise.all([waitForStatus(temp.db, a.id, ['awaiting_approval']), waitForStatus(temp.db, r.id, ['awaiting_approval'])]);
 
-    const waiting = await call('GET', `/api/jobs/${a.id}`);
+    // The creator may cancel but not approve their own plan; someone else (an admin token here) may do all three.
+    expect((await call('GET', `/api/jobs/${a.id}`)).body.actions).toEqual(['cancel']);
+    const waiting = await call('GET', `/api/jobs/${a.id}`, { auth: APPROVER_BEARER });
     expect(waiting.body.actions).toEqual(['cancel', 'approve', 'reject']);
-    expectError(await call('POST', `/api/jobs/${r.id}/reject`, { json: { reason: '   ' } }), 422, 'validation_failed');
+    expectError(await call('POST', `/api/jobs/${a.id}/approve`, { json: { comment: 'mine' } }), 403, 'own_job');
+    expectError(
+      await call('POST', `/api/jobs/${r.id}/reject`, { json: { reason: '   ' }, auth: APPROVER_BEARER }),
+      422,
+      'validation_failed',
+    );
 
-    const approve = await call('POST', `/api/jobs/${a.id}/approve`, { json: { comment: 'looks fine' } });
+    const approve = await call('POST', `/api/jobs/${a.id}/approve`, { json: { comment: 'looks fine' }, auth: APPROVER_BEARER });
     expect(approve.status, approve.text).toBe(202);
-    const reject = await call('POST', `/api/jobs/${r.id}/reject`, { json: { reason: 'wrong region' } });
+    const reject = await call('POST', `/api/jobs/${r.id}/reject`, { json: { reason: 'wrong region' }, auth: APPROVER_BEARER });
     expect(reject.status, reject.text).toBe(202);
 
     const [approved, rejected] = await Promise.all([
@@ -540,7 +559,12 @@ describe('job lifecycle through the API (real workflow)', () => {
     expect(approved.status).toBe('succeeded');
     expect(rejected.status).toBe('rejected');
     const audit = await call('GET', `/api/jobs/${a.id}/audit`);
-    expect(audit.body.entries[0]).toMatchObject({ action: 'approve', detail: 'looks fine' });
+    expect(audit.body.entries[0]).toMatchObject({
+      action: 'approve',
+      detail: 'looks fine',
+      actor: 'approver',
+      tokenName: 'approver',
+    });
     // Leave nothing running: destroy the approved environment.
     expect((await call('POST', `/api/jobs/${a.id}/destroy`)).status).toBe(202);
     await waitForStatus(temp.db, a.id, ['destroyed']);
@@ -883,7 +907,7 @@ describe('GET /api/openapi.json', () => {
       if (path.endsWith('/stream')) continue; // covered above over real HTTP
       const concrete = path.replace('{id}', 'jdoesnotexist');
       const answer = await call(method, concrete);
-      if (answer.status === 404) expect(answer.body.error.message, key).toMatch(/job .* not found/);
+      if (answer.status === 404) expect(answer.body.error.message, key).toMatch(/(job|token|user) .* not found/);
     }
   });
 

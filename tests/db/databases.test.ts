@@ -20,10 +20,12 @@ import { appendLogLines, countLogLines, lastLogLines, listLogLines, maxLogSeq, t
 import { getJobNotification, insertNotificationIfAbsent, transitionNotification } from '../../src/db/notifications.js';
 import { claimIdempotencyKey, completeIdempotencyKey } from '../../src/db/idempotency.js';
 import { listAudit, recordAudit } from '../../src/db/audit.js';
-import { insertSession, isSessionActive, pruneExpiredSessions, revokeSession } from '../../src/db/sessions.js';
+import { insertSession, pruneExpiredSessions, revokeSession, sessionUser } from '../../src/db/sessions.js';
+import { LOCAL_ADMIN_ID } from '../../src/db/users.js';
 import { renderMetrics } from '../../src/observability/metrics.js';
 import { parseConfig } from '../../src/config.js';
 import { createTempDbOf, dbKinds, type TempDb } from '../support/tempDb.js';
+import { testActor } from '../support/jobs.js';
 
 /**
  * The database modules on every database the service supports: SQLite
@@ -252,8 +254,8 @@ describe.each(dbKinds())('on %s', (kind) => {
     });
 
     it('list audit entries newest first', async () => {
-      await recordAudit(db, { actor: { user: 'alice', ip: '10.0.0.1' }, action: 'job.create', jobId: 'j1' });
-      await recordAudit(db, { actor: { user: 'bob' }, action: 'job.run', jobId: 'j1' });
+      await recordAudit(db, { actor: testActor('alice', { ip: '10.0.0.1' }), action: 'job.create', jobId: 'j1' });
+      await recordAudit(db, { actor: testActor('bob'), action: 'job.run', jobId: 'j1' });
       const entries = await listAudit(db, { jobId: 'j1' });
       expect(entries.map((e) => e.action)).toEqual(['job.run', 'job.create']);
       expect(typeof entries[0].id).toBe('number');
@@ -266,17 +268,27 @@ describe.each(dbKinds())('on %s', (kind) => {
   });
 
   describe('sessions', () => {
-    it('are active until revoked or expired, and expired ones are pruned', async () => {
+    it('are active until revoked or expired, for the user they were made for, and expired ones are pruned', async () => {
       const now = new Date(Date.UTC(2026, 5, 1, 12));
       const later = new Date(now.getTime() + 3_600_000);
-      await insertSession(db, { idHash: `a-${kind}`, user: 'admin', createdAt: now, expiresAt: later });
-      await insertSession(db, { idHash: `b-${kind}`, user: 'admin', createdAt: now, expiresAt: later });
-      expect(await isSessionActive(db, `a-${kind}`, now)).toBe(true);
-      expect(await isSessionActive(db, `nope-${kind}`, now)).toBe(false);
+      const session = (idHash: string) => ({
+        idHash,
+        userId: LOCAL_ADMIN_ID,
+        userName: 'admin',
+        createdAt: now,
+        expiresAt: later,
+      });
+      await insertSession(db, session(`a-${kind}`));
+      await insertSession(db, session(`b-${kind}`));
+      const active = async (idHash: string, at: Date, userId = LOCAL_ADMIN_ID) =>
+        (await sessionUser(db, idHash, userId, at))?.id === LOCAL_ADMIN_ID;
+      expect(await active(`a-${kind}`, now)).toBe(true);
+      expect(await active(`a-${kind}`, now, 'someone-else')).toBe(false);
+      expect(await active(`nope-${kind}`, now)).toBe(false);
       await revokeSession(db, `a-${kind}`, now);
-      expect(await isSessionActive(db, `a-${kind}`, now)).toBe(false);
-      expect(await isSessionActive(db, `b-${kind}`, now)).toBe(true);
-      expect(await isSessionActive(db, `b-${kind}`, later)).toBe(false);
+      expect(await active(`a-${kind}`, now)).toBe(false);
+      expect(await active(`b-${kind}`, now)).toBe(true);
+      expect(await active(`b-${kind}`, later)).toBe(false);
       await pruneExpiredSessions(db, later);
       const left = await db
         .selectFrom('sessions')

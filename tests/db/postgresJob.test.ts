@@ -6,7 +6,7 @@ import { listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { TEST_SECRET_KEY } from '../support/worker.js';
-import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -30,8 +30,8 @@ describe.skipIf(!enabled)('a job on Postgres', () => {
   it('provisions, logs, serves the API and destroys', async () => {
     const { temp: t, client, worker, commands } = stack;
     const spec = sampleSpec();
-    const job = await createJob(commands, spec, { user: 'tester' });
-    await startJob(commands, job.id, spec, { user: 'tester' });
+    const job = await createJob(commands, spec, testActor('tester'));
+    await startJob(commands, job.id, spec, testActor('tester'));
     const done = await waitForStatus(t.db, job.id, ['succeeded', 'failed']);
     expect(done.status, done.error ?? '').toBe('succeeded');
     await waitForStep(t.db, job.id, 'notify', 'succeeded');
@@ -59,7 +59,7 @@ describe.skipIf(!enabled)('a job on Postgres', () => {
     expect(await res.json()).toMatchObject({ id: job.id, status: 'succeeded' });
     expect((await app.request('/health', {})).status).toBe(200);
 
-    await signalJob(commands, job.id, 'destroy', { user: 'tester' });
+    await signalJob(commands, job.id, 'destroy', testActor('tester'));
     expect((await waitForStatus(t.db, job.id, ['destroyed', 'failed'], 60_000)).status).toBe('destroyed');
   }, 180_000);
 });

@@ -6,7 +6,7 @@ import { getJob, listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
 import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
 import { uniqueQueue } from '../support/worker.js';
-import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 import { ROOT, childEnv, collectOutput, descendants, isAlive, waitExit, waitFor } from '../support/processes.js';
 
 /**
@@ -78,8 +78,8 @@ describe('SIGTERM to a worker during apply', () => {
     const first = await spawnWorker();
     const commands = stack.commandsFor(taskQueue);
     const spec = sampleSpec();
-    const job = await createJob(commands, spec, { user: 'tester' });
-    await startJob(commands, job.id, spec, { user: 'tester' });
+    const job = await createJob(commands, spec, testActor('tester'));
+    await startJob(commands, job.id, spec, testActor('tester'));
     await waitForStep(temp.db, job.id, 'apply', 'running');
     await waitFor('apply to start creating', async () =>
       (await listLogLines(temp.db, job.id, { afterSeq: 0, limit: 5000 })).some((l) => /creating instance/.test(l.line)),
@@ -142,7 +142,7 @@ describe('SIGTERM to a worker during apply', () => {
     expect(state.filter((a) => /instance/.test(a))).toHaveLength(1);
     expect((await getJob(temp.db, job.id))?.error).toBeNull();
 
-    await signalJob(commands, job.id, 'destroy', { user: 'tester' });
+    await signalJob(commands, job.id, 'destroy', testActor('tester'));
     expect((await waitForStatus(temp.db, job.id, ['destroyed', 'failed'], 90_000)).status).toBe('destroyed');
     second.child.kill('SIGTERM');
     expect(await waitExit(second.child, 30_000)).toBe(0);

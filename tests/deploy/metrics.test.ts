@@ -10,7 +10,7 @@ import { installWorkerRuntime, startWorkerHttp, type WorkerHttp } from '../../sr
 import { freePort } from '../support/moto.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { TEST_SECRET_KEY } from '../support/worker.js';
-import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -67,9 +67,9 @@ beforeAll(async () => {
 
   const { commands } = stack;
   const spec = sampleSpec();
-  const job = await createJob(commands, spec, { user: 'tester' });
+  const job = await createJob(commands, spec, testActor('tester'));
   jobId = job.id;
-  await startJob(commands, job.id, spec, { user: 'tester' });
+  await startJob(commands, job.id, spec, testActor('tester'));
   const done = await waitForStatus(temp.db, job.id, ['succeeded', 'failed']);
   expect(done.status, done.error ?? '').toBe('succeeded');
   // The success email is the step after the status change.

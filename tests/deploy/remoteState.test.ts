@@ -9,7 +9,7 @@ import { tempDir } from '../support/tempDb.js';
 import { MOTO_ACCESS_KEY_ID, type Moto } from '../support/moto.js';
 import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
 import { uniqueQueue } from '../support/worker.js';
-import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 
 /**
  * With TF_STATE_BUCKET, a job provisioned by a worker on one host is destroyed
@@ -47,8 +47,8 @@ describe('job state in S3', () => {
     const a = await stack.startWorker({ taskQueue, jobsWorkdir: hostA, settings: { stateBackend } });
     const commands = stack.commandsFor(taskQueue);
     const spec = sampleSpec();
-    const job = await createJob(commands, spec, { user: 'tester' });
-    await startJob(commands, job.id, spec, { user: 'tester' });
+    const job = await createJob(commands, spec, testActor('tester'));
+    await startJob(commands, job.id, spec, testActor('tester'));
     const done = await waitForStatus(temp.db, job.id, ['succeeded', 'failed']);
     expect(done.status, done.error ?? '').toBe('succeeded');
     await waitForStep(temp.db, job.id, 'notify', 'succeeded');
@@ -59,7 +59,7 @@ describe('job state in S3', () => {
     // Host A goes away; host B has never seen the job.
     await a.stop();
     await stack.startWorker({ taskQueue, jobsWorkdir: hostB, settings: { stateBackend } });
-    await signalJob(commands, job.id, 'destroy', { user: 'tester' });
+    await signalJob(commands, job.id, 'destroy', testActor('tester'));
     const destroyed = await waitForStatus(temp.db, job.id, ['destroyed', 'failed'], 90_000);
     expect(destroyed.status, destroyed.error ?? '').toBe('destroyed');
 

@@ -11,7 +11,7 @@ import { startJob } from '../../src/api/jobCommands.js';
 import { appendLogLines } from '../../src/db/logs.js';
 import { freePort } from '../support/moto.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { waitForStep } from '../support/jobs.js';
+import { waitForStep, testActor } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 
 /**
@@ -284,7 +284,7 @@ describe('the web UI in a browser', () => {
 
     // Started through the API (or another tab): this page notices within a few seconds.
     const job = (await getJob(temp.db, id))!;
-    await startJob(stack.commands, id, undefined, { user: 'api-token' });
+    await startJob(stack.commands, id, undefined, testActor('api-token'));
     expect(job.status).toBe('draft');
     await page.locator('#job-live #job-status:not([data-status="draft"])').waitFor({ timeout: 10_000 });
 

@@ -6,7 +6,7 @@ import type { JobRef } from '../../src/activities/index.js';
 import { runPreflight } from '../../src/activities/preflight.js';
 import { createJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
 import { listSteps } from '../../src/db/jobs.js';
-import { sampleSpec, waitForStatus } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, testActor } from '../support/jobs.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { uniqueQueue } from '../support/worker.js';
 
@@ -22,7 +22,7 @@ import { uniqueQueue } from '../support/worker.js';
  */
 
 const { TimeoutType } = proto.temporal.api.enums.v1;
-const actor = { user: 'tester', ip: '127.0.0.1' };
+const actor = testActor('tester', { ip: '127.0.0.1' });
 
 let stack: SandboxStack;
 let temp: SandboxStack['temp'];

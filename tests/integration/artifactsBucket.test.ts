@@ -16,7 +16,7 @@ import { listLogLines } from '../../src/db/logs.js';
 import { createJobSpecSchema, type JobSpec, type JobSpecInput, userDataSizeProblem } from '../../src/domain/jobSpec.js';
 import { renderComposeYaml } from '../../src/domain/userDataScript.js';
 import { usersToCsv } from '../../src/domain/usersCsv.js';
-import { testPolicy, waitForStatus } from '../support/jobs.js';
+import { testPolicy, waitForStatus, testActor } from '../support/jobs.js';
 import { MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY } from '../support/moto.js';
 import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
 import { uniqueQueue } from '../support/worker.js';
@@ -29,7 +29,7 @@ import { uniqueQueue } from '../support/worker.js';
  * that user data could not carry.
  */
 
-const actor = { user: 'tester' };
+const actor = testActor('tester');
 const bucket = 'prov-artifacts';
 const schema = createJobSpecSchema({ ...testPolicy, artifactsInS3: true });
 

@@ -9,7 +9,7 @@ import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/
 import { listSteps } from '../../src/db/jobs.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import { configureLogging } from '../../src/observability/logger.js';
-import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { testDataConverter } from '../support/worker.js';
 
@@ -20,7 +20,7 @@ import { testDataConverter } from '../support/worker.js';
  * for STS; the STS clients are real ones that record every call they send.
  */
 
-const actor = { user: 'tester', ip: '127.0.0.1' };
+const actor = testActor('tester', { ip: '127.0.0.1' });
 const MIN = 60_000;
 
 let stack: SandboxStack;

@@ -5,7 +5,7 @@ import { listLogLines } from '../../src/db/logs.js';
 import { listJobNotifications } from '../../src/db/notifications.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { sampleSpec, waitForStatus } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, testActor } from '../support/jobs.js';
 import { waitFor } from '../support/processes.js';
 
 /**
@@ -15,7 +15,7 @@ import { waitFor } from '../support/processes.js';
  * Terraform and Temporal run the job, and the ready step reads the console.
  */
 
-const actor = { user: 'tester' };
+const actor = testActor('tester');
 let stack: SandboxStack;
 
 beforeAll(async () => {

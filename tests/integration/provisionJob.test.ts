@@ -10,7 +10,7 @@ import type { JobSpec } from '../../src/domain/jobSpec.js';
 import { progressQuery } from '../../src/workflows/messages.js';
 import { HAPPY_PATH_HISTORY, encodeHistory } from '../support/histories.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, waitForStep, testActor, APPROVER } from '../support/jobs.js';
 import { waitFor } from '../support/processes.js';
 
 /**
@@ -19,7 +19,7 @@ import { waitFor } from '../support/processes.js';
  * module, a real SQLite file and moto for STS and the pre-flight calls.
  */
 
-const actor = { user: 'tester', ip: '127.0.0.1' };
+const actor = testActor('tester', { ip: '127.0.0.1' });
 let stack: SandboxStack;
 let temp: SandboxStack['temp'];
 let client: Client;
@@ -210,7 +210,7 @@ describe('provisionJob workflow', () => {
     const jobId = await launch(spec);
     await waitForStatus(temp.db, jobId, ['awaiting_approval']);
     expect((await listSteps(temp.db, jobId)).some((s) => s.step === 'apply')).toBe(false);
-    await signalJob(commands, jobId, 'approve', actor, { comment: 'looks right' });
+    await signalJob(commands, jobId, 'approve', APPROVER, { comment: 'looks right' });
     const job = await waitForStatus(temp.db, jobId, ['succeeded', 'failed']);
     expect(job.status).toBe('succeeded');
     const approval = (await listSteps(temp.db, jobId)).find((s) => s.step === 'approval');
@@ -224,7 +224,7 @@ describe('provisionJob workflow', () => {
     const spec = sampleSpec({ options: { requireApproval: true } });
     const jobId = await launch(spec);
     await waitForStatus(temp.db, jobId, ['awaiting_approval']);
-    await signalJob(commands, jobId, 'reject', actor, { reason: 'too big' });
+    await signalJob(commands, jobId, 'reject', APPROVER, { reason: 'too big' });
     const job = await waitForStatus(temp.db, jobId, ['rejected']);
     expect(job.error).toMatch(/rejected by tester: too big/);
     expect((await listSteps(temp.db, jobId)).some((s) => s.step === 'apply')).toBe(false);

@@ -7,7 +7,7 @@ import { listJobNotifications } from '../../src/db/notifications.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import { reconcileOnce, startReconciler, type ReconcilerDeps } from '../../src/reconciler/reconciler.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, waitForStep, testActor, APPROVER } from '../support/jobs.js';
 import { waitFor } from '../support/processes.js';
 
 /**
@@ -16,7 +16,7 @@ import { waitFor } from '../support/processes.js';
  * the workflow's own ending gives; jobs whose workflow runs are left alone.
  */
 
-const actor = { user: 'tester', ip: '127.0.0.1' };
+const actor = testActor('tester', { ip: '127.0.0.1' });
 let stack: SandboxStack;
 let deps: ReconcilerDeps;
 
@@ -43,7 +43,7 @@ describe('reconcileOnce', () => {
     const result = await reconcileOnce(deps);
     expect(result.corrected.filter((c) => c.jobId === id)).toEqual([]);
     expect((await getJob(stack.temp.db, id))?.status).toBe('awaiting_approval');
-    await signalJob(stack.commands, id, 'reject', actor, { reason: 'not now' });
+    await signalJob(stack.commands, id, 'reject', APPROVER, { reason: 'not now' });
     await waitForStatus(stack.temp.db, id, ['rejected']);
   });
 
@@ -103,7 +103,7 @@ describe('reconcileOnce', () => {
     const spec = sampleSpec({ options: { requireApproval: true } });
     const id = await launch(spec);
     await waitForStatus(stack.temp.db, id, ['awaiting_approval']);
-    await signalJob(stack.commands, id, 'reject', actor, { reason: 'too big' });
+    await signalJob(stack.commands, id, 'reject', APPROVER, { reason: 'too big' });
     await stack.client.workflow.getHandle(`job-${id}`).result();
     // As if the workflow's last status write had been lost.
     await updateJob(stack.temp.db, id, { status: 'awaiting_approval' });

@@ -6,7 +6,7 @@ import { listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
 import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
 import { uniqueQueue } from '../support/worker.js';
-import { sampleSpec, waitForStatus, waitForStep } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 import { collectOutput, descendants, isAlive, runTsx, waitExit, waitFor } from '../support/processes.js';
 
 /**
@@ -65,8 +65,8 @@ describe('a worker crash during apply', () => {
     const first = await spawnWorker();
     const commands = stack.commandsFor(taskQueue);
     const spec = sampleSpec();
-    const job = await createJob(commands, spec, { user: 'tester' });
-    await startJob(commands, job.id, spec, { user: 'tester' });
+    const job = await createJob(commands, spec, testActor('tester'));
+    await startJob(commands, job.id, spec, testActor('tester'));
     await waitForStep(temp.db, job.id, 'apply', 'running');
     await waitFor('apply to start creating', async () =>
       (await listLogLines(temp.db, job.id, { afterSeq: 0, limit: 5000 })).some((l) => /creating instance/.test(l.line)),
@@ -102,7 +102,7 @@ describe('a worker crash during apply', () => {
     // The old worker's terraform did not linger past the recovery.
     await waitFor('orphaned processes gone', () => orphans.every((pid) => !isAlive(pid)), 30_000);
 
-    await signalJob(commands, job.id, 'destroy', { user: 'tester' });
+    await signalJob(commands, job.id, 'destroy', testActor('tester'));
     expect((await waitForStatus(temp.db, job.id, ['destroyed', 'failed'], 60_000)).status).toBe('destroyed');
   }, 240_000);
 });

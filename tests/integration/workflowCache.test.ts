@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { createJob, signalJob, startJob, type CommandDeps } from '../../src/api/jobCommands.js';
 import { parseConfig } from '../../src/config.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { sampleSpec, waitForStatus } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, testActor } from '../support/jobs.js';
 
 /**
  * Jobs stay open after success until destroyed, so the worker's workflow
@@ -12,7 +12,7 @@ import { sampleSpec, waitForStatus } from '../support/jobs.js';
  * (destroy), a timer (TTL) or a query next touches it.
  */
 
-const actor = { user: 'tester', ip: '127.0.0.1' };
+const actor = testActor('tester', { ip: '127.0.0.1' });
 let stack: SandboxStack;
 let temp: SandboxStack['temp'];
 let worker: SandboxStack['worker'];

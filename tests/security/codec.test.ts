@@ -9,7 +9,7 @@ import { createJob } from '../../src/api/jobCommands.js';
 import { AccessDeniedError } from '../../src/activities/awsErrors.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { TEST_SECRET_KEY } from '../support/worker.js';
-import { sampleSpec, waitForStatus } from '../support/jobs.js';
+import { sampleSpec, waitForStatus, testActor } from '../support/jobs.js';
 import { API_TOKEN, UI_ORIGIN, bearer, basic, login, securityConfig, type App } from './support.js';
 
 /**
@@ -143,7 +143,7 @@ beforeAll(async () => {
   const { commands } = stack;
   const spec = sampleSpec({ auth: { method: 'access_keys', accessKeyId: KEY_ID, secretAccessKey: SECRET, sessionToken: TOKEN } });
   // Access-key jobs start at creation: the keys exist only in the workflow input.
-  const job = await createJob(commands, spec, { user: 'tester', ip: '127.0.0.1' });
+  const job = await createJob(commands, spec, testActor('tester', { ip: '127.0.0.1' }));
   jobId = job.id;
   await waitForStatus(temp.db, jobId, ['failed']);
   const handle = client.workflow.getHandle(`job-${jobId}`);

@@ -79,13 +79,19 @@ function request(
 }
 
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
-const loginForm = (port: number, password: string, from?: string, extraHeaders: Record<string, string> = {}) =>
+const loginForm = (
+  port: number,
+  password: string,
+  from?: string,
+  extraHeaders: Record<string, string> = {},
+  username = ADMIN_USER,
+) =>
   request(port, {
     method: 'POST',
     path: '/login',
     from,
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...extraHeaders },
-    body: form({ username: ADMIN_USER, password, next: '/' }),
+    body: form({ username, password, next: '/' }),
   });
 
 function draftSpec(n: number) {
@@ -127,7 +133,7 @@ describe('FixedWindowLimiter', () => {
 });
 
 describe('failed sign-ins', () => {
-  it('5 wrong passwords per client, then 429 with Retry-After and the message on the login page', async () => {
+  it('5 wrong passwords for one account from one address lock that pair only: other accounts, addresses, sessions and tokens go on', async () => {
     const { port } = await start();
     const other = '127.0.0.2';
     // Signed in before the attack: sessions keep working throughout.
@@ -140,47 +146,51 @@ describe('failed sign-ins', () => {
       expect(res.status).toBe(401);
       expect(res.text).toContain('Wrong user or password.');
     }
-    // The right password no longer helps from this client: otherwise guessing would only be slowed.
+    // The right password no longer helps for this account from this address: otherwise guessing would only be slowed.
     const locked = await loginForm(port, ADMIN_PASS);
     expect(locked.status).toBe(429);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(14 * 60);
     expect(Number(locked.headers['retry-after'])).toBeLessThanOrEqual(15 * 60);
     expect(locked.headers['content-type']).toMatch(/text\/html/);
-    expect(locked.text).toMatch(/role="alert"[^>]*>\s*Too many failed sign-ins from your address; try again in 15 minutes\./);
+    expect(locked.text).toMatch(
+      /role="alert"[^>]*>\s*Too many failed sign-ins for admin from your address; try again in 15 minutes\./,
+    );
     expect(locked.headers['set-cookie']).toBeUndefined();
-    // Basic and Bearer credentials share the budget.
+    // Basic auth for the same account shares the budget; the account's name is matched without case.
     const viaBasic = await request(port, { path: '/api/jobs', headers: basic() });
     expect(viaBasic.status).toBe(429);
     expect(JSON.parse(viaBasic.text)).toEqual({
       error: {
         code: 'rate_limited',
-        message: expect.stringMatching(/^Too many failed sign-ins from your address; try again in 1[45] minutes\.$/),
+        message: expect.stringMatching(/^Too many failed sign-ins for admin from your address; try again in 1[45] minutes\.$/),
       },
     });
     expect(viaBasic.headers['retry-after']).toBeDefined();
-    expect((await request(port, { path: '/api/jobs', headers: bearer() })).status).toBe(429);
+    expect((await loginForm(port, ADMIN_PASS, undefined, {}, 'ADMIN')).status).toBe(429);
 
-    // Per client: another address signs in and calls the API as before.
+    // Nobody else is refused for it: a valid token from the same address, another account from it,
+    // the same account from another address, and a browser already signed in.
+    expect((await request(port, { path: '/api/jobs', headers: bearer() })).status).toBe(200);
+    expect((await loginForm(port, 'a-guess', undefined, {}, 'someone-else')).status).toBe(401);
     expect((await loginForm(port, ADMIN_PASS, '127.0.0.3')).status).toBe(303);
     expect((await request(port, { path: '/api/jobs', headers: basic(), from: '127.0.0.3' })).status).toBe(200);
-    // A browser already signed in is not locked out (no credentials presented, nothing guessed).
     expect((await request(port, { path: '/api/jobs', headers: { cookie } })).status).toBe(200);
   });
 
-  it('wrong Basic or Bearer credentials count as failed sign-ins', async () => {
+  it('wrong tokens are counted per address (429 once over) while a valid token always passes; wrong Basic passwords count for their account', async () => {
     const { port } = await start();
-    for (let i = 0; i < 2; i++)
+    for (let i = 0; i < 5; i++)
       expect((await request(port, { path: '/api/jobs', headers: bearer(`guess-${i}`) })).status).toBe(401);
-    for (let i = 0; i < 1; i++)
+    expect((await request(port, { path: '/api/jobs', headers: bearer('guess-5') })).status).toBe(429);
+    // Right ones pass whatever was guessed before, and spend nothing.
+    for (let i = 0; i < 3; i++) expect((await request(port, { path: '/api/jobs', headers: bearer(API_TOKEN) })).status).toBe(200);
+    // Token guesses do not lock passwords.
+    expect((await loginForm(port, ADMIN_PASS)).status).toBe(303);
+
+    for (let i = 0; i < 5; i++)
       expect((await request(port, { path: '/', headers: basic(ADMIN_USER, `guess-${i}`) })).status).toBe(401);
-    // Right ones do not spend anything.
-    for (let i = 0; i < 10; i++)
-      expect((await request(port, { path: '/api/jobs', headers: bearer(API_TOKEN) })).status).toBe(200);
-    expect((await request(port, { path: '/api/jobs', headers: bearer('guess-8') })).status).toBe(401);
-    // The fifth wrong one is still answered (401); from then on everything with credentials is 429.
-    expect((await request(port, { path: '/api/jobs', headers: bearer('guess-9') })).status).toBe(401);
-    expect((await request(port, { path: '/api/jobs', headers: bearer(API_TOKEN) })).status).toBe(429);
     expect((await loginForm(port, ADMIN_PASS)).status).toBe(429);
+    expect((await request(port, { path: '/api/jobs', headers: bearer(API_TOKEN) })).status).toBe(200);
   });
 
   it('concurrent guesses are all counted: of 40 at once at most 5 are checked', async () => {

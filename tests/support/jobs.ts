@@ -5,7 +5,17 @@ import { getJob, listSteps } from '../../src/db/jobs.js';
 import type { JobRow } from '../../src/db/schema.js';
 import { createJobSpecSchema, type JobSpec, type JobSpecInput } from '../../src/domain/jobSpec.js';
 import type { ActivitySettings } from '../../src/activities/index.js';
+import type { Actor } from '../../src/api/jobCommands.js';
+import { LOCAL_ADMIN_ID } from '../../src/db/users.js';
 import { waitFor, ROOT } from './processes.js';
+
+/** Someone acting on jobs in tests that call the commands directly: the local admin, under a name. */
+export function testActor(user = 'tester', extra: Partial<Actor> = {}): Actor {
+  return { user, userId: LOCAL_ADMIN_ID, role: 'admin', ...extra };
+}
+
+/** An approver other than the jobs' creator: approvals need someone else. */
+export const APPROVER: Actor = { user: 'approver', userId: 'test-approver', role: 'approver' };
 
 export const SANDBOX_MODULE = path.join(ROOT, 'tests', 'fixtures', 'sandbox-module');
 

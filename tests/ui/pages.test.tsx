@@ -12,7 +12,7 @@ import { publicSpec } from '../../src/domain/jobSpec.js';
 import { fieldForPath } from '../../src/api/jobForm/formFields.js';
 import { locateJsonError } from '../../src/api/jobForm/jsonErrorLocator.js';
 import { createTempDb } from '../support/tempDb.js';
-import { sampleSpec, testPolicy } from '../support/jobs.js';
+import { sampleSpec, testPolicy, testActor } from '../support/jobs.js';
 import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
 import { testClient, uniqueQueue } from '../support/worker.js';
 
@@ -569,7 +569,7 @@ describe('job page', () => {
       },
       { step: 'apply', attempt: 1, stream: 'stderr', lineNo: 1, line: 'warning: something', ts: '2030-01-01T00:01:01.000Z' },
     ]);
-    await recordAudit(temp.db, { actor: { user: 'carol', ip: '10.9.8.7' }, action: 'start', jobId: job.id });
+    await recordAudit(temp.db, { actor: testActor('carol', { ip: '10.9.8.7' }), action: 'start', jobId: job.id });
     await insertNotificationIfAbsent(temp.db, {
       job_id: job.id,
       event: 'succeeded',
@@ -826,7 +826,12 @@ describe('outbox and audit', () => {
 
   it('shows the audit log with job links', async () => {
     const job = await seedJob({ name: 'audited-job' });
-    await recordAudit(temp.db, { actor: { user: 'dave', ip: '192.0.2.1' }, action: 'destroy', jobId: job.id, detail: HOSTILE });
+    await recordAudit(temp.db, {
+      actor: testActor('dave', { ip: '192.0.2.1' }),
+      action: 'destroy',
+      jobId: job.id,
+      detail: HOSTILE,
+    });
     const { res, html } = await get('/audit');
     expect(res.status).toBe(200);
     expect(html).toContain(`<a href="/jobs/${job.id}">audited-job</a>`);

@@ -6,6 +6,7 @@ import { apiRoutes, subPath, type RouteDef } from '../apiRoutes.js';
 import { buildOpenApiDocument } from '../openapi.js';
 import { apiJobsApp } from './apiJobs.js';
 import { apiLogsApp } from './apiLogs.js';
+import { apiPeopleApp } from './apiPeople.js';
 
 /**
  * The REST API under /api: the jobs and logs sub-apps and the OpenAPI
@@ -31,6 +32,7 @@ export function apiApp(deps: RouteDeps) {
 
   app.route('/', apiJobsApp(deps));
   app.route('/', apiLogsApp(deps));
+  app.route('/', apiPeopleApp(deps));
 
   app.on(R.getOpenApi.method, subPath(R.getOpenApi), (c) => {
     openApiDoc ??= JSON.stringify(

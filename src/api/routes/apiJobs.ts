@@ -26,8 +26,8 @@ export function apiJobsApp(deps: RouteDeps) {
   const R = apiRoutes(deps.specSchema);
   const { idParam, query, jsonBody } = apiValidators(R);
   const links = linkSettings(config);
-  const toJson = (job: JobRow) => jobJson(job, links);
   const actor = (c: Context<AppEnv>) => actorOf(c, config.TRUST_PROXY);
+  const viewJson = (c: Context<AppEnv>) => (job: JobRow) => jobJson(job, links, c.get('principal'));
   const requireJob = async (id: string): Promise<JobRow> => {
     const job = await getJob(db, id);
     if (!job) throw new ApiError('not_found', `job ${id} not found`);
@@ -47,7 +47,7 @@ export function apiJobsApp(deps: RouteDeps) {
   app.on(R.listJobs.method, subPath(R.listJobs), query(R.listJobs.query), async (c) => {
     const q = c.req.valid('query');
     const page = await listJobs(db, { status: q.status, search: q.q?.trim() || undefined, cursor: q.cursor, limit: q.limit });
-    return c.json({ jobs: page.jobs.map(toJson), nextCursor: page.nextCursor }, 200);
+    return c.json({ jobs: page.jobs.map(viewJson(c)), nextCursor: page.nextCursor }, 200);
   });
 
   app.on(
@@ -63,14 +63,14 @@ export function apiJobsApp(deps: RouteDeps) {
     async (c) => {
       const { spec, hash, warnings } = c.req.valid('json');
       return idempotent(db, c, 'POST /api/jobs', hash, async () => {
-        const body: CreatedJobJson = { ...toJson(await createJob(commands, spec, actor(c))), warnings };
+        const body: CreatedJobJson = { ...viewJson(c)(await createJob(commands, spec, actor(c))), warnings };
         return { status: 201, body };
       });
     },
   );
 
   app.on(R.getJob.method, subPath(R.getJob), idParam, async (c) => {
-    return c.json(toJson(await requireJob(c.req.valid('param').id)), 200);
+    return c.json(viewJson(c)(await requireJob(c.req.valid('param').id)), 200);
   });
 
   app.on(R.runJob.method, subPath(R.runJob), idParam, noBodyOrJson, jsonBody(R.runJob.body.json), async (c) => {
@@ -78,7 +78,7 @@ export function apiJobsApp(deps: RouteDeps) {
     const body = c.req.valid('json');
     return idempotent(db, c, `POST /api/jobs/${id}/run`, bodyHash(body), async () => ({
       status: 202,
-      body: toJson(await startJob(commands, id, undefined, actor(c))),
+      body: viewJson(c)(await startJob(commands, id, undefined, actor(c))),
     }));
   });
 
@@ -97,7 +97,7 @@ export function apiJobsApp(deps: RouteDeps) {
     app.on(route.method, subPath(route), idParam, noBodyOrJson, jsonBody(route.body.json), async (c) => {
       const body = c.req.valid('json') as Record<string, string | undefined>;
       const job = await signalJob(commands, c.req.valid('param').id, action, actor(c), args(body));
-      return c.json(toJson(job), 202);
+      return c.json(viewJson(c)(job), 202);
     });
   }
 

@@ -6,6 +6,7 @@ import type { Db } from '../../db/database.js';
 import { countJobsByStatus, getJob, JOB_SUMMARY_COLUMNS, listJobSummaries, type JobSummary } from '../../db/jobs.js';
 import type { JobRow } from '../../db/schema.js';
 import { jobView, type LinkSettings } from '../../domain/jobView.js';
+import { allows } from '../../domain/permissions.js';
 import { JOB_STATUSES } from '../../domain/lifecycle.js';
 import { DashboardPage, JobRowView, JobRows } from '../views/DashboardPage.js';
 import { linkSettings } from '../linkSettings.js';
@@ -83,6 +84,7 @@ export function dashboardPagesApp(deps: RouteDeps) {
           nextCursor={page.nextCursor}
           paged={Boolean(cursor)}
           counts={counts}
+          canCreate={allows(c.get('principal'), 'create')}
         />,
         { title: 'Jobs' },
       );

@@ -11,7 +11,8 @@ import { parseUsersCsv } from '../../domain/usersCsv.js';
 import { inFormOrder, schemaErrors, type FormError, type JobFormValues } from '../jobForm/formFields.js';
 import { defaultValues, readJobForm, valuesFromSpec } from '../jobForm/formToSpec.js';
 import { JobForm, type JobFormProps } from '../views/JobForm.js';
-import { notFoundPage } from './notFoundPage.js';
+import { forbiddenPage, notFoundPage } from './notFoundPage.js';
+import { decide } from '../../domain/permissions.js';
 import { actorOf } from '../actor.js';
 import { linkSettings } from '../linkSettings.js';
 
@@ -38,10 +39,15 @@ export function jobFormPagesApp(deps: RouteDeps) {
 
   return new Hono<AppEnv>()
     .get('/new', async (c) => {
+      const who = c.get('principal');
       const cloneId = c.req.query('clone');
+      const create = decide(who, 'create');
+      if (!create.allowed) return forbiddenPage(c, create.message);
       if (cloneId) {
         const job = await getJob(db, cloneId);
         if (!job) return notFoundPage(c, `There is no job ${cloneId} to clone.`);
+        const clone = decide(who, 'clone', job);
+        if (!clone.allowed) return forbiddenPage(c, clone.message);
         const spec = jobView(job, { links }).spec;
         if (!spec) return notFoundPage(c, `The configuration of job ${cloneId} could not be read.`);
         const props = formProps(c, valuesFromSpec(config, job, spec), []);
@@ -50,6 +56,8 @@ export function jobFormPagesApp(deps: RouteDeps) {
       return c.render(<JobForm {...formProps(c, defaultValues(config), [])} />, { title: 'New job' });
     })
     .post('/', async (c) => {
+      const create = decide(c.get('principal'), 'create');
+      if (!create.allowed) return forbiddenPage(c, create.message);
       const body = (await c.req.parseBody()) as Record<string, unknown>;
       const intent = body.intent === 'start' ? 'start' : body.intent === 'check' ? 'check' : 'create';
       const form = await readJobForm(body);

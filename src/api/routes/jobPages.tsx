@@ -17,7 +17,8 @@ import { parseUsersCsv, type AppUser } from '../../domain/usersCsv.js';
 import { ConfirmPage } from '../views/ConfirmPage.js';
 import { JobPage } from '../views/JobPage.js';
 import { JobLive, type JobLiveProps } from '../views/jobPage/JobLive.js';
-import { notFoundPage } from './notFoundPage.js';
+import { forbiddenPage, notFoundPage } from './notFoundPage.js';
+import { decide, type Subject } from '../../domain/permissions.js';
 import { actorOf } from '../actor.js';
 import { linkSettings } from '../linkSettings.js';
 
@@ -79,7 +80,7 @@ export function jobPagesApp(deps: RouteDeps) {
   const jobUsers = jobUsersCache();
 
   /** Everything the live part of a job page shows. */
-  async function liveProps(job: JobRow, csrfToken: string): Promise<JobLiveProps> {
+  async function liveProps(job: JobRow, viewer: Subject, csrfToken: string): Promise<JobLiveProps> {
     const [steps, audit, notifications, reports] = await Promise.all([
       listSteps(db, job.id),
       listAudit(db, { jobId: job.id, limit: 100 }),
@@ -87,7 +88,7 @@ export function jobPagesApp(deps: RouteDeps) {
       instanceReportLines(db, job.id),
     ]);
     const instance = reports.length ? progressOf(job.id, reports) : null;
-    return { view: jobView(job, { steps, links }), instance, audit, notifications, csrfToken };
+    return { view: jobView(job, { steps, links, viewer }), instance, audit, notifications, csrfToken };
   }
 
   /** The version is a digest of the HTML itself, so "unchanged" can never hide a change. */
@@ -100,9 +101,10 @@ export function jobPagesApp(deps: RouteDeps) {
     .get('/:id', async (c) => {
       const job = await getJob(db, c.req.param('id'));
       if (!job) return notFoundPage(c, `There is no job ${c.req.param('id')}.`);
-      const live = await liveProps(job, c.get('csrfToken'));
+      const live = await liveProps(job, c.get('principal'), c.get('csrfToken'));
       const { html: liveHtml, version } = await renderLive(live);
       const { view } = live;
+      // A viewer's spec has no CSV: the users section says they are not shown rather than "none".
       const { users, total: usersTotal } = jobUsers(view.spec?.usersCsv);
       c.header('Cache-Control', 'no-store');
       return c.render(
@@ -123,7 +125,7 @@ export function jobPagesApp(deps: RouteDeps) {
       // 204 when the live part has not changed since `v`: most polls of a running job cost no HTML.
       const job = await getJob(db, c.req.param('id'));
       if (!job) return c.text('not found', 404);
-      const live = await liveProps(job, c.get('csrfToken'));
+      const live = await liveProps(job, c.get('principal'), c.get('csrfToken'));
       const { html, version } = await renderLive(live);
       c.header('Cache-Control', 'no-store');
       c.header('X-Live-Version', version);
@@ -139,6 +141,9 @@ export function jobPagesApp(deps: RouteDeps) {
       const job = await getJob(db, id);
       if (!job) return notFoundPage(c, `There is no job ${id}.`);
       const back = () => c.redirect(`/jobs/${encodeURIComponent(id)}`, 303);
+      const actor = actorOf(c, config.TRUST_PROXY);
+      const decision = decide(actor, action, job);
+      if (!decision.allowed) return forbiddenPage(c, decision.message);
 
       if ((action === 'cancel' || action === 'destroy') && body.confirmed !== 'yes') {
         if (!actionAllowed(action, job.status as JobStatus, { hasResources: job.has_resources === 1 })) {
@@ -150,7 +155,6 @@ export function jobPagesApp(deps: RouteDeps) {
           title: `${action === 'cancel' ? 'Cancel' : 'Destroy'} ${job.name}?`,
         });
       }
-      const actor = actorOf(c, config.TRUST_PROXY);
       try {
         if (action === 'run') await startJob(deps.commands, id, undefined, actor);
         else await signalJob(deps.commands, id, action, actor, { reason: note(body.reason), comment: note(body.comment) });
@@ -158,6 +162,7 @@ export function jobPagesApp(deps: RouteDeps) {
       } catch (err) {
         if (!(err instanceof JobCommandError)) throw err;
         if (err.code === 'not_found') return notFoundPage(c, err.message);
+        if (err.forbidden) return forbiddenPage(c, err.message);
         setFlash(c, id, { kind: 'error', message: err.message }, secureCookies);
       }
       return back();

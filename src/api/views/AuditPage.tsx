@@ -15,7 +15,10 @@ export function AuditTable(props: { entries: AuditRow[]; showJob?: boolean; jobN
               <td data-label="When">
                 <time datetime={e.at}>{formatTime(e.at)}</time>
               </td>
-              <td data-label="Who">{e.actor}</td>
+              <td data-label="Who">
+                {e.actor}
+                {e.token_name ? <span class="hint"> (token {e.token_name})</span> : null}
+              </td>
               <td data-label="Action">{humanize(e.action)}</td>
               {props.showJob ? (
                 <td data-label="Job">

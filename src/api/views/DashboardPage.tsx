@@ -15,6 +15,8 @@ export interface DashboardPageProps {
   /** True when this page was reached through "Older". */
   paged: boolean;
   counts: Record<string, number>;
+  /** Whether the person may create jobs (requester and above). */
+  canCreate: boolean;
 }
 
 function pageHref(q: { status: string; search: string; cursor?: string }) {
@@ -71,9 +73,11 @@ export function DashboardPage(props: DashboardPageProps) {
     <>
       <div class="page-head">
         <h1>Jobs</h1>
-        <a class="button" href="/jobs/new">
-          New job
-        </a>
+        {props.canCreate ? (
+          <a class="button" href="/jobs/new">
+            New job
+          </a>
+        ) : null}
       </div>
       {/* biome-ignore lint/a11y/useSemanticElements: <search> is too new for the browsers people still use; the role says the same */}
       <form method="get" action="/" class="filters card" role="search" aria-label="Filter jobs">
@@ -106,7 +110,7 @@ export function DashboardPage(props: DashboardPageProps) {
       {props.rows.length === 0 ? (
         <p class="card empty">
           {filtered ? 'No job matches these filters.' : 'No jobs yet. '}
-          {filtered ? null : <a href="/jobs/new">Create the first one.</a>}
+          {filtered || !props.canCreate ? null : <a href="/jobs/new">Create the first one.</a>}
         </p>
       ) : (
         <div class="card table-card">

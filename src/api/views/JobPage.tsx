@@ -44,9 +44,11 @@ export function JobPage(props: JobPageProps) {
       <div class="page-head">
         <h1>{view.name}</h1>
         <div class="head-links">
-          <a href={`/jobs/new?clone=${encodeURIComponent(view.id)}`} class="button secondary">
-            Clone
-          </a>
+          {view.may.clone ? (
+            <a href={`/jobs/new?clone=${encodeURIComponent(view.id)}`} class="button secondary">
+              Clone
+            </a>
+          ) : null}
           {view.links.temporal ? (
             <a href={view.links.temporal} class="button secondary" rel="noopener noreferrer" target="_blank">
               Workflow in Temporal UI
@@ -75,9 +77,15 @@ export function JobPage(props: JobPageProps) {
       <CardSection id="config-title" title="Configuration">
         {view.spec ? <JobConfig spec={view.spec} /> : <p class="error">The stored configuration could not be read.</p>}
       </CardSection>
-      <CardSection id="users-title" title={`Users (${props.usersTotal})`}>
-        <Users users={props.users} total={props.usersTotal} />
-      </CardSection>
+      {view.may.seeInputs ? (
+        <CardSection id="users-title" title={`Users (${props.usersTotal})`}>
+          <Users users={props.users} total={props.usersTotal} />
+        </CardSection>
+      ) : (
+        <CardSection id="users-title" title="Users">
+          <p class="hint">The users and the containers' environment are shown to the job's owner, approvers and admins.</p>
+        </CardSection>
+      )}
       <script src="/static/job.js" defer></script>
       <script src="/static/logs.js" defer></script>
     </>

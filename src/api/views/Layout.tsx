@@ -1,8 +1,11 @@
 import type { Child } from 'hono/jsx';
+import { atLeast, type Role } from '../../domain/permissions.js';
 
 export interface LayoutProps {
   title: string;
   user?: string;
+  /** The signed-in person's role: which links the navigation offers. */
+  role?: Role;
   csrfToken?: string;
   nonce?: string;
   temporalUiUrl?: string;
@@ -31,14 +34,17 @@ export function Layout(props: LayoutProps) {
           {props.user ? (
             <nav aria-label="Main">
               <a href="/">Jobs</a>
-              <a href="/jobs/new">New job</a>
+              {props.role && atLeast(props.role, 'requester') ? <a href="/jobs/new">New job</a> : null}
               <a href="/outbox">Outbox</a>
               <a href="/audit">Audit log</a>
+              <a href="/tokens">API tokens</a>
+              {props.role === 'admin' ? <a href="/admin/users">Users</a> : null}
               {props.temporalUiUrl ? <a href={props.temporalUiUrl}>Temporal UI</a> : null}
               <form method="post" action="/logout" class="inline">
                 <input type="hidden" name="_csrf" value={props.csrfToken ?? ''} />
                 <button type="submit" class="link">
                   Sign out {props.user}
+                  {props.role ? ` (${props.role})` : ''}
                 </button>
               </form>
             </nav>

@@ -2,6 +2,10 @@ export interface LoginPageProps {
   next: string;
   error?: string;
   user?: string;
+  /** The local admin's form (LOCAL_LOGIN). */
+  localLogin: boolean;
+  /** The identity provider's button, when OIDC is set up: its label. */
+  providerLabel?: string;
 }
 
 export function LoginPage(props: LoginPageProps) {
@@ -13,14 +17,23 @@ export function LoginPage(props: LoginPageProps) {
           {props.error}
         </p>
       ) : null}
-      <form method="post" action="/login">
-        <input type="hidden" name="next" value={props.next} />
-        <label for="username">User</label>
-        <input id="username" name="username" autocomplete="username" required value={props.user ?? ''} />
-        <label for="password">Password</label>
-        <input id="password" name="password" type="password" autocomplete="current-password" required />
-        <button type="submit">Sign in</button>
-      </form>
+      {props.providerLabel ? (
+        <form method="get" action="/auth/oidc/start">
+          <input type="hidden" name="next" value={props.next} />
+          <button type="submit">Sign in with {props.providerLabel}</button>
+        </form>
+      ) : null}
+      {props.localLogin ? (
+        <form method="post" action="/login">
+          {props.providerLabel ? <h2>Local account</h2> : null}
+          <input type="hidden" name="next" value={props.next} />
+          <label for="username">User</label>
+          <input id="username" name="username" autocomplete="username" required value={props.user ?? ''} />
+          <label for="password">Password</label>
+          <input id="password" name="password" type="password" autocomplete="current-password" required />
+          <button type="submit">Sign in</button>
+        </form>
+      ) : null}
     </section>
   );
 }

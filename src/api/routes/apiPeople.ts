@@ -1,0 +1,91 @@
+import { Hono, type Context } from 'hono';
+import { validator } from 'hono/validator';
+import type { AppEnv } from '../auth.js';
+import type { RouteDeps } from './deps.js';
+import { ApiError, validationError } from '../apiErrors.js';
+import { bodyGuard, parseOr } from '../apiInput.js';
+import { subPath } from '../apiRoutes.js';
+import { actorOf } from '../actor.js';
+import { CommandError } from '../commandError.js';
+import { createToken, revokeToken, tokensFor, tokenState, updateUser, userRole } from '../peopleCommands.js';
+import { peopleRoutes as P, tokenIdParams, userIdParams } from '../peopleRoutes.js';
+import type { TokenListRow } from '../../db/apiTokens.js';
+import type { UserRow } from '../../db/schema.js';
+import { listUsers } from '../../db/users.js';
+import { isRole } from '../../domain/permissions.js';
+
+/** Who is calling, API tokens and users through the API; the rules live in peopleCommands.ts. */
+export function apiPeopleApp(deps: RouteDeps) {
+  const { db, config } = deps;
+  const actor = (c: Context<AppEnv>) => actorOf(c, config.TRUST_PROXY);
+  const json = (schema: Parameters<typeof parseOr>[0]) =>
+    validator('json', (v) => parseOr(schema, v, (e) => validationError(e, 'the request body is not valid')));
+  const param = (schema: typeof tokenIdParams | typeof userIdParams, what: string) =>
+    validator('param', (v) => parseOr(schema, v, () => new ApiError('not_found', `${what} not found`)));
+
+  const tokenJson = (t: TokenListRow, now = new Date()) => ({
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    userId: t.user_id,
+    userName: t.user_name,
+    createdAt: t.created_at,
+    expiresAt: t.expires_at,
+    lastUsedAt: t.last_used_at,
+    revokedAt: t.revoked_at,
+    state: tokenState(t, now),
+  });
+  const userJson = (u: UserRow) => ({
+    id: u.id,
+    name: u.name,
+    email: u.email,
+    subject: u.subject,
+    role: userRole(u),
+    mappedRole: isRole(u.mapped_role) ? u.mapped_role : null,
+    roleOverride: isRole(u.role_override) ? u.role_override : null,
+    active: u.active === 1,
+    createdAt: u.created_at,
+    lastLoginAt: u.last_login_at,
+  });
+
+  return new Hono<AppEnv>()
+    .on(P.getMe.method, subPath(P.getMe), (c) => {
+      const p = c.get('principal');
+      return c.json({ userId: p.userId, name: p.user, role: p.role, via: p.via, tokenName: p.tokenName ?? null }, 200);
+    })
+    .on(P.listTokens.method, subPath(P.listTokens), async (c) => {
+      return c.json({ tokens: (await tokensFor(db, actor(c))).map((t) => tokenJson(t)) }, 200);
+    })
+    .on(
+      P.createToken.method,
+      subPath(P.createToken),
+      bodyGuard({ multipart: false, bodyRequired: true }),
+      json(P.createToken.body.json),
+      async (c) => {
+        const input = c.req.valid('json') as Parameters<typeof createToken>[2];
+        const { token, secret } = await createToken(db, actor(c), input);
+        c.header('Cache-Control', 'no-store');
+        return c.json({ ...tokenJson(token), token: secret }, 201);
+      },
+    )
+    .on(P.revokeToken.method, subPath(P.revokeToken), param(tokenIdParams, 'token'), async (c) => {
+      return c.json(tokenJson(await revokeToken(db, actor(c), c.req.valid('param').id)), 200);
+    })
+    .on(P.listUsers.method, subPath(P.listUsers), async (c) => {
+      const who = actor(c);
+      if (who.role !== 'admin')
+        throw new CommandError('role_required', `listing users needs the admin role; you are a ${who.role}`);
+      return c.json({ users: (await listUsers(db)).map(userJson) }, 200);
+    })
+    .on(
+      P.updateUser.method,
+      subPath(P.updateUser),
+      param(userIdParams, 'user'),
+      bodyGuard({ multipart: false, bodyRequired: true }),
+      json(P.updateUser.body.json),
+      async (c) => {
+        const update = c.req.valid('json') as Parameters<typeof updateUser>[3];
+        return c.json(userJson(await updateUser(db, actor(c), c.req.valid('param').id, update)), 200);
+      },
+    );
+}
