@@ -96,7 +96,7 @@ export function createApp(deps: AppDeps) {
 
   const app = new Hono<AppEnv>();
   app.use(requestLog());
-  app.use(securityHeaders());
+  app.use(securityHeaders(config.oidc ? [config.oidc.issuerUrl.origin] : []));
   // Before authentication: Temporal UI's preflights carry no credentials.
   app.use('/codec/*', codecCors(config.temporalUiUrl));
   app.use(bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }));

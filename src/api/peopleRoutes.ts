@@ -24,7 +24,7 @@ export const tokenInput = z.strictObject(
       .trim()
       .min(1, { error: 'name is required: say what the token is for' })
       .max(64, { error: 'name must be at most 64 characters' })
-      .regex(/^[\w .:@-]+$/, { error: 'name may hold letters, digits, spaces and . _ - : @' }),
+      .regex(/^[\w .:@-]*$/, { error: 'name may hold letters, digits, spaces and . _ - : @' }),
     role: role.optional().describe("the token's role, at most your own; your role when left out"),
     expiresInDays: z.coerce
       .number({ error: 'expiresInDays must be a number' })

@@ -18,7 +18,13 @@ export function markForeignDocument(c: Context): void {
  * Headers on every response. Scripts run only from our own origin or with the
  * per-response nonce; nothing inline without it.
  */
-export function securityHeaders(): MiddlewareHandler<AppEnv> {
+/**
+ * `formOrigins`: other origins a form may lead to: the identity provider's,
+ * since signing out posts to /logout, which redirects there (browsers apply
+ * form-action to a form's redirects too).
+ */
+export function securityHeaders(formOrigins: string[] = []): MiddlewareHandler<AppEnv> {
+  const formAction = ["form-action 'self'", ...formOrigins].join(' ');
   return async (c, next) => {
     const nonce = crypto.randomBytes(16).toString('base64');
     c.set('nonce', nonce);
@@ -41,7 +47,7 @@ export function securityHeaders(): MiddlewareHandler<AppEnv> {
         styleSrc,
         "img-src 'self' data:",
         "connect-src 'self'",
-        "form-action 'self'",
+        formAction,
         "frame-ancestors 'none'",
         "base-uri 'none'",
         "object-src 'none'",

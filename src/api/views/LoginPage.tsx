@@ -18,10 +18,12 @@ export function LoginPage(props: LoginPageProps) {
         </p>
       ) : null}
       {props.providerLabel ? (
-        <form method="get" action="/auth/oidc/start">
-          <input type="hidden" name="next" value={props.next} />
-          <button type="submit">Sign in with {props.providerLabel}</button>
-        </form>
+        // A link, not a form: the start redirects to the provider, which form-action 'self' would stop.
+        <p>
+          <a class="button" href={`/auth/oidc/start?next=${encodeURIComponent(props.next)}`}>
+            Sign in with {props.providerLabel}
+          </a>
+        </p>
       ) : null}
       {props.localLogin ? (
         <form method="post" action="/login">
