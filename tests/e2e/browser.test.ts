@@ -13,6 +13,8 @@ import { freePort } from '../support/moto.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { waitForStep, testActor } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
+import { makeUser, sessionFor } from '../support/people.js';
+import { SESSION_COOKIE } from '../../src/api/auth.js';
 
 /**
  * The UI in a real browser (Debian's chromium through playwright-core)
@@ -25,6 +27,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 const USER = 'admin';
 const PASS = 'e2e-password-123';
+const SECRET_KEY = 'e2e-secret-key-0123456789abcdef0123';
 const USERS_CSV = 'username,email,role,display_name\nalice,alice@example.com,admin,Alice Admin\nbob,bob@example.com,viewer,Bob\n';
 
 let stack: SandboxStack;
@@ -54,7 +57,7 @@ beforeAll(async () => {
   const config = parseConfig({
     APP_ADMIN_USER: USER,
     APP_ADMIN_PASS: PASS,
-    SECRET_KEY: 'e2e-secret-key-0123456789abcdef0123',
+    SECRET_KEY,
     DATA_DIR: temp.dir,
     PUBLIC_BASE_URL: base,
     TEMPORAL_TASK_QUEUE: stack.worker.taskQueue,
@@ -318,23 +321,29 @@ describe('the web UI in a browser', () => {
     const id = await jobIdFromUrl(page);
     await expectStatus(page, 'awaiting_approval');
     await page.locator('#plan-title + .plan-counts').waitFor();
-    await expect(page.locator('button[data-action]').allInnerTexts()).resolves.toEqual([
-      'Approve plan',
-      'Reject plan',
-      'Cancel job',
-    ]);
-    await shot('11-job-awaiting-approval');
-    await page.fill('#approve-comment', 'looks right');
-    await page.click('button[data-action=approve]');
-    await expect(page.locator('.flash').textContent()).resolves.toContain('Plan approved');
+    // Its creator may cancel it, but someone else approves its plan.
+    await expect(page.locator('button[data-action]').allInnerTexts()).resolves.toEqual(['Cancel job']);
+
+    const approver = await makeUser(temp.db, 'e2e-approver', 'approver');
+    const { cookie } = await sessionFor(temp.db, SECRET_KEY, approver);
+    const context = await browser.newContext();
+    await context.addCookies([{ name: SESSION_COOKIE, value: cookie.slice(cookie.indexOf('=') + 1), url: base }]);
+    const other = await context.newPage();
+    await other.goto(`${base}/jobs/${id}`);
+    await expect(other.locator('button[data-action]').allInnerTexts()).resolves.toEqual(['Approve plan', 'Reject plan']);
+    await shot('11-job-awaiting-approval', other);
+    await other.fill('#approve-comment', 'looks right');
+    await other.click('button[data-action=approve]');
+    await expect(other.locator('.flash').textContent()).resolves.toContain('Plan approved');
+    await context.close();
     await expectStatus(page, 'succeeded');
     const audit = await temp.db
       .selectFrom('audit_log')
-      .select(['action', 'detail'])
+      .select(['action', 'detail', 'actor'])
       .where('job_id', '=', id)
       .orderBy('id')
       .execute();
-    expect(audit).toContainEqual({ action: 'approve', detail: 'looks right' });
+    expect(audit).toContainEqual({ action: 'approve', detail: 'looks right', actor: 'e2e-approver' });
     succeededJob = { id, name };
   });
 
