@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sql } from 'kysely';
+import { type Kysely, Migrator, sql } from 'kysely';
 import { createDb, migrateToLatest } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { tempDir } from '../support/tempDb.js';
+import { appOverDb } from '../support/appOverDb.js';
+import { sampleSpec } from '../support/jobs.js';
 import { spawn } from 'node:child_process';
 import { childEnv, collectOutput, ROOT, runTsx, TSX, waitExit, waitFor } from '../support/processes.js';
 
@@ -23,10 +25,75 @@ describe('migrations', () => {
       expect(await migrateToLatest(db)).toEqual([]);
       const tables = await db.introspection.getTables();
       expect(tables.map((t) => t.name)).toEqual(
-        expect.arrayContaining(['jobs', 'job_steps', 'job_logs', 'notifications', 'audit_log', 'idempotency_keys', 'sessions']),
+        expect.arrayContaining([
+          'jobs',
+          'job_steps',
+          'job_logs',
+          'notifications',
+          'audit_log',
+          'idempotency_keys',
+          'sessions',
+          'users',
+          'api_tokens',
+        ]),
       );
       const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
       expect(mode.rows[0].journal_mode).toBe('wal');
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('give jobs from before people existed to the local admin, who can still act on them; old sessions end', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const db = createDb(path.join(dir, 'app.db'));
+    try {
+      const before = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+      expect((await before.migrateTo('0003_step_invocations')).error).toBeUndefined();
+      const now = new Date().toISOString();
+      await (db as Kysely<any>)
+        .insertInto('jobs')
+        .values({
+          id: 'jold0000001',
+          name: 'from-before',
+          status: 'draft',
+          requester_email: 'a@example.com',
+          region: 'us-east-1',
+          instance_type: 't3.micro',
+          auth_method: 'assume_role',
+          spec_json: JSON.stringify(sampleSpec({ name: 'from-before' })),
+          created_by: 'api-token',
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+      await (db as Kysely<any>)
+        .insertInto('sessions')
+        .values({ id_hash: 'h-old', user: 'admin', created_at: now, expires_at: new Date(Date.now() + 3_600_000).toISOString() })
+        .execute();
+
+      expect(await migrateToLatest(db)).toContain('0004_people');
+      expect(await db.selectFrom('jobs').select('owner_id').where('id', '=', 'jold0000001').executeTakeFirst()).toEqual({
+        owner_id: 'local-admin',
+      });
+      expect(await db.selectFrom('users').select(['id', 'subject', 'role_override']).execute()).toEqual([
+        { id: 'local-admin', subject: 'local', role_override: 'admin' },
+      ]);
+      expect((await db.selectFrom('sessions').select('revoked_at').executeTakeFirst())?.revoked_at).not.toBeNull();
+
+      // The local admin signs in as before and may start the old job; the page offers it.
+      const { app, close } = appOverDb(db, { APP_ADMIN_USER: 'root', APP_ADMIN_PASS: 'pw-0123456789' });
+      try {
+        const auth = { authorization: `Basic ${Buffer.from('root:pw-0123456789').toString('base64')}` };
+        const job = (await (await app.request('/api/jobs/jold0000001', { headers: auth })).json()) as { actions: string[] };
+        expect(job.actions).toEqual(['run']);
+        expect((await db.selectFrom('users').select('name').where('id', '=', 'local-admin').executeTakeFirst())?.name).toBe(
+          'root',
+        );
+      } finally {
+        await close();
+      }
     } finally {
       await db.destroy();
     }
