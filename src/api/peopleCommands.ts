@@ -118,3 +118,35 @@ export async function updateUser(db: Db, actor: Actor, id: string, update: UserU
 export function userRole(u: Pick<UserRow, 'role_override' | 'mapped_role'>): Role | null {
   return effectiveRole(u.role_override, u.mapped_role);
 }
+
+/** A user as the API answers and the users page lists them. */
+export function userSummary(u: UserRow) {
+  return {
+    id: u.id,
+    name: u.name,
+    email: u.email,
+    subject: u.subject,
+    role: userRole(u),
+    mappedRole: isRole(u.mapped_role) ? u.mapped_role : null,
+    roleOverride: isRole(u.role_override) ? u.role_override : null,
+    active: u.active === 1,
+    createdAt: u.created_at,
+    lastLoginAt: u.last_login_at,
+  };
+}
+
+/** A token as the API answers and the tokens page lists it: never its secret, which is not kept. */
+export function tokenSummary(t: TokenListRow, now = new Date()) {
+  return {
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    userId: t.user_id,
+    userName: t.user_name,
+    createdAt: t.created_at,
+    expiresAt: t.expires_at,
+    lastUsedAt: t.last_used_at,
+    revokedAt: t.revoked_at,
+    state: tokenState(t, now),
+  };
+}

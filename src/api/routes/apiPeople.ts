@@ -7,12 +7,9 @@ import { bodyGuard, parseOr } from '../apiInput.js';
 import { subPath } from '../apiRoutes.js';
 import { actorOf } from '../actor.js';
 import { CommandError } from '../commandError.js';
-import { createToken, revokeToken, tokensFor, tokenState, updateUser, userRole } from '../peopleCommands.js';
+import { createToken, revokeToken, tokenSummary, tokensFor, updateUser, userSummary } from '../peopleCommands.js';
 import { peopleRoutes as P, tokenIdParams, userIdParams } from '../peopleRoutes.js';
-import type { TokenListRow } from '../../db/apiTokens.js';
-import type { UserRow } from '../../db/schema.js';
 import { listUsers } from '../../db/users.js';
-import { isRole } from '../../domain/permissions.js';
 
 /** Who is calling, API tokens and users through the API; the rules live in peopleCommands.ts. */
 export function apiPeopleApp(deps: RouteDeps) {
@@ -23,38 +20,13 @@ export function apiPeopleApp(deps: RouteDeps) {
   const param = (schema: typeof tokenIdParams | typeof userIdParams, what: string) =>
     validator('param', (v) => parseOr(schema, v, () => new ApiError('not_found', `${what} not found`)));
 
-  const tokenJson = (t: TokenListRow, now = new Date()) => ({
-    id: t.id,
-    name: t.name,
-    role: t.role,
-    userId: t.user_id,
-    userName: t.user_name,
-    createdAt: t.created_at,
-    expiresAt: t.expires_at,
-    lastUsedAt: t.last_used_at,
-    revokedAt: t.revoked_at,
-    state: tokenState(t, now),
-  });
-  const userJson = (u: UserRow) => ({
-    id: u.id,
-    name: u.name,
-    email: u.email,
-    subject: u.subject,
-    role: userRole(u),
-    mappedRole: isRole(u.mapped_role) ? u.mapped_role : null,
-    roleOverride: isRole(u.role_override) ? u.role_override : null,
-    active: u.active === 1,
-    createdAt: u.created_at,
-    lastLoginAt: u.last_login_at,
-  });
-
   return new Hono<AppEnv>()
     .on(P.getMe.method, subPath(P.getMe), (c) => {
       const p = c.get('principal');
       return c.json({ userId: p.userId, name: p.user, role: p.role, via: p.via, tokenName: p.tokenName ?? null }, 200);
     })
     .on(P.listTokens.method, subPath(P.listTokens), async (c) => {
-      return c.json({ tokens: (await tokensFor(db, actor(c))).map((t) => tokenJson(t)) }, 200);
+      return c.json({ tokens: (await tokensFor(db, actor(c))).map((t) => tokenSummary(t)) }, 200);
     })
     .on(
       P.createToken.method,
@@ -65,17 +37,17 @@ export function apiPeopleApp(deps: RouteDeps) {
         const input = c.req.valid('json') as Parameters<typeof createToken>[2];
         const { token, secret } = await createToken(db, actor(c), input);
         c.header('Cache-Control', 'no-store');
-        return c.json({ ...tokenJson(token), token: secret }, 201);
+        return c.json({ ...tokenSummary(token), token: secret }, 201);
       },
     )
     .on(P.revokeToken.method, subPath(P.revokeToken), param(tokenIdParams, 'token'), async (c) => {
-      return c.json(tokenJson(await revokeToken(db, actor(c), c.req.valid('param').id)), 200);
+      return c.json(tokenSummary(await revokeToken(db, actor(c), c.req.valid('param').id)), 200);
     })
     .on(P.listUsers.method, subPath(P.listUsers), async (c) => {
       const who = actor(c);
       if (who.role !== 'admin')
         throw new CommandError('role_required', `listing users needs the admin role; you are a ${who.role}`);
-      return c.json({ users: (await listUsers(db)).map(userJson) }, 200);
+      return c.json({ users: (await listUsers(db)).map(userSummary) }, 200);
     })
     .on(
       P.updateUser.method,
@@ -85,7 +57,7 @@ export function apiPeopleApp(deps: RouteDeps) {
       json(P.updateUser.body.json),
       async (c) => {
         const update = c.req.valid('json') as Parameters<typeof updateUser>[3];
-        return c.json(userJson(await updateUser(db, actor(c), c.req.valid('param').id, update)), 200);
+        return c.json(userSummary(await updateUser(db, actor(c), c.req.valid('param').id, update)), 200);
       },
     );
 }

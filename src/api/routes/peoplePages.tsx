@@ -5,11 +5,11 @@ import type { RouteDeps } from './deps.js';
 import { actorOf } from '../actor.js';
 import { CommandError } from '../commandError.js';
 import { setFlash, takeFlash } from '../flash.js';
-import { configuredUser, createToken, revokeToken, tokensFor, tokenState, updateUser, userRole } from '../peopleCommands.js';
+import { configuredUser, createToken, revokeToken, tokenSummary, tokensFor, updateUser, userSummary } from '../peopleCommands.js';
 import { tokenInput, userUpdate } from '../peopleRoutes.js';
 import { zodIssuesToFields } from '../../domain/jobSpec.js';
 import { listUsers } from '../../db/users.js';
-import { atLeast, isRole, ROLES } from '../../domain/permissions.js';
+import { atLeast, ROLES } from '../../domain/permissions.js';
 import { TokensPage, type TokensPageProps } from '../views/TokensPage.js';
 import { UsersPage } from '../views/UsersPage.js';
 import { forbiddenPage, notFoundPage } from './notFoundPage.js';
@@ -30,16 +30,7 @@ export function peoplePagesApp(deps: RouteDeps) {
   async function tokensPage(c: Context<AppEnv>, extra: Partial<TokensPageProps> = {}) {
     const who = actor(c);
     const now = new Date();
-    const tokens = (await tokensFor(db, who)).map((t) => ({
-      id: t.id,
-      name: t.name,
-      role: t.role,
-      owner: t.user_name,
-      createdAt: t.created_at,
-      expiresAt: t.expires_at,
-      lastUsedAt: t.last_used_at,
-      state: tokenState(t, now),
-    }));
+    const tokens = (await tokensFor(db, who)).map((t) => ({ ...tokenSummary(t, now), owner: t.user_name }));
     c.header('Cache-Control', 'no-store');
     return c.render(
       <TokensPage
@@ -56,14 +47,7 @@ export function peoplePagesApp(deps: RouteDeps) {
   async function usersPage(c: Context<AppEnv>) {
     const who = actor(c);
     const users = (await listUsers(db)).map((u) => ({
-      id: u.id,
-      name: u.name,
-      email: u.email,
-      role: userRole(u),
-      mappedRole: isRole(u.mapped_role) ? u.mapped_role : null,
-      roleOverride: isRole(u.role_override) ? u.role_override : null,
-      active: u.active === 1,
-      lastLoginAt: u.last_login_at,
+      ...userSummary(u),
       configured: configuredUser(u),
       self: u.id === who.userId,
     }));

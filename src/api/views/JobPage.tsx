@@ -1,6 +1,7 @@
 import { raw } from 'hono/html';
 import type { AppUser } from '../../domain/usersCsv.js';
 import type { Flash } from '../flash.js';
+import { FlashMessage } from './FlashMessage.js';
 import { CardSection } from './CardSection.js';
 import { LogViewer, type LogViewerProps } from './LogViewer.js';
 import { JobConfig } from './jobPage/JobConfig.js';
@@ -56,14 +57,7 @@ export function JobPage(props: JobPageProps) {
           ) : null}
         </div>
       </div>
-      {props.flash ? (
-        <p
-          class={props.flash.kind === 'error' ? 'flash flash-error' : 'flash'}
-          role={props.flash.kind === 'error' ? 'alert' : 'status'}
-        >
-          {props.flash.message}
-        </p>
-      ) : null}
+      <FlashMessage flash={props.flash} />
       <div
         id="job-live"
         data-job-id={view.id}

@@ -1,3 +1,4 @@
+import { FlashMessage } from './FlashMessage.js';
 import { ROLE_DESCRIPTIONS, ROLES } from '../../domain/permissions.js';
 import { formatTime } from './format.js';
 import { TableHead } from './TableHead.js';
@@ -27,14 +28,7 @@ export function UsersPage(props: UsersPageProps) {
   return (
     <>
       <h1>Users</h1>
-      {props.flash ? (
-        <p
-          class={props.flash.kind === 'error' ? 'flash flash-error' : 'flash'}
-          role={props.flash.kind === 'error' ? 'alert' : 'status'}
-        >
-          {props.flash.message}
-        </p>
-      ) : null}
+      <FlashMessage flash={props.flash} />
       <dl class="facts">
         {ROLES.map((r) => (
           <>
