@@ -136,6 +136,10 @@ export const configSchema = z.object({
   ]),
   ALLOWED_ACCOUNT_IDS: csvList((a) => (/^\d{12}$/.test(a) ? null : `"${a}" is not a 12-digit AWS account id`)).default([]),
   ALLOW_ACCESS_KEY_AUTH: bool.default(false),
+  /** Jobs run only in team accounts (server-made external IDs); typed role ARNs are refused. */
+  TEAM_ACCOUNTS_ONLY: bool.default(false),
+  /** Production without TEAM_ACCOUNTS_ONLY or ALLOWED_ACCOUNT_IDS: allow any account that trusts the worker, on purpose. */
+  ALLOW_ANY_ACCOUNT: bool.default(false),
   TERRAFORM_BINARY: z.string().min(1).default('terraform'),
   TERRAFORM_MODULE_DIR: z.string().min(1).default('./terraform'),
   JOBS_WORKDIR: z.string().optional(),
@@ -306,6 +310,12 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     if (raw.APP_ADMIN_PASS === DEFAULT_ADMIN_PASS) problems.push('APP_ADMIN_PASS: the default password is refused in production');
     if (raw.SECRET_KEY === DEFAULT_SECRET_KEY || raw.SECRET_KEY.length < 32)
       problems.push('SECRET_KEY: production needs a unique key of at least 32 characters');
+    if (!raw.TEAM_ACCOUNTS_ONLY && raw.ALLOWED_ACCOUNT_IDS.length === 0 && !raw.ALLOW_ANY_ACCOUNT) {
+      problems.push(
+        'TEAM_ACCOUNTS_ONLY: production needs an account restriction: TEAM_ACCOUNTS_ONLY=true (jobs run in team accounts), ' +
+          'or ALLOWED_ACCOUNT_IDS, or ALLOW_ANY_ACCOUNT=true to allow any account that trusts the worker on purpose',
+      );
+    }
   }
   if (raw.EMAIL_PROVIDER === 'ses' && !raw.SES_FROM_EMAIL) problems.push('SES_FROM_EMAIL: required when EMAIL_PROVIDER=ses');
   if (raw.TF_STATE_BUCKET && !raw.TF_STATE_REGION) problems.push('TF_STATE_REGION: required when TF_STATE_BUCKET is set');

@@ -44,7 +44,13 @@ export interface JobCredentials {
 
 /** Structurally the `auth` of the job spec (src/domain/jobSpec.ts). */
 export type AuthInput =
-  | { method: 'assume_role'; roleArn: string; externalId?: string }
+  | {
+      method: 'assume_role';
+      roleArn: string;
+      externalId?: string;
+      /** A team account's external ID before its last rotation, tried when the current one is refused. */
+      previousExternalId?: string;
+    }
   | { method: 'access_keys'; accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 
 export interface ResolveCredentialsInput {
@@ -180,18 +186,27 @@ export async function resolveJobCredentials(
     }
     // The worker's own base credentials: no `credentials` given, so the SDK's default chain.
     const sts = stsClient(deps, { region });
-    let assumed: AssumeRoleCommandOutput;
-    try {
-      assumed = await sts.send(
+    const assume = (externalId: string | undefined) =>
+      sts.send(
         new AssumeRoleCommand({
           RoleArn: auth.roleArn.trim(),
           RoleSessionName: roleSessionName(input.jobId),
           DurationSeconds: boundedDuration(input.durationSeconds),
-          ...(auth.externalId ? { ExternalId: auth.externalId } : {}),
+          ...(externalId ? { ExternalId: externalId } : {}),
         }),
       );
+    let assumed: AssumeRoleCommandOutput;
+    try {
+      assumed = await assume(auth.externalId);
     } catch (err) {
-      throw assumeRoleError(err, auth.roleArn.trim(), Boolean(auth.externalId));
+      // During a rotation's overlap the role may still trust only the previous external ID.
+      const denied = /^AccessDenied/.test(awsErrorCode(err) ?? '');
+      if (!denied || !auth.previousExternalId) throw assumeRoleError(err, auth.roleArn.trim(), Boolean(auth.externalId));
+      try {
+        assumed = await assume(auth.previousExternalId);
+      } catch (again) {
+        throw assumeRoleError(again, auth.roleArn.trim(), true);
+      }
     }
     const c = assumed.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey) {

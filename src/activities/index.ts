@@ -9,6 +9,8 @@ import type { NotificationEvent } from '../domain/notifications.js';
 import { publishedPorts } from '../domain/containers.js';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { AWS_REQUEST_HANDLER, resolveJobCredentials, terraformEnv } from './awsCredentials.js';
+import { authOf } from './teamAccountAuth.js';
+import { createTeamAccountActivities } from './teamAccountCheck.js';
 import { ec2ConsoleSource, fileConsoleSource } from './instanceConsole.js';
 import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
@@ -130,7 +132,7 @@ export function createActivities(deps: ActivityDeps) {
   /** The job's credentials, reused between its steps; `fresh` asks STS again (the verify step). */
   async function credentialsFor(jobId: string, spec: JobSpec, opts: { fresh?: boolean } = {}) {
     return credentialCache.get(
-      { jobId, region: spec.region, auth: spec.auth, allowedAccountIds: settings.allowedAccountIds },
+      { jobId, region: spec.region, auth: await authOf(db, spec), allowedAccountIds: settings.allowedAccountIds },
       resolveCreds,
       opts,
     );
@@ -182,6 +184,7 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
+    ...createTeamAccountActivities({ db, resolveCreds }),
     /** Local activity: the workflow's status changes, mirrored into `jobs` for the UI. */
     async recordJob(input: {
       jobId: string;
@@ -305,7 +308,8 @@ export function createActivities(deps: ActivityDeps) {
         'apply',
         async (io) => {
           await updateJob(db, jobId, { has_resources: 1 });
-          const approved = spec.options?.requireApproval ? await approvedPlan(jobId) : undefined;
+          // The plan a person approved (or could have been asked to) is the one applied.
+          const approved = spec.options?.requireApproval || spec.options?.approveWhen ? await approvedPlan(jobId) : undefined;
           await terraformApply(await terraformContext(jobId, spec, io), {
             // A retried apply re-plans; an approved job may only finish what was approved.
             checkReplan: approved ? (plan) => replanBeyondApproval(approved, plan) : undefined,

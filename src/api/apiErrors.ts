@@ -28,6 +28,7 @@ export const ERROR_STATUS = {
   role_required: 403,
   not_owner: 403,
   own_job: 403,
+  account_not_in_team: 403,
   csrf: 403,
   not_found: 404,
   conflict: 409,
@@ -98,7 +99,9 @@ const HTTP_CODES: Record<number, ApiErrorCode> = {
 /** Status and body for anything thrown by an API handler. */
 export function errorResponseFor(err: unknown): { status: ContentfulStatusCode; body: ApiErrorBody } {
   if (err instanceof ApiError) return { status: err.status, body: errorBody(err.code, err.message, err.fields) };
-  if (err instanceof JobCommandError) return { status: ERROR_STATUS[err.code], body: errorBody(err.code, err.message) };
+  if (err instanceof JobCommandError) {
+    return { status: ERROR_STATUS[err.code], body: errorBody(err.code, err.message, err.fields) };
+  }
   if (err instanceof z.ZodError) return { status: 422, body: validationError(err).toBody() };
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;

@@ -19,6 +19,7 @@ import { jobPagesApp } from './routes/jobPages.js';
 import { outboxPagesApp } from './routes/outboxPages.js';
 import { auditPagesApp } from './routes/auditPages.js';
 import { peoplePagesApp } from './routes/peoplePages.js';
+import { teamPagesApp } from './routes/teamPages.js';
 import type { RouteDeps } from './routes/deps.js';
 import { requestLog } from './requestLog.js';
 import { metricsApp, metricsTokenShortcut } from './metricsRoute.js';
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps) {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     approvalTimeoutMs: config.APPROVAL_TIMEOUT_HOURS * 3_600_000,
     infraRetryBudgetMs: config.STEP_INFRA_RETRY_HOURS * 3_600_000,
+    teamAccountsOnly: config.TEAM_ACCOUNTS_ONLY,
   };
   const routeDeps: RouteDeps = {
     ...deps,
@@ -174,6 +176,7 @@ export function createApp(deps: AppDeps) {
   app.route('/outbox', outboxPagesApp(routeDeps));
   app.route('/audit', auditPagesApp(routeDeps));
   app.route('/', peoplePagesApp(routeDeps));
+  app.route('/', teamPagesApp(routeDeps));
   return app;
 }
 

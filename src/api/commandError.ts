@@ -7,13 +7,15 @@ import type { RefusalCode } from '../domain/permissions.js';
  */
 export class CommandError extends Error {
   constructor(
-    readonly code: 'not_found' | 'conflict' | 'unavailable' | RefusalCode,
+    readonly code: 'not_found' | 'conflict' | 'unavailable' | 'validation_failed' | 'account_not_in_team' | RefusalCode,
     message: string,
+    /** With validation_failed: the spec fields at fault. */
+    readonly fields?: { path: string; message: string }[],
   ) {
     super(message);
   }
 
   get forbidden(): boolean {
-    return this.code === 'role_required' || this.code === 'not_owner' || this.code === 'own_job';
+    return ['role_required', 'not_owner', 'own_job', 'account_not_in_team'].includes(this.code);
   }
 }

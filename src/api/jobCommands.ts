@@ -9,6 +9,7 @@ import { publicSpec, type JobSpec } from '../domain/jobSpec.js';
 import { actionAllowed, workflowIdFor, type JobAction, type JobStatus } from '../domain/lifecycle.js';
 import { decide, type JobPermission, type Subject } from '../domain/permissions.js';
 import { CommandError } from './commandError.js';
+import { checkTeamRoom, placeJob } from './teamPlacement.js';
 
 /** The job commands' error (one class for every command of the web layer). */
 export { CommandError as JobCommandError } from './commandError.js';
@@ -27,6 +28,8 @@ export interface CommandDeps {
   approvalTimeoutMs: number;
   /** STEP_INFRA_RETRY_HOURS in ms; unset: the workflow's default. */
   infraRetryBudgetMs?: number;
+  /** TEAM_ACCOUNTS_ONLY: jobs run only in team accounts, no typed role ARNs. */
+  teamAccountsOnly?: boolean;
 }
 
 /** Who acts: the principal of the request, as the permission rules and the audit need it. */
@@ -52,8 +55,10 @@ export function newJobId(): string {
  * Creates a job. Jobs that authenticate with access keys start at once: the
  * keys are never stored, so they travel only in the (encrypted) workflow input.
  */
-export async function createJob(deps: CommandDeps, spec: JobSpec, actor: Actor): Promise<JobRow> {
+export async function createJob(deps: CommandDeps, given: JobSpec, actor: Actor): Promise<JobRow> {
   authorize(actor, 'create');
+  const placement = await placeJob(deps.db, actor, given, { teamAccountsOnly: deps.teamAccountsOnly ?? false });
+  const spec = placement.spec;
   const now = new Date().toISOString();
   const id = newJobId();
   const row = await insertJob(deps.db, {
@@ -74,6 +79,8 @@ export async function createJob(deps: CommandDeps, spec: JobSpec, actor: Actor):
     workflow_id: null,
     created_by: actor.user,
     owner_id: actor.userId,
+    team_id: placement.teamId,
+    team_account_id: placement.teamAccountId,
     created_at: now,
     started_at: null,
     finished_at: null,
@@ -94,7 +101,9 @@ export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec |
   const job = await getJob(deps.db, jobId);
   if (!job) throw new CommandError('not_found', `job ${jobId} not found`);
   authorize(actor, 'run', job);
-  const fullSpec = spec ?? storedSpec(job);
+  await checkTeamRoom(deps.db, job.team_id);
+  // What was stored is what runs (a team's rules may have shaped it), but for access keys, which are never stored.
+  const fullSpec = spec?.auth.method === 'access_keys' ? spec : storedSpec(job);
   if (fullSpec.auth.method === 'access_keys' && !('secretAccessKey' in fullSpec.auth && fullSpec.auth.secretAccessKey)) {
     throw new CommandError(
       'conflict',

@@ -3,6 +3,7 @@ import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
 import * as oidc from 'openid-client';
 import type { Db } from '../db/database.js';
 import { getUser, upsertSignedInUser } from '../db/users.js';
+import { syncGroupMemberships } from '../db/teams.js';
 import { effectiveRole, roleFromGroups } from '../domain/permissions.js';
 import type { OidcSettings } from '../oidcConfig.js';
 import type { AppEnv, Authenticator } from './auth.js';
@@ -141,7 +142,8 @@ export function oidcSignIn(deps: OidcSignInDeps) {
       const sub = str(claims.sub);
       if (!sub) return failed(c, 'The identity provider sent no subject.');
       const email = str(claims.email);
-      const mapped = roleFromGroups(groupsOf(claims, settings.groupsClaim), settings.roleMap, settings.defaultRole);
+      const groups = groupsOf(claims, settings.groupsClaim);
+      const mapped = roleFromGroups(groups, settings.roleMap, settings.defaultRole);
       const user = await upsertSignedInUser(
         deps.db,
         {
@@ -153,6 +155,8 @@ export function oidcSignIn(deps: OidcSignInDeps) {
         new Date(),
       );
       if (user.active !== 1) return failed(c, 'Your account here is deactivated; ask an admin.');
+      // Teams that follow a group of the provider's: joined and left with it.
+      await syncGroupMemberships(deps.db, user.id, groups);
       if (!effectiveRole(user.role_override, user.mapped_role)) {
         return failed(c, 'You have no role here yet: ask an admin to give you one.');
       }

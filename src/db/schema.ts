@@ -7,6 +7,9 @@ type Timestamp = string;
 export interface JobsTable extends Omit<JobColumns, 'has_resources' | 'owner_id'> {
   has_resources: ColumnType<number, number | undefined, number>;
   owner_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The team and team account the job runs in; null for jobs with a typed role ARN (and from before teams). */
+  team_id: ColumnType<string | null, string | null | undefined, string | null>;
+  team_account_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface JobStepsTable {
@@ -115,6 +118,50 @@ export interface ApiTokensTable {
   revoked_at: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
+/** A team: who may use its AWS accounts, and how it narrows the global allowlists (null: no narrowing). */
+export interface TeamsTable {
+  id: string;
+  name: string;
+  /** People in this identity-provider group join the team at sign-in. */
+  oidc_group: string | null;
+  /** JSON arrays. */
+  allowed_regions: string | null;
+  allowed_instance_types: string | null;
+  max_ttl_hours: number | null;
+  max_live_jobs: number | null;
+  /** always | never | on_replace */
+  approval_policy: ColumnType<string, string | undefined, string>;
+  created_at: string;
+}
+
+export interface TeamMembersTable {
+  team_id: string;
+  user_id: string;
+  /** `oidc` (kept in step with the groups at each sign-in) or `admin` (added by hand). */
+  source: string;
+}
+
+export interface TeamAccountsTable {
+  id: string;
+  team_id: string;
+  label: string;
+  account_id: string;
+  role_arn: string;
+  /** Made by the server; the role's trust policy requires it. */
+  external_id: string;
+  /** The one before the last rotation, still accepted until previous_valid_until. */
+  previous_external_id: ColumnType<string | null, string | null | undefined, string | null>;
+  previous_valid_until: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: string;
+  rotated_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface ServiceFactsTable {
+  key: string;
+  value: string;
+  updated_at: string;
+}
+
 export interface Database {
   jobs: JobsTable;
   job_steps: JobStepsTable;
@@ -125,6 +172,10 @@ export interface Database {
   sessions: SessionsTable;
   users: UsersTable;
   api_tokens: ApiTokensTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  team_accounts: TeamAccountsTable;
+  service_facts: ServiceFactsTable;
 }
 
 export type JobRow = Selectable<JobsTable>;
@@ -136,3 +187,5 @@ export type NotificationRow = Selectable<NotificationsTable>;
 export type AuditRow = Selectable<AuditLogTable>;
 export type UserRow = Selectable<UsersTable>;
 export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type TeamRow = Selectable<TeamsTable>;
+export type TeamAccountRow = Selectable<TeamAccountsTable>;

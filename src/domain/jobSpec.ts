@@ -87,12 +87,22 @@ function pattern(field: string, re: RegExp, expected: string) {
   return text(field).regex(re, { error: (iss) => `${field} "${String(iss.input)}" is not ${expected}` });
 }
 
+/** A team account's id (db/teams.ts newAccountId). */
+export const TEAM_ACCOUNT_ID = /^acct[0-9a-f]{12}$/;
+
 const assumeRoleShape = {
   method: z.literal('assume_role'),
-  roleArn: text('auth.roleArn').regex(ROLE_ARN, {
-    error: (iss) =>
-      `auth.roleArn "${String(iss.input)}" is not an IAM role ARN (expected arn:aws:iam::<12-digit account id>:role/<role name>)`,
-  }),
+  // Without a team account the role is typed; with one the service fills it in from the account.
+  roleArn: optionalText(
+    text('auth.roleArn').regex(ROLE_ARN, {
+      error: (iss) =>
+        `auth.roleArn "${String(iss.input)}" is not an IAM role ARN (expected arn:aws:iam::<12-digit account id>:role/<role name>)`,
+    }),
+  ),
+  /** One of the team's AWS accounts: its role, and an external ID only the service knows. */
+  teamAccountId: optionalText(
+    text('auth.teamAccountId').regex(TEAM_ACCOUNT_ID, { error: 'auth.teamAccountId is not the id of a team account' }),
+  ),
   // The external ID is not secret in AWS's model, but it is not echoed in messages either.
   externalId: optionalText(
     text('auth.externalId').regex(EXTERNAL_ID, {
@@ -119,7 +129,15 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
   const allowedAccounts = policy.allowedAccountIds ?? [];
 
   const assumeRole = strictObject('auth', assumeRoleShape).superRefine((auth, ctx) => {
-    const account = ROLE_ARN.exec(auth.roleArn)?.[2];
+    if (!auth.roleArn && !auth.teamAccountId) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['roleArn'],
+        message: 'auth.roleArn is required, or auth.teamAccountId: one of your team’s AWS accounts',
+      });
+      return;
+    }
+    const account = auth.roleArn ? ROLE_ARN.exec(auth.roleArn)?.[2] : undefined;
     if (account && allowedAccounts.length > 0 && !allowedAccounts.includes(account)) {
       ctx.addIssue({
         code: 'custom',
@@ -210,6 +228,8 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
 
   const options = strictObject('options', {
     requireApproval: z.boolean({ error: 'options.requireApproval must be true or false' }).default(false),
+    /** Set by a team's approval policy: approval only when the plan replaces or destroys something. */
+    approveWhen: z.enum(['replace_or_destroy'], { error: 'options.approveWhen must be "replace_or_destroy"' }).optional(),
     ttlHours: z
       .number({ error: 'options.ttlHours must be a number of hours' })
       .positive({ error: 'options.ttlHours must be more than 0' })

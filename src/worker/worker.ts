@@ -1,3 +1,4 @@
+import { recordWorkerPrincipal } from '../activities/teamAccountCheck.js';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
@@ -81,6 +82,9 @@ export async function startWorker(config: Config, db: Db): Promise<RunningWorker
     throw err;
   }
   const done = worker.run().finally(() => connection.close());
+  // Who this worker is in AWS: role trust policies name it, and the onboarding page shows it.
+  // Not with the sandbox, which has no AWS identity to ask about.
+  if (config.INSTANCE_CONSOLE === 'ec2') void recordWorkerPrincipal(db);
   return {
     worker,
     done,

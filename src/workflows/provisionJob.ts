@@ -193,9 +193,12 @@ async function runJob(
       const pre = await step('preflight', () => aws.preflight({ jobId, spec, accountId: identity.accountId }));
       await step('render', () => terraform.renderWorkspace({ jobId, spec, amiId: pre.amiId }));
       await step('init', () => terraform.terraformInit({ jobId, spec }));
-      await step('plan', () => terraform.terraformPlan({ jobId, spec }));
+      const plan = await step('plan', () => terraform.terraformPlan({ jobId, spec }));
 
-      if (spec.options?.requireApproval) {
+      // A team's policy may ask for approval only when the plan replaces or destroys something.
+      const approvalNeeded =
+        spec.options?.requireApproval || (spec.options?.approveWhen === 'replace_or_destroy' && plan.destroy > 0);
+      if (approvalNeeded) {
         const approved = await step('approval', async () => {
           progress.approvalDeadline = new Date(Date.now() + input.approvalTimeoutMs).toISOString();
           await quick.recordApprovalStep({ jobId, state: 'running' });

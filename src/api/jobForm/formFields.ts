@@ -11,6 +11,7 @@ export const FIELD_LABELS = {
   requesterEmail: 'Requester email',
   region: 'Region',
   authMethod: 'Authentication',
+  teamAccountId: 'AWS account',
   roleArn: 'Role ARN',
   externalId: 'External ID',
   accessKeyId: 'Access key ID',
@@ -45,6 +46,8 @@ export interface JobFormValues {
   requesterEmail: string;
   region: string;
   authMethod: 'assume_role' | 'access_keys';
+  /** One of the person's team accounts; empty: the typed role ARN. */
+  teamAccountId: string;
   roleArn: string;
   externalId: string;
   accessKeyId: string;
@@ -70,6 +73,7 @@ const PATH_FIELDS: [string, FieldKey][] = [
   ['name', 'name'],
   ['requesterEmail', 'requesterEmail'],
   ['region', 'region'],
+  ['auth.teamAccountId', 'teamAccountId'],
   ['auth.roleArn', 'roleArn'],
   ['auth.externalId', 'externalId'],
   ['auth.accessKeyId', 'accessKeyId'],

@@ -40,6 +40,7 @@ export function defaultValues(config: FormConfig): JobFormValues {
     requesterEmail: '',
     region: config.ALLOWED_REGIONS[0] ?? '',
     authMethod: 'assume_role',
+    teamAccountId: '',
     roleArn: '',
     externalId: '',
     accessKeyId: '',
@@ -71,7 +72,9 @@ export function valuesFromSpec(config: FormConfig, job: { name: string }, spec: 
     requesterEmail: spec.requesterEmail ?? '',
     region: spec.region ?? base.region,
     authMethod: keys ? 'access_keys' : 'assume_role',
-    roleArn: spec.auth.method === 'assume_role' ? spec.auth.roleArn : '',
+    teamAccountId: spec.auth.method === 'assume_role' ? (spec.auth.teamAccountId ?? '') : '',
+    // A team account's role comes with the account; only a typed role is typed again.
+    roleArn: spec.auth.method === 'assume_role' && !spec.auth.teamAccountId ? (spec.auth.roleArn ?? '') : '',
     externalId: spec.auth.method === 'assume_role' ? (spec.auth.externalId ?? '') : '',
     accessKeyId: '',
     vpcId: spec.network?.vpcId ?? '',
@@ -107,6 +110,7 @@ export async function readJobForm(body: Record<string, unknown>): Promise<ReadFo
     requesterEmail: t('requesterEmail'),
     region: t('region'),
     authMethod: t('authMethod') === 'access_keys' ? 'access_keys' : 'assume_role',
+    teamAccountId: t('teamAccountId'),
     roleArn: t('roleArn'),
     externalId: t('externalId'),
     accessKeyId: t('accessKeyId'),
@@ -197,7 +201,9 @@ export async function readJobForm(body: Record<string, unknown>): Promise<ReadFo
             secretAccessKey: t('secretAccessKey'),
             sessionToken: t('sessionToken') || undefined,
           }
-        : { method: 'assume_role', roleArn: values.roleArn, externalId: values.externalId || undefined },
+        : values.teamAccountId
+          ? { method: 'assume_role', teamAccountId: values.teamAccountId }
+          : { method: 'assume_role', roleArn: values.roleArn, externalId: values.externalId || undefined },
     instance: {
       type: values.instanceType,
       volumeSizeGb: formNumber(values.volumeSizeGb),

@@ -4,6 +4,7 @@ import type { RouteDeps } from './deps.js';
 import { setFlash, type Flash } from '../flash.js';
 import { createJob, JobCommandError, startJob } from '../jobCommands.js';
 import { getJob } from '../../db/jobs.js';
+import { usableAccounts } from '../../db/teams.js';
 import type { JobRow } from '../../db/schema.js';
 import { jobView } from '../../domain/jobView.js';
 import { zodIssuesToFields } from '../../domain/jobSpec.js';
@@ -27,15 +28,23 @@ export function jobFormPagesApp(deps: RouteDeps) {
   const secureCookies = config.publicBaseUrl.startsWith('https://');
   const links = linkSettings(config);
 
-  const formProps = (c: Context<AppEnv>, values: JobFormValues, errors: FormError[]): JobFormProps => ({
-    values,
-    errors,
-    regions: config.ALLOWED_REGIONS,
-    instanceTypes: config.ALLOWED_INSTANCE_TYPES,
-    allowAccessKeys: config.ALLOW_ACCESS_KEY_AUTH,
-    csrfToken: c.get('csrfToken'),
-    csvPreview: values.usersCsv ? parseUsersCsv(values.usersCsv) : null,
-  });
+  const formProps = async (c: Context<AppEnv>, values: JobFormValues, errors: FormError[]): Promise<JobFormProps> => {
+    const who = c.get('principal');
+    const accounts = await usableAccounts(db, who.userId, who.role === 'admin');
+    // A fresh form starts on the person's first team account.
+    const fresh = values.teamAccountId === '' && values.roleArn === '' && errors.length === 0;
+    return {
+      values: fresh && accounts.length ? { ...values, teamAccountId: accounts[0].id } : values,
+      errors,
+      regions: config.ALLOWED_REGIONS,
+      instanceTypes: config.ALLOWED_INSTANCE_TYPES,
+      allowAccessKeys: config.ALLOW_ACCESS_KEY_AUTH,
+      accounts: accounts.map((a) => ({ id: a.id, label: `${a.team_name} · ${a.label} (${a.account_id})` })),
+      allowTypedRole: !config.TEAM_ACCOUNTS_ONLY,
+      csrfToken: c.get('csrfToken'),
+      csvPreview: values.usersCsv ? parseUsersCsv(values.usersCsv) : null,
+    };
+  };
 
   return new Hono<AppEnv>()
     .get('/new', async (c) => {
@@ -50,10 +59,10 @@ export function jobFormPagesApp(deps: RouteDeps) {
         if (!clone.allowed) return forbiddenPage(c, clone.message);
         const spec = jobView(job, { links }).spec;
         if (!spec) return notFoundPage(c, `The configuration of job ${cloneId} could not be read.`);
-        const props = formProps(c, valuesFromSpec(config, job, spec), []);
+        const props = await formProps(c, valuesFromSpec(config, job, spec), []);
         return c.render(<JobForm {...props} clonedFrom={{ id: job.id, name: job.name }} />, { title: 'New job' });
       }
-      return c.render(<JobForm {...formProps(c, defaultValues(config), [])} />, { title: 'New job' });
+      return c.render(<JobForm {...(await formProps(c, defaultValues(config), []))} />, { title: 'New job' });
     })
     .post('/', async (c) => {
       const create = decide(c.get('principal'), 'create');
@@ -69,7 +78,7 @@ export function jobFormPagesApp(deps: RouteDeps) {
 
       if (errors.length > 0 || intent === 'check' || !parsed.success) {
         c.status(errors.length > 0 ? 422 : 200);
-        return c.render(<JobForm {...formProps(c, form.values, errors)} checked={errors.length === 0} />, {
+        return c.render(<JobForm {...(await formProps(c, form.values, errors))} checked={errors.length === 0} />, {
           title: errors.length ? 'Fix the new job' : 'New job',
         });
       }
@@ -80,11 +89,12 @@ export function jobFormPagesApp(deps: RouteDeps) {
         job = await createJob(deps.commands, parsed.data, actor);
       } catch (err) {
         if (!(err instanceof JobCommandError)) throw err;
-        // Access-key jobs start at once; the keys are not kept, so the user gives them again.
-        c.status(err.code === 'unavailable' ? 503 : 409);
-        return c.render(<JobForm {...formProps(c, form.values, [{ field: null, message: err.message }])} />, {
-          title: 'New job',
-        });
+        if (err.forbidden) return forbiddenPage(c, err.message);
+        // A team's rules name the fields they refuse; access-key jobs start at once (the keys are
+        // not kept, so the user gives them again).
+        const fieldErrors = err.fields ? inFormOrder(schemaErrors(err.fields, false)) : [{ field: null, message: err.message }];
+        c.status(err.fields ? 422 : err.code === 'unavailable' ? 503 : 409);
+        return c.render(<JobForm {...(await formProps(c, form.values, fieldErrors))} />, { title: 'Fix the new job' });
       }
       let flash: Flash = {
         kind: 'ok',

@@ -1,5 +1,5 @@
 import type { FormError, JobFormValues } from '../jobForm/formFields.js';
-import { AwsFields } from './jobForm/AwsFields.js';
+import { type AccountChoice, AwsFields } from './jobForm/AwsFields.js';
 import { BasicInfoFields } from './jobForm/BasicInfoFields.js';
 import { ContainersField } from './jobForm/ContainersField.js';
 import { fieldId, type FieldErrorMap } from './jobForm/fields.js';
@@ -14,6 +14,9 @@ export interface JobFormProps {
   regions: string[];
   instanceTypes: string[];
   allowAccessKeys: boolean;
+  /** The person's team accounts, and whether a role ARN may be typed instead. */
+  accounts: AccountChoice[];
+  allowTypedRole: boolean;
   csrfToken: string;
   /** The parsed users CSV, when there is one: preview rows and per-row problems. */
   csvPreview: CsvPreviewData | null;
@@ -72,7 +75,14 @@ export function JobForm(props: JobFormProps) {
       <form method="post" action="/jobs" enctype="multipart/form-data" novalidate class="job-form" id="job-form">
         <input type="hidden" name="_csrf" value={props.csrfToken} />
         <BasicInfoFields values={values} errors={errors} />
-        <AwsFields values={values} errors={errors} regions={props.regions} allowAccessKeys={props.allowAccessKeys} />
+        <AwsFields
+          values={values}
+          errors={errors}
+          regions={props.regions}
+          allowAccessKeys={props.allowAccessKeys}
+          accounts={props.accounts}
+          allowTypedRole={props.allowTypedRole}
+        />
         <NetworkFields values={values} errors={errors} />
         <InstanceFields values={values} errors={errors} instanceTypes={props.instanceTypes} />
         <ContainersField values={values} errors={errors} />

@@ -37,7 +37,9 @@ export function Layout(props: LayoutProps) {
               {props.role && atLeast(props.role, 'requester') ? <a href="/jobs/new">New job</a> : null}
               <a href="/outbox">Outbox</a>
               <a href="/audit">Audit log</a>
+              <a href="/accounts">AWS accounts</a>
               <a href="/tokens">API tokens</a>
+              {props.role === 'admin' ? <a href="/admin/teams">Teams</a> : null}
               {props.role === 'admin' ? <a href="/admin/users">Users</a> : null}
               {props.temporalUiUrl ? <a href={props.temporalUiUrl}>Temporal UI</a> : null}
               <form method="post" action="/logout" class="inline">

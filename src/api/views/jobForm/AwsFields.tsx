@@ -1,12 +1,22 @@
 import { FieldErrors, SelectField, TextField, type FieldGroupProps } from './fields.js';
 
+export interface AccountChoice {
+  id: string;
+  /** "team · label (account id)" */
+  label: string;
+}
+
 export interface AwsFieldsProps extends FieldGroupProps {
   regions: string[];
   allowAccessKeys: boolean;
+  /** The person's team accounts; jobs in them assume the account's role with an external ID only the service knows. */
+  accounts: AccountChoice[];
+  /** Whether a role ARN may be typed instead (not with TEAM_ACCOUNTS_ONLY). */
+  allowTypedRole: boolean;
 }
 
 /** Both methods' fields are always sent; the stylesheet shows those of the chosen method, so the form works without JavaScript. */
-export function AwsFields({ values: v, errors, regions, allowAccessKeys }: AwsFieldsProps) {
+export function AwsFields({ values: v, errors, regions, allowAccessKeys, accounts, allowTypedRole }: AwsFieldsProps) {
   const authErrors = errors.authMethod ?? [];
   const keysSelected = v.authMethod === 'access_keys';
   return (
@@ -33,25 +43,71 @@ export function AwsFields({ values: v, errors, regions, allowAccessKeys }: AwsFi
         )}
       </fieldset>
       <div class="auth-role">
-        <TextField
-          field="roleArn"
-          label="Role ARN"
-          value={v.roleArn}
-          errors={errors.roleArn}
-          required
-          placeholder="arn:aws:iam::123456789012:role/Provisioner"
-          hint="The role the service assumes in the target account."
-        />
-        <TextField
-          field="externalId"
-          label="External ID"
-          value={v.externalId}
-          errors={errors.externalId}
-          placeholder="tenant-42"
-        />
+        {accounts.length ? (
+          <AccountSelect
+            accounts={accounts}
+            value={v.teamAccountId}
+            errors={errors.teamAccountId}
+            allowTypedRole={allowTypedRole}
+          />
+        ) : null}
+        {!allowTypedRole && accounts.length === 0 ? (
+          <p class="hint">You are in no team with an AWS account yet: ask an admin to add you to one.</p>
+        ) : null}
       </div>
+      {allowTypedRole ? (
+        <div class="auth-role">
+          <TextField
+            field="roleArn"
+            label="Role ARN"
+            value={v.roleArn}
+            errors={errors.roleArn}
+            required
+            placeholder="arn:aws:iam::123456789012:role/Provisioner"
+            hint={
+              accounts.length
+                ? 'Only without a team account: a role of your own.'
+                : 'The role the service assumes in the target account.'
+            }
+          />
+          <TextField
+            field="externalId"
+            label="External ID"
+            value={v.externalId}
+            errors={errors.externalId}
+            placeholder="tenant-42"
+          />
+        </div>
+      ) : null}
       {allowAccessKeys ? <AccessKeyFields values={v} errors={errors} /> : null}
     </fieldset>
+  );
+}
+
+function AccountSelect(props: { accounts: AccountChoice[]; value: string; errors?: string[]; allowTypedRole: boolean }) {
+  const messages = props.errors ?? [];
+  return (
+    <div class={`field${messages.length ? ' has-error' : ''}`}>
+      <label for="f-teamAccountId">AWS account</label>
+      <FieldErrors id="f-teamAccountId-error" messages={messages} />
+      <select
+        id="f-teamAccountId"
+        name="teamAccountId"
+        aria-invalid={messages.length ? 'true' : undefined}
+        aria-describedby={messages.length ? 'f-teamAccountId-error' : undefined}
+      >
+        {props.accounts.map((a) => (
+          <option value={a.id} selected={a.id === props.value}>
+            {a.label}
+          </option>
+        ))}
+        {props.allowTypedRole ? (
+          <option value="" selected={props.value === ''}>
+            a role ARN of my own (below)
+          </option>
+        ) : null}
+      </select>
+    </div>
   );
 }
 
