@@ -215,7 +215,7 @@ describe('provisionJob workflow', () => {
     expect(job.status).toBe('succeeded');
     const approval = (await listSteps(temp.db, jobId)).find((s) => s.step === 'approval');
     expect(approval?.state).toBe('succeeded');
-    expect(approval?.detail).toMatch(/approved by tester: looks right/);
+    expect(approval?.detail).toMatch(/approved by approver: looks right/);
     await signalJob(commands, jobId, 'destroy', actor);
     await waitForStatus(temp.db, jobId, ['destroyed']);
   });
@@ -226,7 +226,7 @@ describe('provisionJob workflow', () => {
     await waitForStatus(temp.db, jobId, ['awaiting_approval']);
     await signalJob(commands, jobId, 'reject', APPROVER, { reason: 'too big' });
     const job = await waitForStatus(temp.db, jobId, ['rejected']);
-    expect(job.error).toMatch(/rejected by tester: too big/);
+    expect(job.error).toMatch(/rejected by approver: too big/);
     expect((await listSteps(temp.db, jobId)).some((s) => s.step === 'apply')).toBe(false);
     expect(stateList(jobId)).toEqual([]);
   });
