@@ -93,7 +93,37 @@ export const meJsonSchema = z.object({
   tokenName: z.string().nullable(),
 });
 
+const teamJsonSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  rules: z.object({
+    regions: z.array(z.string()).nullable().describe("null: the service's own list"),
+    instanceTypes: z.array(z.string()).nullable(),
+    maxTtlHours: z.number().nullable(),
+    maxLiveJobs: z.number().nullable(),
+    approvalPolicy: z.enum(['never', 'always', 'on_replace']),
+  }),
+  accounts: z
+    .array(
+      z.object({
+        id: z.string().describe('auth.teamAccountId of a job spec'),
+        label: z.string(),
+        accountId: z.string(),
+        roleArn: z.string(),
+      }),
+    )
+    .describe("the team's AWS accounts; their external IDs are on each account's set-up page"),
+});
+
 export const peopleRoutes = {
+  listTeams: {
+    method: 'GET',
+    path: '/api/teams',
+    summary: "Your teams and their AWS accounts (an admin's call lists every team)",
+    tag: 'people',
+    response: { status: 200, description: 'teams by name', schema: z.object({ teams: z.array(teamJsonSchema) }) },
+    errors: [],
+  },
   getMe: {
     method: 'GET',
     path: '/api/me',

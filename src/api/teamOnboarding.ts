@@ -4,6 +4,7 @@ import { getFact, WORKER_PRINCIPAL_FACT } from '../db/teams.js';
 import {
   cloudFormationTemplate,
   permissionsPolicy,
+  type StateBackendAccess,
   terraformSnippet,
   trustPolicy,
   workerTrustPrincipal,
@@ -18,6 +19,7 @@ export async function teamAccountOnboarding(
   db: Db,
   account: TeamAccountRow,
   teamName: string,
+  stateBackend?: StateBackendAccess,
   now = new Date(),
 ): Promise<Omit<AccountPageProps, 'csrfToken' | 'check' | 'flash'>> {
   const recorded = await getFact(db, WORKER_PRINCIPAL_FACT);
@@ -33,7 +35,7 @@ export async function teamAccountOnboarding(
       : null;
   const externalIds = [account.external_id, ...(previousValid ? [previousValid.externalId] : [])];
   const roleName = account.role_arn.split('/').pop()!;
-  const opts = { roleName, workerPrincipalArn: principal ?? UNKNOWN_PRINCIPAL, externalIds };
+  const opts = { roleName, workerPrincipalArn: principal ?? UNKNOWN_PRINCIPAL, externalIds, stateBackend };
   const partition = account.role_arn.split(':')[1];
   return {
     account: {
@@ -48,7 +50,7 @@ export async function teamAccountOnboarding(
     previous: previousValid,
     workerPrincipal: principal,
     trustPolicy: JSON.stringify(trustPolicy(opts), null, 2),
-    permissionsPolicy: JSON.stringify(permissionsPolicy({ partition }), null, 2),
+    permissionsPolicy: JSON.stringify(permissionsPolicy({ partition, stateBackend }), null, 2),
     cloudFormation: cloudFormationTemplate(opts),
     terraform: terraformSnippet(opts),
   };

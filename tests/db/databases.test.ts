@@ -21,7 +21,21 @@ import { getJobNotification, insertNotificationIfAbsent, transitionNotification 
 import { claimIdempotencyKey, completeIdempotencyKey } from '../../src/db/idempotency.js';
 import { listAudit, recordAudit } from '../../src/db/audit.js';
 import { insertSession, pruneExpiredSessions, revokeSession, sessionUser } from '../../src/db/sessions.js';
-import { LOCAL_ADMIN_ID } from '../../src/db/users.js';
+import { LOCAL_ADMIN_ID, upsertSignedInUser } from '../../src/db/users.js';
+import {
+  accountsByRoleArn,
+  addMember,
+  countLiveJobs,
+  getAccount,
+  insertAccount,
+  insertTeam,
+  newAccountId,
+  newTeamId,
+  rotateExternalId,
+  syncGroupMemberships,
+  teamsOfUser,
+  usableAccounts,
+} from '../../src/db/teams.js';
 import { renderMetrics } from '../../src/observability/metrics.js';
 import { parseConfig } from '../../src/config.js';
 import { createTempDbOf, dbKinds, type TempDb } from '../support/tempDb.js';
@@ -264,6 +278,63 @@ describe.each(dbKinds())('on %s', (kind) => {
     it('feed the jobs-by-status gauge', async () => {
       const text = await renderMetrics({ db, includeSdk: false });
       expect(text).toMatch(/^provisioning_jobs\{status="draft"\} \d+$/m);
+    });
+  });
+
+  describe('teams', () => {
+    it('keep members in step with groups, find accounts by role, rotate external IDs, and count live environments', async () => {
+      const user = await upsertSignedInUser(
+        db,
+        { subject: `oidc:t-${kind}`, email: null, name: 'tee', mappedRole: 'requester' },
+        new Date(),
+      );
+      const t1 = newTeamId();
+      const t2 = newTeamId();
+      const settings = (name: string, group: string | null) => ({
+        name: `${name}-${kind}`,
+        oidc_group: group,
+        allowed_regions: null,
+        allowed_instance_types: null,
+        max_ttl_hours: null,
+        max_live_jobs: 2,
+        approval_policy: 'never',
+      });
+      await insertTeam(db, t1, settings('grouped', `devs-${kind}`), new Date());
+      await insertTeam(db, t2, settings('by-hand', null), new Date());
+      await addMember(db, t2, user.id, 'admin');
+      await syncGroupMemberships(db, user.id, [`devs-${kind}`]);
+      expect((await teamsOfUser(db, user.id)).map((t) => t.id).sort()).toEqual([t1, t2].sort());
+      // Leaving the group leaves its team, not the one an admin added them to.
+      await syncGroupMemberships(db, user.id, []);
+      expect((await teamsOfUser(db, user.id)).map((t) => t.id)).toEqual([t2]);
+
+      const acct = newAccountId();
+      const roleArn = `arn:aws:iam::123456789012:role/prov-${kind}`;
+      await insertAccount(
+        db,
+        { id: acct, team_id: t2, label: 'dev', account_id: '123456789012', role_arn: roleArn, external_id: 'one' },
+        new Date(),
+      );
+      expect((await accountsByRoleArn(db, roleArn)).map((a) => a.id)).toEqual([acct]);
+      expect((await usableAccounts(db, user.id)).map((a) => [a.id, a.team_name])).toEqual([[acct, `by-hand-${kind}`]]);
+      const until = new Date(Date.now() + 3_600_000);
+      await rotateExternalId(db, acct, 'two', until, new Date());
+      expect(await getAccount(db, acct)).toMatchObject({
+        external_id: 'two',
+        previous_external_id: 'one',
+        previous_valid_until: until.toISOString(),
+      });
+
+      for (const [status, hasResources] of [
+        ['succeeded', 1],
+        ['failed', 1],
+        ['failed', 0],
+        ['destroyed', 0],
+        ['draft', 0],
+      ] as const) {
+        await insertJob(db, newJob({ status, has_resources: hasResources, team_id: t2, team_account_id: acct }));
+      }
+      expect(await countLiveJobs(db, t2)).toBe(2);
     });
   });
 

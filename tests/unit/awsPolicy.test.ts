@@ -296,3 +296,13 @@ describe('the role as CloudFormation and Terraform', () => {
     expect(policy).toEqual(permissionsPolicy());
   });
 });
+
+describe('the README', () => {
+  it('shows the permissions policy as generated', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Setting up an account'));
+    const block = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
+    expect(block, 'a json block in the README’s set-up section').toBeDefined();
+    expect(JSON.parse(block!)).toEqual(permissionsPolicy());
+  });
+});

@@ -40,6 +40,26 @@ describe('configuration', () => {
     }
   });
 
+  it('refuses to start in production without an account restriction, unless any account is allowed on purpose', () => {
+    const secrets = { NODE_ENV: 'production', APP_ADMIN_PASS: 'a-real-password', SECRET_KEY: 'k'.repeat(40) };
+    const problems = (extra: Record<string, string>) => {
+      try {
+        parseConfig({ ...secrets, ...extra });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    expect(problems({})).toEqual([
+      expect.stringMatching(/^TEAM_ACCOUNTS_ONLY: production needs an account restriction.*ALLOW_ANY_ACCOUNT/),
+    ]);
+    expect(problems({ TEAM_ACCOUNTS_ONLY: 'true' })).toEqual([]);
+    expect(problems({ ALLOWED_ACCOUNT_IDS: '123456789012' })).toEqual([]);
+    expect(problems({ ALLOW_ANY_ACCOUNT: 'true' })).toEqual([]);
+    // A laptop needs none.
+    expect(() => parseConfig({})).not.toThrow();
+  });
+
   it('reads DATABASE_URL as sqlite:<path> and in the SQLAlchemy form sqlite:///<path>', () => {
     const dbPath = (url: string) => parseConfig({ DATABASE_URL: url }, '/srv/app').databasePath;
     // As written: relative to the working directory, or absolute.

@@ -10,6 +10,8 @@ import { CommandError } from '../commandError.js';
 import { createToken, revokeToken, tokenSummary, tokensFor, updateUser, userSummary } from '../peopleCommands.js';
 import { peopleRoutes as P, tokenIdParams, userIdParams } from '../peopleRoutes.js';
 import { listUsers } from '../../db/users.js';
+import { listAccounts, listTeams, teamsOfUser } from '../../db/teams.js';
+import { teamPolicyOf } from '../teamPlacement.js';
 
 /** Who is calling, API tokens and users through the API; the rules live in peopleCommands.ts. */
 export function apiPeopleApp(deps: RouteDeps) {
@@ -21,6 +23,33 @@ export function apiPeopleApp(deps: RouteDeps) {
     validator('param', (v) => parseOr(schema, v, () => new ApiError('not_found', `${what} not found`)));
 
   return new Hono<AppEnv>()
+    .on(P.listTeams.method, subPath(P.listTeams), async (c) => {
+      const who = actor(c);
+      const teams = who.role === 'admin' ? await listTeams(db) : await teamsOfUser(db, who.userId);
+      const out = await Promise.all(
+        teams.map(async (t) => {
+          const rules = teamPolicyOf(t);
+          return {
+            id: t.id,
+            name: t.name,
+            rules: {
+              regions: rules.regions,
+              instanceTypes: rules.instanceTypes,
+              maxTtlHours: rules.maxTtlHours,
+              maxLiveJobs: rules.maxLiveJobs,
+              approvalPolicy: rules.approval,
+            },
+            accounts: (await listAccounts(db, t.id)).map((a) => ({
+              id: a.id,
+              label: a.label,
+              accountId: a.account_id,
+              roleArn: a.role_arn,
+            })),
+          };
+        }),
+      );
+      return c.json({ teams: out }, 200);
+    })
     .on(P.getMe.method, subPath(P.getMe), (c) => {
       const p = c.get('principal');
       return c.json({ userId: p.userId, name: p.user, role: p.role, via: p.via, tokenName: p.tokenName ?? null }, 200);

@@ -163,7 +163,15 @@ export function teamPagesApp(deps: RouteDeps) {
       return notFoundPage(c, `There is no AWS account ${id} in your teams.`);
     }
     const team = (await getTeam(db, account.team_id))!;
-    const props = await teamAccountOnboarding(db, account, team.name);
+    const stateBackend = config.TF_STATE_BUCKET
+      ? {
+          bucket: config.TF_STATE_BUCKET,
+          keyPrefix: config.TF_STATE_KEY_PREFIX,
+          lockTable: config.TF_STATE_LOCK_TABLE,
+          roleArn: config.TF_STATE_ROLE_ARN,
+        }
+      : undefined;
+    const props = await teamAccountOnboarding(db, account, team.name, stateBackend);
     c.header('Cache-Control', 'no-store');
     return c.render(<AccountPage {...props} check={check} csrfToken={c.get('csrfToken')} flash={takeFlash(c, 'teams')} />, {
       title: `${account.label}: set-up`,
