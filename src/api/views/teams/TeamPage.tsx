@@ -22,6 +22,17 @@ function Hidden(props: { csrfToken: string }) {
   return <input type="hidden" name="_csrf" value={props.csrfToken} />;
 }
 
+function RemoveButton(props: { action: string; csrfToken: string }) {
+  return (
+    <form method="post" action={props.action} class="inline">
+      <Hidden csrfToken={props.csrfToken} />
+      <button type="submit" class="danger">
+        Remove
+      </button>
+    </form>
+  );
+}
+
 /** One team: its rules, its people and its AWS accounts (admins). */
 export function TeamPage(props: TeamPageProps) {
   const base = `/admin/teams/${encodeURIComponent(props.team.id)}`;
@@ -56,12 +67,7 @@ export function TeamPage(props: TeamPageProps) {
                       </label>
                       <button type="submit">Rotate external ID</button>
                     </form>
-                    <form method="post" action={`/accounts/${encodeURIComponent(a.id)}/remove`} class="inline">
-                      <Hidden csrfToken={props.csrfToken} />
-                      <button type="submit" class="danger">
-                        Remove
-                      </button>
-                    </form>
+                    <RemoveButton action={`/accounts/${encodeURIComponent(a.id)}/remove`} csrfToken={props.csrfToken} />
                   </td>
                 </tr>
               ))}
@@ -107,12 +113,7 @@ export function TeamPage(props: TeamPageProps) {
                   <td data-label="Email">{m.email ?? '—'}</td>
                   <td data-label="Joined through">{m.source === 'oidc' ? 'their group' : 'an admin'}</td>
                   <td>
-                    <form method="post" action={`${base}/members/${encodeURIComponent(m.id)}/remove`} class="inline">
-                      <Hidden csrfToken={props.csrfToken} />
-                      <button type="submit" class="danger">
-                        Remove
-                      </button>
-                    </form>
+                    <RemoveButton action={`${base}/members/${encodeURIComponent(m.id)}/remove`} csrfToken={props.csrfToken} />
                   </td>
                 </tr>
               ))}
