@@ -191,7 +191,8 @@ export function createActivities(deps: ActivityDeps) {
       status?: JobStatus;
       error?: string | null;
       finishedAt?: string;
-      destroyAt?: string;
+      /** null: the TTL was taken away. */
+      destroyAt?: string | null;
     }): Promise<void> {
       // The job runs no more steps (a later destroy assumes the role again).
       if (input.status && FINISHED_STATUSES.has(input.status)) credentialCache.dropJob(input.jobId);
@@ -200,7 +201,7 @@ export function createActivities(deps: ActivityDeps) {
         ...(input.status ? { status: input.status } : {}),
         ...(input.error !== undefined ? { error: input.error === null ? null : redactLine(input.error) } : {}),
         ...(input.finishedAt ? { finished_at: input.finishedAt } : {}),
-        ...(input.destroyAt ? { destroy_at: input.destroyAt } : {}),
+        ...(input.destroyAt !== undefined ? { destroy_at: input.destroyAt } : {}),
         ...(input.status === 'destroyed' ? { has_resources: 0 } : {}),
       });
     },

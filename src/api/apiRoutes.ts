@@ -159,6 +159,21 @@ export const rejectBody = z.strictObject(
   },
 );
 
+export const ttlBody = z.strictObject(
+  {
+    ttlHours: z
+      .number({ error: 'ttlHours must be a number of hours, or null for no time to live' })
+      .positive({ error: 'ttlHours must be more than 0' })
+      .max(720, { error: 'ttlHours must be at most 720 (30 days)' })
+      .nullable()
+      .describe('hours from now until the environment is destroyed; null: until someone destroys it'),
+  },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object',
+  },
+);
+
 const healthSchema = z.object({ status: z.enum(['ok', 'degraded']), db: z.string(), temporal: z.string() });
 
 // --- the table ----------------------------------------------------------------------------------
@@ -278,6 +293,19 @@ export function apiRoutes(specSchema: JobSpecSchema) {
         bodyRequired: true,
       },
     ),
+    setJobTtl: {
+      method: 'POST',
+      path: '/api/jobs/:id/ttl',
+      summary: "Change a live environment's time to live (extend or shorten, from now)",
+      description:
+        'An Update of the running workflow: the destroy and its warnings are rescheduled. Refused (409, with the reason) ' +
+        'unless the job has succeeded and waits for its destroy, or past 720 hours from the job start (or the team’s longest).',
+      tag: 'jobs',
+      params: jobIdParams,
+      body: { required: true, json: ttlBody },
+      response: { status: 200, description: 'the job with its new destroyAt', schema: jobJsonSchema },
+      errors: [400, 403, 404, 409, 415, 422, 503],
+    },
     getJobLogs: {
       method: 'GET',
       path: '/api/jobs/:id/logs',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { containerListSchema, type ContainerSpec } from './containers.js';
 import { renderUserData, USER_DATA_LIMIT_BYTES, UserDataTooLargeError } from './userDataScript.js';
 import { formatCsvError, parseUsersCsv, usersToCsv } from './usersCsv.js';
+import { MAX_TTL_HOURS } from './lifecycle.js';
 
 /**
  * The job spec: what a requester asks for. One schema for the form, the API
@@ -37,7 +38,7 @@ const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 const IPV4_CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 // EC2 attaches at most 5 groups to an instance's interface by default, and the job's own group is one of them.
 const MAX_SECURITY_GROUPS = 4;
-export const MAX_TTL_HOURS = 720;
+export { MAX_TTL_HOURS };
 
 /** A string field whose missing/wrong-type messages name it. */
 function text(field: string) {

@@ -296,7 +296,7 @@ export interface JobView {
   steps: StepView[];
   links: JobLinks;
   /** For a view made for someone (`viewer`): what they may do besides the actions. */
-  may: { clone: boolean; seeInputs: boolean };
+  may: { clone: boolean; seeInputs: boolean; change: boolean };
   facts: JobFacts;
 }
 
@@ -325,8 +325,12 @@ export function jobView(
   const hasResources = job.has_resources === 1;
   const owner = { owner_id: job.owner_id ?? null };
   const may = opts.viewer
-    ? { clone: allows(opts.viewer, 'clone', owner), seeInputs: allows(opts.viewer, 'see_inputs', owner) }
-    : { clone: true, seeInputs: true };
+    ? {
+        clone: allows(opts.viewer, 'clone', owner),
+        seeInputs: allows(opts.viewer, 'see_inputs', owner),
+        change: allows(opts.viewer, 'change', owner),
+      }
+    : { clone: true, seeInputs: true, change: true };
   const stored = parseJson<PublicJobSpec>(job.spec_json);
   const spec = stored && !may.seeInputs ? withoutInputs(stored) : stored;
   const statusActions = allowedActions(status, { hasResources });

@@ -67,3 +67,6 @@ export function allowedActions(status: JobStatus, opts: { hasResources?: boolean
 export function workflowIdFor(jobId: string): string {
   return `job-${jobId}`;
 }
+
+/** The longest an environment may live, from its job's start: 30 days. */
+export const MAX_TTL_HOURS = 720;

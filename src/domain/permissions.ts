@@ -43,7 +43,7 @@ export interface Subject {
   role: Role;
 }
 
-export type JobPermission = 'create' | 'run' | 'cancel' | 'destroy' | 'clone' | 'approve' | 'reject' | 'see_inputs';
+export type JobPermission = 'create' | 'run' | 'cancel' | 'destroy' | 'clone' | 'change' | 'approve' | 'reject' | 'see_inputs';
 
 export type RefusalCode = 'role_required' | 'not_owner' | 'own_job';
 
@@ -71,6 +71,7 @@ export function decide(who: Subject, permission: JobPermission, job?: { owner_id
     case 'cancel':
     case 'destroy':
     case 'clone':
+    case 'change':
       if (!atLeast(who.role, 'requester')) {
         return refuse('role_required', `to ${permission} a job needs the requester role; you are a ${who.role}`);
       }

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { JobStatus, JobStep, StepState } from '../domain/lifecycle.js';
 
 /** The workflow's signals and query: the one place the web side and the workflow agree on them. */
@@ -47,3 +47,15 @@ export interface JobProgress {
 }
 
 export const progressQuery = defineQuery<JobProgress>('progress');
+
+/** A new time to live, counted from now; null: no TTL (the environment lives until destroyed). */
+export interface SetTtlRequest {
+  by: string;
+  ttlHours: number | null;
+}
+export interface SetTtlResult {
+  destroyAt: string | null;
+}
+
+/** An Update, not a signal: the caller learns at once whether the job took it, and why not. */
+export const setTtlUpdate = defineUpdate<SetTtlResult, [SetTtlRequest]>('setTtl');

@@ -9,7 +9,7 @@ import {
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { JobSpec } from '../domain/jobSpec.js';
-import type { JobStatus, JobStep } from '../domain/lifecycle.js';
+import { type JobStatus, type JobStep, MAX_TTL_HOURS } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { DEFAULT_INFRA_RETRY_HOURS, JOB_FAILED_TYPE } from '../domain/failures.js';
 import { activityProxies, type ActivityProxies } from './activityProxies.js';
@@ -19,6 +19,7 @@ import {
   destroySignal,
   progressQuery,
   rejectSignal,
+  setTtlUpdate,
   type ApproveRequest,
   type JobProgress,
   type RejectRequest,
@@ -175,8 +176,35 @@ async function runJob(
 
   // The TTL counts from the start of the job, so the destroy time is known (and shown) from the start.
   const ttlHours = spec.options?.ttlHours;
-  const destroyAtMs = ttlHours ? workflowInfo().startTime.getTime() + ttlHours * HOUR : undefined;
+  let destroyAtMs = ttlHours ? workflowInfo().startTime.getTime() + ttlHours * HOUR : undefined;
   progress.destroyAt = destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined;
+  /** Set by a TTL change, so the wait for the TTL starts over with the new time. */
+  let ttlChanged = false;
+  setHandler(
+    setTtlUpdate,
+    async ({ ttlHours: hours }) => {
+      destroyAtMs = hours === null ? undefined : Date.now() + hours * HOUR;
+      progress.destroyAt = destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined;
+      ttlChanged = true;
+      await quick.recordJob({ jobId, destroyAt: progress.destroyAt ?? null });
+      return { destroyAt: progress.destroyAt ?? null };
+    },
+    {
+      // Only a live environment waiting for its destroy has a life to change, and never beyond the longest.
+      validator: ({ ttlHours: hours }) => {
+        if (progress.status !== 'succeeded' || destroyRequested) {
+          throw new Error(`the time to live of a ${progress.status.replace('_', ' ')} job cannot change`);
+        }
+        if (hours !== null && !(hours > 0)) throw new Error('ttlHours must be more than 0');
+        const limit = workflowInfo().startTime.getTime() + MAX_TTL_HOURS * HOUR;
+        if (hours !== null && Date.now() + hours * HOUR > limit) {
+          throw new Error(
+            `the environment may live at most ${MAX_TTL_HOURS} hours from the job's start (until ${new Date(limit).toISOString()})`,
+          );
+        }
+      },
+    },
+  );
   if (input.mode === 'destroy') {
     // An earlier run of this job closed without destroying what it made; the web set the job `destroying`.
     progress.hasResources = true;
@@ -286,22 +314,29 @@ async function runJob(
    */
   async function waitForDestroy(): Promise<ProvisionJobResult> {
     const startMs = workflowInfo().startTime.getTime();
-    // Warnings only make sense when the TTL leaves room for them after the start.
-    const warnings: Array<{ beforeMs: number; event: NotificationEvent }> = [
-      { beforeMs: 24 * HOUR, event: 'ttl_warning_24h' as const },
-      { beforeMs: HOUR, event: 'ttl_warning_1h' as const },
-    ].filter((w) => destroyAtMs !== undefined && destroyAtMs - w.beforeMs > startMs);
+    // Warnings only make sense when the TTL leaves room for them after the start (or after a TTL change).
+    const warningsFor = (fromMs: number) =>
+      [
+        { beforeMs: 24 * HOUR, event: 'ttl_warning_24h' as const },
+        { beforeMs: HOUR, event: 'ttl_warning_1h' as const },
+      ].filter((w) => destroyAtMs !== undefined && destroyAtMs - w.beforeMs > fromMs);
+    let warnings: Array<{ beforeMs: number; event: NotificationEvent }> = warningsFor(startMs);
 
     while (!destroyRequested) {
+      if (ttlChanged) {
+        // A new TTL: its warnings are scheduled afresh (the ones already sent for the old one may come again).
+        ttlChanged = false;
+        warnings = warningsFor(Date.now());
+      }
       if (destroyAtMs === undefined) {
-        await condition(() => destroyRequested);
-        break;
+        await condition(() => destroyRequested || ttlChanged);
+        continue;
       }
       const remaining = destroyAtMs - Date.now();
       if (remaining <= 0) break;
       const next = warnings.find((w) => remaining > w.beforeMs);
-      const signalled = await condition(() => destroyRequested, next ? remaining - next.beforeMs : remaining);
-      if (signalled) break;
+      const woken = await condition(() => destroyRequested || ttlChanged, next ? remaining - next.beforeMs : remaining);
+      if (woken) continue;
       if (next) {
         warnings.splice(warnings.indexOf(next), 1);
         await notify(next.event);

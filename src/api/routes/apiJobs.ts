@@ -10,6 +10,7 @@ import { idempotent } from '../idempotency.js';
 import { auditJson, jobJson, stepJson, type CreatedJobJson, type SpecWarning } from '../jobJson.js';
 import { linkSettings } from '../linkSettings.js';
 import { createJob, signalJob, startJob, type SignalArgs } from '../jobCommands.js';
+import { setJobTtl } from '../jobTtl.js';
 import { getJob, listJobs, listSteps } from '../../db/jobs.js';
 import { listAudit } from '../../db/audit.js';
 import type { JobRow } from '../../db/schema.js';
@@ -100,6 +101,18 @@ export function apiJobsApp(deps: RouteDeps) {
       return c.json(viewJson(c)(job), 202);
     });
   }
+
+  app.on(
+    R.setJobTtl.method,
+    subPath(R.setJobTtl),
+    idParam,
+    bodyGuard({ multipart: false, bodyRequired: true }),
+    jsonBody(R.setJobTtl.body.json),
+    async (c) => {
+      const { ttlHours } = c.req.valid('json') as { ttlHours: number | null };
+      return c.json(viewJson(c)(await setJobTtl(commands, c.req.valid('param').id, ttlHours, actor(c))), 200);
+    },
+  );
 
   app.on(R.getJobSteps.method, subPath(R.getJobSteps), idParam, async (c) => {
     const job = await requireJob(c.req.valid('param').id);

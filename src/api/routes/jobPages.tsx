@@ -18,6 +18,9 @@ import { ConfirmPage } from '../views/ConfirmPage.js';
 import { JobPage } from '../views/JobPage.js';
 import { JobLive, type JobLiveProps } from '../views/jobPage/JobLive.js';
 import { forbiddenPage, notFoundPage } from './notFoundPage.js';
+import { ttlBody } from '../apiRoutes.js';
+import { setJobTtl } from '../jobTtl.js';
+import { zodIssuesToFields } from '../../domain/jobSpec.js';
 import { decide, type Subject } from '../../domain/permissions.js';
 import { actorOf } from '../actor.js';
 import { linkSettings } from '../linkSettings.js';
@@ -133,6 +136,30 @@ export function jobPagesApp(deps: RouteDeps) {
       c.header('X-Live-Active', live.view.active ? '1' : '0');
       if (c.req.query('v') === version) return c.body(null, 204);
       return c.html(html);
+    })
+    .post('/:id/ttl', async (c) => {
+      const id = c.req.param('id');
+      const body = (await c.req.parseBody()) as Record<string, unknown>;
+      const text = typeof body.ttlHours === 'string' ? body.ttlHours.trim() : '';
+      const parsed = ttlBody.safeParse({ ttlHours: text === '' ? null : /^\d+(\.\d+)?$/.test(text) ? Number(text) : text });
+      const back = () => c.redirect(`/jobs/${encodeURIComponent(id)}`, 303);
+      if (!parsed.success) {
+        setFlash(c, id, { kind: 'error', message: zodIssuesToFields(parsed.error)[0].message }, secureCookies);
+        return back();
+      }
+      try {
+        const job = await setJobTtl(deps.commands, id, parsed.data.ttlHours, actorOf(c, config.TRUST_PROXY));
+        const message = job.destroy_at
+          ? `Time to live set: destroyed at ${job.destroy_at}.`
+          : 'No time to live: the environment stays until destroyed.';
+        setFlash(c, id, { kind: 'ok', message }, secureCookies);
+      } catch (err) {
+        if (!(err instanceof JobCommandError)) throw err;
+        if (err.code === 'not_found') return notFoundPage(c, err.message);
+        if (err.forbidden) return forbiddenPage(c, err.message);
+        setFlash(c, id, { kind: 'error', message: err.message }, secureCookies);
+      }
+      return back();
     })
     .post('/:id/:action{run|cancel|approve|reject|destroy}', async (c) => {
       const id = c.req.param('id');

@@ -102,3 +102,17 @@ export function JobActions(props: { job: { id: string; name: string }; actions: 
     </div>
   );
 }
+
+/** A live environment's time to live, from now: longer, shorter, or none (empty). */
+export function TtlForm(props: { jobId: string; csrfToken: string }) {
+  return (
+    <form method="post" action={`/jobs/${encodeURIComponent(props.jobId)}/ttl`} class="action with-input">
+      <input type="hidden" name="_csrf" value={props.csrfToken} />
+      <label for="ttl-hours">Time to live from now (hours; empty: until destroyed)</label>
+      <input id="ttl-hours" name="ttlHours" inputmode="decimal" size={6} autocomplete="off" />
+      <button type="submit" data-action="ttl">
+        Set time to live
+      </button>
+    </form>
+  );
+}

@@ -6,7 +6,7 @@ import { NotificationTable } from '../OutboxPage.js';
 import { StatusBadge } from '../StatusBadge.js';
 import { StepTimeline } from '../StepTimeline.js';
 import { formatTime, httpUrl } from '../format.js';
-import { JobActions } from './JobActions.js';
+import { JobActions, TtlForm } from './JobActions.js';
 import { InstanceCard } from './InstanceCard.js';
 import type { InstanceProgress } from '../../../domain/instanceEvents.js';
 
@@ -149,6 +149,7 @@ function Summary(props: JobLiveProps) {
         <p class="notice">The plan is ready and waits for approval. Review the plan below, then approve or reject it.</p>
       ) : null}
       <JobActions job={view} actions={view.actions} csrfToken={props.csrfToken} />
+      {view.status === 'succeeded' && view.may.change ? <TtlForm jobId={view.id} csrfToken={props.csrfToken} /> : null}
     </section>
   );
 }
