@@ -23,7 +23,13 @@ const histories = fs
 
 describe('workflow replay', () => {
   it('has the recorded histories', () => {
-    expect(histories).toEqual(expect.arrayContaining(['provision-failed-apply-v1.binpb', 'provision-happy-path.binpb']));
+    expect(histories).toEqual(
+      expect.arrayContaining([
+        'provision-failed-apply-v1.binpb',
+        'provision-happy-path.binpb',
+        'provision-waiting-after-ttl-updates-v2.binpb',
+      ]),
+    );
   });
 
   it.each(histories)('replays %s against the current code', async (file) => {

@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig } from '../../src/config.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
@@ -47,6 +50,15 @@ describe('changing the time to live of a live environment', () => {
     expect(hoursFromNow(longer.destroy_at)).toBeGreaterThan(29.9);
     expect(hoursFromNow(longer.destroy_at)).toBeLessThanOrEqual(30);
     expect((await setJobTtl(stack.commands, id, null, actor)).destroy_at).toBeNull();
+    // `UPDATE_HISTORIES=1 npx vitest run tests/integration/ttlChange.test.ts -t extends` records this
+    // job at its waiting point, after two Updates, for the replay test.
+    if (process.env.UPDATE_HISTORIES) {
+      const handle = stack.client.workflow.getHandle(`job-${id}`);
+      fs.writeFileSync(
+        path.join(HISTORIES_DIR, 'provision-waiting-after-ttl-updates-v2.binpb'),
+        encodeHistory(await handle.fetchHistory()),
+      );
+    }
 
     // A few seconds from now: the workflow's timer is rescheduled and the destroy runs.
     const started = Date.now();
