@@ -193,7 +193,7 @@ async function runJob(
       // Only a live environment waiting for its destroy has a life to change, and never beyond the longest.
       validator: ({ ttlHours: hours }) => {
         if (progress.status !== 'succeeded' || destroyRequested) {
-          throw new Error(`the time to live of a ${progress.status.replace('_', ' ')} job cannot change`);
+          throw new Error(`the time to live of a job that is ${progress.status.replace('_', ' ')} cannot change`);
         }
         if (hours !== null && !(hours > 0)) throw new Error('ttlHours must be more than 0');
         const limit = workflowInfo().startTime.getTime() + MAX_TTL_HOURS * HOUR;

@@ -212,6 +212,7 @@ describe('the compiled build', () => {
     const taskQueue = uniqueQueue('compiled');
     const env = {
       NODE_ENV: 'production',
+      TEAM_ACCOUNTS_ONLY: 'true',
       APP_ADMIN_PASS: 'compiled-admin-password',
       SECRET_KEY: TEST_SECRET_KEY,
       DATABASE_URL: `sqlite:${temp.file}`,

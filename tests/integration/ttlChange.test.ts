@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { setTtlUpdate } from '../../src/workflows/messages.js';
 import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig } from '../../src/config.js';
@@ -82,7 +84,15 @@ describe('changing the time to live of a live environment', () => {
     await startJob(stack.commands, job.id, spec, actor);
     await waitForStatus(stack.temp.db, job.id, ['awaiting_approval']);
     await expect(setJobTtl(stack.commands, job.id, 5, actor)).rejects.toThrow(
-      /cannot change the time to live of job .*: the time to live of a awaiting approval job cannot change/,
+      /cannot change the time to live of job .*: it is awaiting approval/,
+    );
+    // The workflow's own validator says no too, to whoever reaches it without the service.
+    const update = stack.client.workflow
+      .getHandle(`job-${job.id}`)
+      .executeUpdate(setTtlUpdate, { args: [{ by: 'cli', ttlHours: 5 }] });
+    await expect(update).rejects.toThrow(WorkflowUpdateFailedError);
+    await expect(update.catch((e: WorkflowUpdateFailedError) => Promise.reject(e.cause))).rejects.toThrow(
+      'the time to live of a job that is awaiting approval cannot change',
     );
     await signalJob(stack.commands, job.id, 'approve', APPROVER);
     await waitForStatus(stack.temp.db, job.id, ['succeeded']);

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertAccount, insertTeam, newAccountId, newTeamId } from '../../src/db/teams.js';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { SESSION_COOKIE } from '../../src/api/auth.js';
@@ -28,6 +29,9 @@ const PUBLIC = [/^\/health$/, /^\/login$/, /^\/static\//];
 /** Read-only and JSON-only, refused to other origins; Temporal UI cannot send a CSRF token (see codec.test.ts). */
 const CSRF_EXEMPT = new Set(['POST /login', 'POST /codec/decode']);
 
+let teamId: string;
+let accountId: string;
+
 beforeAll(async () => {
   temp = await createTempDb();
   ({ client, close: closeClient } = await testClient());
@@ -45,6 +49,29 @@ beforeAll(async () => {
   });
   if (res.status !== 201) throw new Error(`job creation answered ${res.status}: ${await res.text()}`);
   jobId = ((await res.json()) as { id: string }).id;
+  // A team with an account, so their pages answer something other than 404.
+  teamId = newTeamId();
+  const rules = {
+    allowed_regions: null,
+    allowed_instance_types: null,
+    max_ttl_hours: null,
+    max_live_jobs: null,
+    approval_policy: 'never',
+  };
+  await insertTeam(temp.db, teamId, { name: 'routes-team', oidc_group: null, ...rules }, new Date());
+  accountId = newAccountId();
+  await insertAccount(
+    temp.db,
+    {
+      id: accountId,
+      team_id: teamId,
+      label: 'routes',
+      account_id: '123456789012',
+      role_arn: 'arn:aws:iam::123456789012:role/prov-routes',
+      external_id: 'prov-routes',
+    },
+    new Date(),
+  );
   session = await login(app);
 }, 60_000);
 
@@ -94,8 +121,11 @@ function concretize(pattern: string): string[] {
   };
   expand(/:action\{([^}]+)\}/, (m) => m[1].split('|'));
   expand(/:id\{\[0-9\]\+\}/, () => ['1']);
+  expand(/^\/accounts\/:id/, () => [`/accounts/${accountId}`]);
+  expand(/^\/admin\/teams\/:id/, () => [`/admin/teams/${teamId}`]);
   expand(/:id(?![{\w])/, () => [jobId]);
   expand(/:name(?![{\w])/, () => ['app.css']);
+  expand(/:userId(?![{\w])/, () => ['u-nobody']);
   for (const p of paths) {
     if (p.includes(':') || p.includes('*')) throw new Error(`route ${pattern}: add a value for its parameter to concretize()`);
   }
