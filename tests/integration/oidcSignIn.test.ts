@@ -3,7 +3,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { getUserBySubject, setUserActive, setUserRoleOverride } from '../../src/db/users.js';
-import { insertTeam, newTeamId, teamsOfUser } from '../../src/db/teams.js';
+import { teamsOfUser } from '../../src/db/teams.js';
+import { makeTeam } from '../support/people.js';
 import { freePort } from '../../src/temporal/devServer.js';
 import { createTempDb } from '../support/tempDb.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidcProvider.js';
@@ -135,15 +136,7 @@ describe('sign-in through the identity provider', () => {
     const row = await getUserBySubject(temp.db, `oidc:${people.dev.sub}`);
     expect(row).toMatchObject({ email: 'dev@example.test', name: 'Dev Eloper', mapped_role: 'requester', active: 1 });
     // A team that follows the devs group: joined at the next sign-in.
-    const team = newTeamId();
-    const rules = {
-      allowed_regions: null,
-      allowed_instance_types: null,
-      max_ttl_hours: null,
-      max_live_jobs: null,
-      approval_policy: 'never',
-    };
-    await insertTeam(temp.db, team, { name: 'developers', oidc_group: 'devs', ...rules }, new Date());
+    await makeTeam(temp.db, 'developers', 'devs');
     expect(await teamsOfUser(temp.db, row!.id)).toEqual([]);
     await signIn(people.dev);
     expect((await teamsOfUser(temp.db, row!.id)).map((t) => t.name)).toEqual(['developers']);

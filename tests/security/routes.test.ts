@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertAccount, insertTeam, newAccountId, newTeamId } from '../../src/db/teams.js';
+import { insertAccount, newAccountId } from '../../src/db/teams.js';
+import { makeTeam } from '../support/people.js';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { SESSION_COOKIE } from '../../src/api/auth.js';
@@ -50,15 +51,7 @@ beforeAll(async () => {
   if (res.status !== 201) throw new Error(`job creation answered ${res.status}: ${await res.text()}`);
   jobId = ((await res.json()) as { id: string }).id;
   // A team with an account, so their pages answer something other than 404.
-  teamId = newTeamId();
-  const rules = {
-    allowed_regions: null,
-    allowed_instance_types: null,
-    max_ttl_hours: null,
-    max_live_jobs: null,
-    approval_policy: 'never',
-  };
-  await insertTeam(temp.db, teamId, { name: 'routes-team', oidc_group: null, ...rules }, new Date());
+  teamId = await makeTeam(temp.db, 'routes-team');
   accountId = newAccountId();
   await insertAccount(
     temp.db,

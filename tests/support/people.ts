@@ -5,6 +5,7 @@ import type { Db } from '../../src/db/database.js';
 import type { UserRow } from '../../src/db/schema.js';
 import { insertSession } from '../../src/db/sessions.js';
 import { setUserRoleOverride, upsertSignedInUser } from '../../src/db/users.js';
+import { insertTeam, newTeamId } from '../../src/db/teams.js';
 import type { Role } from '../../src/domain/permissions.js';
 
 /**
@@ -54,4 +55,24 @@ export async function tokenFor(
     { name: extra.name ?? `${user.name}-token`, role, expiresInDays: extra.expiresInDays },
   );
   return { secret, id: token.id };
+}
+
+/** A team with no rules of its own (the service's allowlists apply), optionally following an identity provider group. */
+export async function makeTeam(db: Db, name: string, oidcGroup: string | null = null): Promise<string> {
+  const id = newTeamId();
+  await insertTeam(
+    db,
+    id,
+    {
+      name,
+      oidc_group: oidcGroup,
+      allowed_regions: null,
+      allowed_instance_types: null,
+      max_ttl_hours: null,
+      max_live_jobs: null,
+      approval_policy: 'never',
+    },
+    new Date(),
+  );
+  return id;
 }
