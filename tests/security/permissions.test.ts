@@ -18,8 +18,8 @@ import { securityConfig, type App } from './support.js';
  */
 
 type Outcome = 'ok' | 'role_required' | 'not_owner' | 'own_job';
-type Action = 'run' | 'cancel' | 'destroy' | 'approve' | 'reject' | 'clone';
-const ACTIONS: Action[] = ['run', 'cancel', 'destroy', 'approve', 'reject', 'clone'];
+type Action = 'run' | 'cancel' | 'destroy' | 'approve' | 'reject' | 'clone' | 'ttl';
+const ACTIONS: Action[] = ['run', 'cancel', 'destroy', 'approve', 'reject', 'clone', 'ttl'];
 
 const R = 'role_required' as const;
 /** role → [on their own job, on another requester's job], per action; then whether they see the job's inputs. */
@@ -31,6 +31,7 @@ const TABLE: Record<Role, Record<Action | 'inputs', [Outcome | boolean, Outcome 
     approve: [R, R],
     reject: [R, R],
     clone: [R, R],
+    ttl: [R, R],
     inputs: [true, false],
   },
   requester: {
@@ -40,6 +41,7 @@ const TABLE: Record<Role, Record<Action | 'inputs', [Outcome | boolean, Outcome 
     approve: [R, R],
     reject: [R, R],
     clone: ['ok', 'not_owner'],
+    ttl: ['ok', 'not_owner'],
     inputs: [true, false],
   },
   approver: {
@@ -49,6 +51,7 @@ const TABLE: Record<Role, Record<Action | 'inputs', [Outcome | boolean, Outcome 
     approve: ['own_job', 'ok'],
     reject: ['own_job', 'ok'],
     clone: ['ok', 'not_owner'],
+    ttl: ['ok', 'not_owner'],
     inputs: [true, true],
   },
   admin: {
@@ -58,6 +61,7 @@ const TABLE: Record<Role, Record<Action | 'inputs', [Outcome | boolean, Outcome 
     approve: ['own_job', 'ok'],
     reject: ['own_job', 'ok'],
     clone: ['ok', 'ok'],
+    ttl: ['ok', 'ok'],
     inputs: [true, true],
   },
 };
@@ -71,6 +75,7 @@ const STATUS_FOR: Record<Action, { status: string; hasResources?: number }> = {
   approve: { status: 'awaiting_approval' },
   reject: { status: 'awaiting_approval' },
   clone: { status: 'succeeded', hasResources: 1 },
+  ttl: { status: 'succeeded', hasResources: 1 },
 };
 
 let temp: Awaited<ReturnType<typeof createTempDb>>;
@@ -129,7 +134,7 @@ async function viaApi(role: Role, jobId: string, action: Action): Promise<{ stat
     // The API has no clone: reading the spec and posting it is the way, so what matters is what the read shows.
     return { status: 0 };
   }
-  const body = action === 'reject' ? { reason: 'no' } : {};
+  const body = action === 'reject' ? { reason: 'no' } : action === 'ttl' ? { ttlHours: 5 } : {};
   const res = await app.request(`/api/jobs/${jobId}/${action}`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
@@ -147,7 +152,13 @@ async function viaForm(role: Role, jobId: string, action: Action): Promise<numbe
   const res = await app.request(`/jobs/${jobId}/${action}`, {
     method: 'POST',
     headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
-    body: new URLSearchParams({ _csrf: csrf, confirmed: 'yes', reason: 'no', comment: 'ok' }),
+    body: new URLSearchParams({
+      _csrf: csrf,
+      confirmed: 'yes',
+      reason: 'no',
+      comment: 'ok',
+      ...(action === 'ttl' ? { ttlHours: '5' } : {}),
+    }),
   });
   return res.status;
 }
