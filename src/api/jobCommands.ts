@@ -30,6 +30,8 @@ export interface CommandDeps {
   infraRetryBudgetMs?: number;
   /** TEAM_ACCOUNTS_ONLY: jobs run only in team accounts, no typed role ARNs. */
   teamAccountsOnly?: boolean;
+  /** Events after which a waiting job's workflow continues as new; unset: the workflow's default (tests set it low). */
+  historyBound?: number;
 }
 
 /** Who acts: the principal of the request, as the permission rules and the audit need it. */
@@ -126,6 +128,7 @@ export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec |
     spec: fullSpec,
     approvalTimeoutMs: deps.approvalTimeoutMs,
     ...(deps.infraRetryBudgetMs !== undefined ? { infraRetryBudgetMs: deps.infraRetryBudgetMs } : {}),
+    ...(deps.historyBound !== undefined ? { historyBound: deps.historyBound } : {}),
   };
   try {
     await deps.temporal.workflow.start('provisionJob', {

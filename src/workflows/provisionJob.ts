@@ -1,7 +1,10 @@
 import {
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
+  ContinueAsNew,
+  continueAsNew,
   isCancellation,
   setHandler,
   TimeoutFailure,
@@ -40,7 +43,25 @@ export interface ProvisionJobInput {
   infraRetryBudgetMs?: number;
   /** `destroy`: a run started only to destroy what an earlier run, since closed, left behind. */
   mode?: 'provision' | 'destroy';
+  /**
+   * Set when the job's workflow continued as new while its environment waits
+   * for the destroy: what the earlier run knew, so this one only waits.
+   */
+  carried?: CarriedState;
+  /** Events after which a waiting run continues as new (default 10,000; tests set it low). */
+  historyBound?: number;
 }
+
+export interface CarriedState {
+  status: 'succeeded' | 'failed';
+  /** When the job started (its first run): the TTL limit counts from there. */
+  startedAt: string;
+  destroyAt?: string;
+  hasResources: boolean;
+  error?: string;
+}
+
+const DEFAULT_HISTORY_BOUND = 10_000;
 
 export interface ProvisionJobResult {
   status: JobStatus;
@@ -58,17 +79,23 @@ const HOUR = 3_600_000;
  */
 export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJobResult> {
   const acts = activityProxies(input.infraRetryBudgetMs ?? DEFAULT_INFRA_RETRY_HOURS * HOUR);
+  // A run that carries on a waiting job starts as what it carries: handlers registered
+  // below take Updates buffered for this run at once, and must see the job as it is.
+  const carried = input.carried;
   const progress: JobProgress = {
-    status: 'running',
+    status: carried?.status ?? 'running',
     step: null,
     steps: [],
-    startedAt: new Date().toISOString(),
-    hasResources: false,
+    startedAt: carried?.startedAt ?? new Date().toISOString(),
+    hasResources: carried?.hasResources ?? false,
+    ...(carried?.error ? { error: carried.error } : {}),
+    ...(carried?.destroyAt ? { destroyAt: carried.destroyAt } : {}),
   };
   try {
     return await runJob(input, acts, progress);
   } catch (err) {
     if ((err as ApplicationFailure)?.type === JOB_FAILED_TYPE) throw err; // recorded already
+    if (err instanceof ContinueAsNew) throw err; // not an ending: the job goes on in the next run
     const error = `the workflow stopped on an unexpected error: ${describe(err)}`;
     await CancellationScope.nonCancellable(async () => {
       try {
@@ -175,8 +202,16 @@ async function runJob(
   };
 
   // The TTL counts from the start of the job, so the destroy time is known (and shown) from the start.
+  const carried = input.carried;
+  const jobStartMs = carried ? Date.parse(carried.startedAt) : workflowInfo().startTime.getTime();
   const ttlHours = spec.options?.ttlHours;
-  let destroyAtMs = ttlHours ? workflowInfo().startTime.getTime() + ttlHours * HOUR : undefined;
+  let destroyAtMs = carried
+    ? carried.destroyAt
+      ? Date.parse(carried.destroyAt)
+      : undefined
+    : ttlHours
+      ? jobStartMs + ttlHours * HOUR
+      : undefined;
   progress.destroyAt = destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined;
   /** Set by a TTL change, so the wait for the TTL starts over with the new time. */
   let ttlChanged = false;
@@ -196,7 +231,7 @@ async function runJob(
           throw new Error(`the time to live of a job that is ${progress.status.replace('_', ' ')} cannot change`);
         }
         if (hours !== null && !(hours > 0)) throw new Error('ttlHours must be more than 0');
-        const limit = workflowInfo().startTime.getTime() + MAX_TTL_HOURS * HOUR;
+        const limit = jobStartMs + MAX_TTL_HOURS * HOUR;
         if (hours !== null && Date.now() + hours * HOUR > limit) {
           throw new Error(
             `the environment may live at most ${MAX_TTL_HOURS} hours from the job's start (until ${new Date(limit).toISOString()})`,
@@ -205,6 +240,10 @@ async function runJob(
       },
     },
   );
+  if (carried) {
+    // The same environment, waiting on in a new run: nothing to provision, nothing to announce again.
+    return CancellationScope.nonCancellable(() => waitForDestroy());
+  }
   if (input.mode === 'destroy') {
     // An earlier run of this job closed without destroying what it made; the web set the job `destroying`.
     progress.hasResources = true;
@@ -307,13 +346,37 @@ async function runJob(
     return waitForDestroy();
   });
 
+  /** A long wait (TTL warnings, changes, destroy retries) must not grow one history without bound. */
+  function historyTooLong(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength > (input.historyBound ?? DEFAULT_HISTORY_BOUND);
+  }
+
+  /**
+   * Continues the job in a new run that only waits, carrying what this one
+   * knows. Handlers still running finish first, so an Update or signal taken
+   * by this run is not dropped; one that arrives in the switch reaches the
+   * new run (Temporal hands it over or the caller retries).
+   */
+  async function continueWaitingInNewRun(): Promise<never> {
+    await condition(allHandlersFinished);
+    const state: CarriedState = {
+      status: progress.status === 'failed' ? 'failed' : 'succeeded',
+      startedAt: new Date(jobStartMs).toISOString(),
+      destroyAt: destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined,
+      hasResources: progress.hasResources,
+      error: progress.error,
+    };
+    return continueAsNew<typeof provisionJob>({ ...input, carried: state });
+  }
+
   /**
    * The environment's whole life is this workflow: after success (or a failure
    * that left resources) it waits for `destroy` or the TTL, then destroys;
    * a destroy that fails leaves the job `failed` and destroyable again.
    */
   async function waitForDestroy(): Promise<ProvisionJobResult> {
-    const startMs = workflowInfo().startTime.getTime();
+    const startMs = jobStartMs;
     // Warnings only make sense when the TTL leaves room for them after the start (or after a TTL change).
     const warningsFor = (fromMs: number) =>
       [
@@ -323,6 +386,7 @@ async function runJob(
     let warnings: Array<{ beforeMs: number; event: NotificationEvent }> = warningsFor(startMs);
 
     while (!destroyRequested) {
+      if (historyTooLong()) await continueWaitingInNewRun();
       if (ttlChanged) {
         // A new TTL: its warnings are scheduled afresh (the ones already sent for the old one may come again).
         ttlChanged = false;
