@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { setJobTtl } from '../../src/api/jobTtl.js';
 import { getJob } from '../../src/db/jobs.js';
@@ -55,6 +58,11 @@ describe('a long wait continues as new', () => {
     // All at once, across a switch: every one is applied, none lost.
     const many = await Promise.all(Array.from({ length: 12 }, (_, i) => setJobTtl(commands, job.id, 80 + i, actor)));
     expect(many.every((j) => j.destroy_at !== null)).toBe(true);
+    // `UPDATE_HISTORIES=1 npx vitest run tests/integration/continueAsNew.test.ts` records the current
+    // run (one that carries the job on) for the replay test.
+    if (process.env.UPDATE_HISTORIES) {
+      fs.writeFileSync(path.join(HISTORIES_DIR, 'provision-carried-run-v2.binpb'), encodeHistory(await handle.fetchHistory()));
+    }
     const continued = (await runs(workflowId)).filter((r) => r.status === 'CONTINUED_AS_NEW');
     expect(continued.length).toBeGreaterThanOrEqual(2);
     const audit = await stack.temp.db

@@ -28,6 +28,8 @@ describe('workflow replay', () => {
         'provision-failed-apply-v1.binpb',
         'provision-happy-path.binpb',
         'provision-waiting-after-ttl-updates-v2.binpb',
+        'provision-awaiting-approval-v2.binpb',
+        'provision-carried-run-v2.binpb',
       ]),
     );
   });
@@ -35,7 +37,8 @@ describe('workflow replay', () => {
   it.each(histories)('replays %s against the current code', async (file) => {
     quietRuntime();
     const history = decodeHistory(fs.readFileSync(path.join(HISTORIES_DIR, file)));
-    expect(history.events?.length).toBeGreaterThan(20);
+    // A whole first run has dozens of events; a run that carries a waiting job on starts small.
+    expect(history.events?.length).toBeGreaterThan(file.includes('carried') ? 5 : 20);
     await Worker.runReplayHistory(
       { workflowBundle: { codePath: inject('workflowBundlePath') }, dataConverter: testDataConverter() },
       history,

@@ -83,6 +83,14 @@ describe('changing the time to live of a live environment', () => {
     const job = await createJob(stack.commands, spec, actor);
     await startJob(stack.commands, job.id, spec, actor);
     await waitForStatus(stack.temp.db, job.id, ['awaiting_approval']);
+    // `UPDATE_HISTORIES=1 … -t refused` records the job at its approval wait for the replay test.
+    if (process.env.UPDATE_HISTORIES) {
+      const waiting = stack.client.workflow.getHandle(`job-${job.id}`);
+      fs.writeFileSync(
+        path.join(HISTORIES_DIR, 'provision-awaiting-approval-v2.binpb'),
+        encodeHistory(await waiting.fetchHistory()),
+      );
+    }
     await expect(setJobTtl(stack.commands, job.id, 5, actor)).rejects.toThrow(
       /cannot change the time to live of job .*: it is awaiting approval/,
     );
