@@ -627,7 +627,8 @@ describe('job page', () => {
       [{ status: 'draft' }, ['run']],
       [{ status: 'running' }, ['cancel']],
       [{ status: 'awaiting_approval' }, ['approve', 'reject', 'cancel']],
-      [{ status: 'succeeded', has_resources: 1 }, ['destroy']],
+      // A live environment's time to live can change too.
+      [{ status: 'succeeded', has_resources: 1 }, ['destroy', 'ttl']],
       [{ status: 'failed', has_resources: 1 }, ['destroy']],
       [{ status: 'failed', has_resources: 0 }, []],
       [{ status: 'cancelling' }, []],
