@@ -112,6 +112,11 @@ function requirements({ tests }) {
     },
     { what: 'ps and pgrep', deb: ['procps'], present: () => Boolean(onPath('ps') && onPath('pgrep')) },
     { what: 'a PostgreSQL server (initdb, pg_ctl)', deb: ['postgresql'], present: () => Boolean(postgresBin()) },
+    {
+      what: "a Java JDK and Maven (Temporal's time-skipping test server comes from Maven Central)",
+      deb: ['default-jdk-headless', 'maven'],
+      present: () => Boolean(onPath('javac') && onPath('mvn')),
+    },
   );
   if (process.env.MOTO_SERVER_PATH) {
     list.push({ what: 'python3', deb: ['python3'], present: () => Boolean(onPath('python3')) });

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureMoto, ensureSystemTools } from './ensure-test-tools.mjs';
+import { ensureTemporalTestServer } from './temporal-test-server.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => {
@@ -31,6 +32,7 @@ if (!existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
 }
 
 if (forTests) ensureMoto();
+if (forTests) ensureTemporalTestServer();
 
 if (!process.env.TEMPORAL_ADDRESS || forTests) {
   run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'ensure-temporal-cli.ts')]);
