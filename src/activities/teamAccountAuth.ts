@@ -1,6 +1,8 @@
 import type { Db } from '../db/database.js';
 import { getAccount } from '../db/teams.js';
 import type { JobSpec } from '../domain/jobSpec.js';
+import type { TeamAccountRow } from '../db/schema.js';
+import { previousExternalId } from '../domain/teamPolicy.js';
 import type { AuthInput } from './awsCredentials.js';
 import { InvalidInputError } from './awsErrors.js';
 
@@ -24,12 +26,16 @@ export async function authOf(db: Db, spec: JobSpec, now = new Date()): Promise<A
       field: 'auth.teamAccountId',
     });
   }
-  const previousValid =
-    account.previous_external_id && account.previous_valid_until && Date.parse(account.previous_valid_until) > now.getTime();
+  return accountAuth(account, now);
+}
+
+/** AssumeRole of a team account as it is now: its role, its external ID, and the previous one while it overlaps. */
+export function accountAuth(account: TeamAccountRow, now = new Date()): AuthInput {
+  const previous = previousExternalId(account, now);
   return {
     method: 'assume_role',
     roleArn: account.role_arn,
     externalId: account.external_id,
-    ...(previousValid ? { previousExternalId: account.previous_external_id! } : {}),
+    ...(previous ? { previousExternalId: previous } : {}),
   };
 }

@@ -3,7 +3,7 @@ import type { Db } from '../db/database.js';
 import { getAccount, setFact, WORKER_PRINCIPAL_FACT } from '../db/teams.js';
 import { checkAccountAccess, type AccountCheckResult } from './accountCheck.js';
 import { AWS_REQUEST_HANDLER, resolveJobCredentials } from './awsCredentials.js';
-import { authOf } from './teamAccountAuth.js';
+import { accountAuth } from './teamAccountAuth.js';
 
 /**
  * The "Test connection" of a team account, run on a worker: who the worker
@@ -42,9 +42,7 @@ export function createTeamAccountActivities(deps: { db: Db; resolveCreds?: typeo
       if (!account) return { workerPrincipalArn, assumed: false, error: 'the account no longer exists', checks: [] };
       let credentials: Awaited<ReturnType<typeof resolveJobCredentials>>['credentials'];
       try {
-        const auth = await authOf(deps.db, {
-          auth: { method: 'assume_role', roleArn: account.role_arn, teamAccountId: account.id },
-        } as Parameters<typeof authOf>[1]);
+        const auth = accountAuth(account);
         ({ credentials } = await resolveCreds({
           jobId: `check-${account.id}`,
           region: input.region,

@@ -9,6 +9,7 @@ import {
   trustPolicy,
   workerTrustPrincipal,
 } from '../domain/awsPolicy.js';
+import { previousExternalId } from '../domain/teamPolicy.js';
 import type { AccountPageProps } from './views/teams/AccountPage.js';
 
 /** Stands in for the worker's principal until a worker has said who it is. */
@@ -29,10 +30,8 @@ export async function teamAccountOnboarding(
   } catch {
     principal = null;
   }
-  const previousValid =
-    account.previous_external_id && account.previous_valid_until && Date.parse(account.previous_valid_until) > now.getTime()
-      ? { externalId: account.previous_external_id, validUntil: account.previous_valid_until }
-      : null;
+  const previousId = previousExternalId(account, now);
+  const previousValid = previousId ? { externalId: previousId, validUntil: account.previous_valid_until! } : null;
   const externalIds = [account.external_id, ...(previousValid ? [previousValid.externalId] : [])];
   const roleName = account.role_arn.split('/').pop()!;
   const opts = { roleName, workerPrincipalArn: principal ?? UNKNOWN_PRINCIPAL, externalIds, stateBackend };

@@ -63,3 +63,12 @@ export function withTeamPolicy(spec: JobSpec, team: TeamPolicy): JobSpec {
   if (team.approval === 'on_replace' && !options.requireApproval) options.approveWhen = 'replace_or_destroy';
   return { ...spec, options };
 }
+
+/** A team account's external ID before its last rotation, while its overlap lasts; else null. */
+export function previousExternalId(
+  account: { previous_external_id: string | null; previous_valid_until: string | null },
+  now: Date,
+): string | null {
+  const until = account.previous_valid_until ? Date.parse(account.previous_valid_until) : Number.NaN;
+  return account.previous_external_id && until > now.getTime() ? account.previous_external_id : null;
+}

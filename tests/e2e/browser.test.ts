@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig } from '../../src/config.js';
@@ -15,6 +15,7 @@ import { waitForStep, testActor } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
 import { makeUser, sessionFor } from '../support/people.js';
 import { SESSION_COOKIE } from '../../src/api/auth.js';
+import { launchChromium } from '../support/chromium.js';
 
 /**
  * The UI in a real browser (Debian's chromium through playwright-core)
@@ -23,7 +24,6 @@ import { SESSION_COOKIE } from '../../src/api/auth.js';
  * of every page lands in test-output/screenshots on every run.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 const USER = 'admin';
 const PASS = 'e2e-password-123';
@@ -70,18 +70,7 @@ beforeAll(async () => {
     const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
   });
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   page = await context.newPage();
   page.on('console', (m) => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { freePort } from '../../src/temporal/devServer.js';
@@ -8,6 +8,7 @@ import { createTempDb } from '../support/tempDb.js';
 import { startOidcProvider, type OidcTestProvider } from '../support/oidcProvider.js';
 import { testClient } from '../support/worker.js';
 import { securityConfig } from '../security/support.js';
+import { launchChromium } from '../support/chromium.js';
 
 /**
  * In Chromium, as a person would: the service's sign-in page, the identity
@@ -16,7 +17,6 @@ import { securityConfig } from '../security/support.js';
  * provider, ending on the service's sign-in page.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const CLIENT_ID = 'provisioning-e2e';
 const CLIENT_SECRET = 'provisioning-e2e-secret';
 
@@ -64,10 +64,7 @@ beforeAll(async () => {
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s));
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser, type Page, type Response as PwResponse } from 'playwright-core';
+import type { Browser, Page, Response as PwResponse } from 'playwright-core';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
 import { parseConfig } from '../../src/config.js';
@@ -11,6 +11,7 @@ import { PROXIED_UI, freePort, startDevServer, type DevServer } from '../../src/
 import { createTempDb } from '../support/tempDb.js';
 import { ROOT } from '../support/processes.js';
 import { TEST_SECRET_KEY, testDataConverter, uniqueQueue } from '../support/worker.js';
+import { launchChromium } from '../support/chromium.js';
 
 /**
  * The real Temporal Web UI (the dev server's, started as `npm start` starts
@@ -23,7 +24,6 @@ import { TEST_SECRET_KEY, testDataConverter, uniqueQueue } from '../support/work
  * on this machine) shows ciphertext only.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 const USER = 'admin';
 const PASS = 'ui-e2e-password-123';
@@ -86,18 +86,7 @@ beforeAll(async () => {
   workflowId = job.workflowId;
   expect(workflowId).toBe(`job-${jobId}`);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
