@@ -5,6 +5,7 @@ import {
   condition,
   ContinueAsNew,
   continueAsNew,
+  patched,
   isCancellation,
   setHandler,
   TimeoutFailure,
@@ -62,6 +63,8 @@ export interface CarriedState {
 }
 
 const DEFAULT_HISTORY_BOUND = 10_000;
+/** A TTL Update records the new time before it takes effect (earlier runs: after). */
+const TTL_RECORDED_FIRST = 'ttl-update-recorded-first';
 
 export interface ProvisionJobResult {
   status: JobStatus;
@@ -218,11 +221,23 @@ async function runJob(
   setHandler(
     setTtlUpdate,
     async ({ ttlHours: hours }) => {
-      destroyAtMs = hours === null ? undefined : Date.now() + hours * HOUR;
-      progress.destroyAt = destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined;
-      ttlChanged = true;
-      await quick.recordJob({ jobId, destroyAt: progress.destroyAt ?? null });
-      return { destroyAt: progress.destroyAt ?? null };
+      const nextMs = hours === null ? undefined : Date.now() + hours * HOUR;
+      const destroyAt = nextMs !== undefined ? new Date(nextMs).toISOString() : null;
+      const apply = () => {
+        destroyAtMs = nextMs;
+        progress.destroyAt = destroyAt ?? undefined;
+        ttlChanged = true;
+      };
+      if (patched(TTL_RECORDED_FIRST)) {
+        // Recorded first: should the database stay out of reach, the Update fails and nothing changed.
+        await quick.recordJob({ jobId, destroyAt });
+        apply();
+      } else {
+        // Jobs that took TTL Updates before: the new time was in force before it was recorded.
+        apply();
+        await quick.recordJob({ jobId, destroyAt });
+      }
+      return { destroyAt };
     },
     {
       // Only a live environment waiting for its destroy has a life to change, and never beyond the longest.

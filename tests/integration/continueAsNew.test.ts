@@ -61,7 +61,7 @@ describe('a long wait continues as new', () => {
     // `UPDATE_HISTORIES=1 npx vitest run tests/integration/continueAsNew.test.ts` records the current
     // run (one that carries the job on) for the replay test.
     if (process.env.UPDATE_HISTORIES) {
-      fs.writeFileSync(path.join(HISTORIES_DIR, 'provision-carried-run-v2.binpb'), encodeHistory(await handle.fetchHistory()));
+      fs.writeFileSync(path.join(HISTORIES_DIR, 'provision-carried-run-v3.binpb'), encodeHistory(await handle.fetchHistory()));
     }
     const continued = (await runs(workflowId)).filter((r) => r.status === 'CONTINUED_AS_NEW');
     expect(continued.length).toBeGreaterThanOrEqual(2);

@@ -30,6 +30,8 @@ describe('workflow replay', () => {
         'provision-waiting-after-ttl-updates-v2.binpb',
         'provision-awaiting-approval-v2.binpb',
         'provision-carried-run-v2.binpb',
+        'provision-waiting-after-ttl-updates-v3.binpb',
+        'provision-carried-run-v3.binpb',
       ]),
     );
   });

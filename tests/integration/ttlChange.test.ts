@@ -57,7 +57,7 @@ describe('changing the time to live of a live environment', () => {
     if (process.env.UPDATE_HISTORIES) {
       const handle = stack.client.workflow.getHandle(`job-${id}`);
       fs.writeFileSync(
-        path.join(HISTORIES_DIR, 'provision-waiting-after-ttl-updates-v2.binpb'),
+        path.join(HISTORIES_DIR, 'provision-waiting-after-ttl-updates-v3.binpb'),
         encodeHistory(await handle.fetchHistory()),
       );
     }
