@@ -11,6 +11,7 @@ export type AwsErrorType =
   | 'InvalidCredentials'
   | 'PreflightFailed'
   | 'NotReady'
+  | 'InstanceCommandFailed'
   | 'AwsTransient';
 
 export abstract class TypedAwsError extends Error {
