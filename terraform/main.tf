@@ -141,9 +141,8 @@ resource "aws_instance" "this" {
   vpc_security_group_ids = concat([aws_security_group.instance.id], var.security_group_ids)
   iam_instance_profile   = aws_iam_instance_profile.instance.name
 
-  user_data                   = var.user_data != "" ? var.user_data : null
-  user_data_base64            = var.user_data_base64 != "" ? var.user_data_base64 : null
-  user_data_replace_on_change = true
+  user_data        = var.user_data != "" ? var.user_data : null
+  user_data_base64 = var.user_data_base64 != "" ? var.user_data_base64 : null
 
   metadata_options {
     http_endpoint               = "enabled"
@@ -167,6 +166,12 @@ resource "aws_instance" "this" {
       condition     = var.user_data == "" || var.user_data_base64 == ""
       error_message = "Set user_data or user_data_base64, not both."
     }
+    # The first-boot script runs once; a revision changes containers and users on the running
+    # instance (Run Command), so a new script must not replace (or stop) the instance. A
+    # replacement for another reason (a new AMI) boots with the current script all the same.
+    # instance_type and the root volume's size change in place: the provider stops and starts
+    # the instance for a new type, and grows the volume online.
+    ignore_changes = [user_data, user_data_base64]
   }
 
   # The instance profile needs the SSM policy before the agent first starts, and the artifacts

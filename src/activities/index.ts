@@ -11,6 +11,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { AWS_REQUEST_HANDLER, resolveJobCredentials, terraformEnv } from './awsCredentials.js';
 import { authOf } from './teamAccountAuth.js';
 import { createTeamAccountActivities } from './teamAccountCheck.js';
+import { createRevisionActivities } from './revisionActivities.js';
 import { ec2ConsoleSource, fileConsoleSource } from './instanceConsole.js';
 import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
@@ -31,6 +32,7 @@ import {
 } from './terraformCommands.js';
 import { jobWorkspaceDir, prepareWorkspace, TFVARS_FILE } from './workspace.js';
 import { replanBeyondApproval } from './approvedPlan.js';
+import { getRevision, updateRevision } from '../db/revisions.js';
 import { writeBackendFiles, type S3StateBackend } from './stateBackend.js';
 import { renderTfvars } from './tfvars.js';
 import { renderArtifactFiles, renderUserData } from '../domain/userDataScript.js';
@@ -89,6 +91,8 @@ export interface ActivityDeps {
 export interface JobRef {
   jobId: string;
   spec: JobSpec;
+  /** Set for the steps of a revision (its number); absent for the job's first run. */
+  revision?: number;
 }
 
 export type JobOutputs = Record<string, string | null>;
@@ -159,6 +163,19 @@ export function createActivities(deps: ActivityDeps) {
     };
   }
 
+  async function revisionPlan(jobId: string, revision: number): Promise<PlanSummary | undefined> {
+    const row = await getRevision(db, jobId, revision);
+    return row?.plan_json ? (JSON.parse(row.plan_json) as PlanSummary) : undefined;
+  }
+
+  /** The AMI the instance runs: a revision keeps it. */
+  async function currentAmi(jobId: string, spec: JobSpec): Promise<string> {
+    const job = await getJob(db, jobId);
+    const ami = (job?.outputs_json ? JSON.parse(job.outputs_json).ami_id : undefined) ?? spec.instance.amiId;
+    if (!ami) throw new Error("the job has no AMI recorded: its instance's AMI is unknown");
+    return ami;
+  }
+
   async function approvedPlan(jobId: string): Promise<PlanSummary | undefined> {
     const job = await getJob(db, jobId);
     return job?.plan_summary_json ? (JSON.parse(job.plan_summary_json) as PlanSummary) : undefined;
@@ -185,6 +202,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     ...createTeamAccountActivities({ db, resolveCreds }),
+    ...createRevisionActivities({ db, settings, inStep, secretsOf, credentialsFor }),
     /** Local activity: the workflow's status changes, mirrored into `jobs` for the UI. */
     async recordJob(input: {
       jobId: string;
@@ -229,7 +247,7 @@ export function createActivities(deps: ActivityDeps) {
       return verdict.has;
     },
 
-    async verifyCredentials({ jobId, spec }: JobRef): Promise<{ accountId: string; arn: string }> {
+    async verifyCredentials({ jobId, spec, revision }: JobRef): Promise<{ accountId: string; arn: string }> {
       return inStep(
         jobId,
         'verify',
@@ -241,6 +259,7 @@ export function createActivities(deps: ActivityDeps) {
           return { accountId, arn };
         },
         secretsOf(spec),
+        revision,
       );
     },
 
@@ -267,70 +286,103 @@ export function createActivities(deps: ActivityDeps) {
       );
     },
 
-    async renderWorkspace({ jobId, spec, amiId }: JobRef & { amiId: string }): Promise<void> {
-      await inStep(jobId, 'render', async ({ sink, signal }) => {
-        const { dir, userData } = await renderJobWorkspace(jobId, spec, amiId);
-        if (settings.artifacts) {
-          // With the worker's own credentials: the bucket is the operator's, not the job account's.
-          const files = renderArtifactFiles({ containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
-          await uploadArtifacts(settings.artifacts, jobId, files, { signal });
-          const sizes = Object.entries(files).map(([name, text]) => `${name} ${Buffer.byteLength(text, 'utf8')} bytes`);
-          sink.write(
-            'system',
-            `uploaded ${sizes.join(' and ')} to ${artifactsLocation(settings.artifacts, jobId)} (SSE-S3); the instance fetches them at boot`,
-          );
-        }
-        sink.write('system', `workspace ready at ${dir} (user data ${userData.bytes} bytes, ${userData.encoding})`);
-      });
+    /** A revision passes no AMI: it keeps the one the instance runs (a new AMI is a new instance). */
+    async renderWorkspace({ jobId, spec, amiId, revision }: JobRef & { amiId?: string }): Promise<void> {
+      await inStep(
+        jobId,
+        'render',
+        async ({ sink, signal }) => {
+          const { dir, userData } = await renderJobWorkspace(jobId, spec, amiId ?? (await currentAmi(jobId, spec)));
+          if (settings.artifacts) {
+            // With the worker's own credentials: the bucket is the operator's, not the job account's.
+            const files = renderArtifactFiles({ containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
+            await uploadArtifacts(settings.artifacts, jobId, files, { signal });
+            const sizes = Object.entries(files).map(([name, text]) => `${name} ${Buffer.byteLength(text, 'utf8')} bytes`);
+            sink.write(
+              'system',
+              `uploaded ${sizes.join(' and ')} to ${artifactsLocation(settings.artifacts, jobId)} (SSE-S3); the instance fetches them at boot`,
+            );
+          }
+          sink.write('system', `workspace ready at ${dir} (user data ${userData.bytes} bytes, ${userData.encoding})`);
+        },
+        [],
+        revision,
+      );
     },
 
-    async terraformInit({ jobId, spec }: JobRef): Promise<void> {
-      await inStep(jobId, 'init', async (io) => terraformInit(await terraformContext(jobId, spec, io)), secretsOf(spec));
+    async terraformInit({ jobId, spec, revision }: JobRef): Promise<void> {
+      await inStep(
+        jobId,
+        'init',
+        async (io) => terraformInit(await terraformContext(jobId, spec, io)),
+        secretsOf(spec),
+        revision,
+      );
     },
 
-    async terraformPlan({ jobId, spec }: JobRef) {
+    async terraformPlan({ jobId, spec, revision }: JobRef) {
       return inStep(
         jobId,
         'plan',
         async (io) => {
           const summary = await terraformPlan(await terraformContext(jobId, spec, io));
-          await updateJob(db, jobId, { plan_summary_json: JSON.stringify(summary) });
-          io.sink.write('system', `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy`);
-          // Only the counts travel back: the full plan can be large and lives in SQLite.
+          // A revision's plan is its own: the job keeps the plan of its first run.
+          if (revision) await updateRevision(db, jobId, revision, { plan_json: JSON.stringify(summary) });
+          else await updateJob(db, jobId, { plan_summary_json: JSON.stringify(summary) });
+          const replaced = summary.resources.filter((r) => r.actions.includes('delete') && r.actions.includes('create'));
+          io.sink.write(
+            'system',
+            `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy` +
+              (replaced.length ? `; replaces ${replaced.map((r) => r.address).join(', ')}` : ''),
+          );
+          // Only the counts travel back: the full plan can be large and lives in the database.
           return { add: summary.add, change: summary.change, destroy: summary.destroy };
         },
         secretsOf(spec),
+        revision,
       );
     },
 
-    async terraformApply({ jobId, spec }: JobRef): Promise<void> {
+    async terraformApply({ jobId, spec, revision }: JobRef): Promise<void> {
       await inStep(
         jobId,
         'apply',
         async (io) => {
           await updateJob(db, jobId, { has_resources: 1 });
-          // The plan a person approved (or could have been asked to) is the one applied.
-          const approved = spec.options?.requireApproval || spec.options?.approveWhen ? await approvedPlan(jobId) : undefined;
+          // The plan a person approved (or could have been asked to) is the one applied; a
+          // revision's plan is always the one shown with it.
+          const approved = revision
+            ? await revisionPlan(jobId, revision)
+            : spec.options?.requireApproval || spec.options?.approveWhen
+              ? await approvedPlan(jobId)
+              : undefined;
           await terraformApply(await terraformContext(jobId, spec, io), {
             // A retried apply re-plans; an approved job may only finish what was approved.
             checkReplan: approved ? (plan) => replanBeyondApproval(approved, plan) : undefined,
           });
         },
         secretsOf(spec),
+        revision,
       );
     },
 
-    async terraformOutput({ jobId, spec }: JobRef): Promise<JobOutputs> {
+    async terraformOutput({ jobId, spec, revision }: JobRef): Promise<JobOutputs> {
       return inStep(
         jobId,
         'output',
         async (io) => {
-          const outputs = await terraformOutput(await terraformContext(jobId, spec, io));
+          // The sandbox module's knob outputs (sandbox_*) are the test module's own, never the job's.
+          const outputs = Object.fromEntries(
+            Object.entries(await terraformOutput(await terraformContext(jobId, spec, io))).filter(
+              ([k]) => !k.startsWith('sandbox_'),
+            ),
+          );
           await updateJob(db, jobId, { outputs_json: JSON.stringify(outputs) });
           io.sink.write('system', `outputs: ${Object.keys(outputs).join(', ')}`);
           return outputs;
         },
         secretsOf(spec),
+        revision,
       );
     },
 

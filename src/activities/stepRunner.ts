@@ -16,7 +16,14 @@ export interface StepIo {
   attempt: number;
 }
 
-export type StepRunner = <T>(jobId: string, step: JobStep, run: (io: StepIo) => Promise<T>, secrets?: string[]) => Promise<T>;
+export type StepRunner = <T>(
+  jobId: string,
+  step: JobStep,
+  run: (io: StepIo) => Promise<T>,
+  secrets?: string[],
+  /** 0: the job's first run; N: a step of revision N. */
+  revision?: number,
+) => Promise<T>;
 
 /**
  * Runs one step attempt: job_steps row, a log sink, heartbeats, cancellation
@@ -32,6 +39,7 @@ export function createStepRunner(deps: { db: Db; heartbeatMs: number; onFailed?:
     step: JobStep,
     run: (io: StepIo) => Promise<T>,
     secrets: string[] = [],
+    revision = 0,
   ): Promise<T> {
     const ctx = Context.current();
     const { workflowId = `job-${jobId}`, runId = '' } = ctx.info.workflowExecution ?? {};
@@ -48,8 +56,10 @@ export function createStepRunner(deps: { db: Db; heartbeatMs: number; onFailed?:
         invocation: `${runId}:${ctx.info.activityId}`,
         temporalAttempt: ctx.info.attempt,
         lostError: LOST_ATTEMPT_MESSAGE,
+        revision,
       });
-      await updateJob(db, jobId, { step });
+      // A revision's steps show under the revision; the job's own step stays that of its first run.
+      if (revision === 0) await updateJob(db, jobId, { step });
     } catch (err) {
       clearInterval(beat);
       throw toFailure(err);

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { JobSpecSchema } from '../domain/jobSpec.js';
+import type { SpecChangeSchema } from '../domain/specChange.js';
+import { revisionRoutes } from './revisionRoutes.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
 import { peopleRoutes } from './peopleRoutes.js';
 import { auditListSchema, createdJobJsonSchema, jobJsonSchema, jobListSchema, logPageSchema, stepListSchema } from './jobJson.js';
@@ -226,10 +228,11 @@ function actionRoute<B extends z.ZodType>(
   } as const satisfies RouteDef;
 }
 
-/** Every route of the API, keyed by operationId. `specSchema` carries the operator's allowlists. */
-export function apiRoutes(specSchema: JobSpecSchema) {
+/** Every route of the API, keyed by operationId. The schemas carry the operator's allowlists. */
+export function apiRoutes(specSchema: JobSpecSchema, changeSchema: SpecChangeSchema) {
   return {
     ...peopleRoutes,
+    ...revisionRoutes(changeSchema, { jobIdParams, idempotencyHeader }),
     listJobs: {
       method: 'GET',
       path: '/api/jobs',

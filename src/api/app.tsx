@@ -11,11 +11,13 @@ import { staticApp } from './static.js';
 import { Layout } from './views/Layout.js';
 import { sessionApp } from './session.js';
 import type { CommandDeps } from './jobCommands.js';
+import { createSpecChangeSchema } from '../domain/specChange.js';
 import { createJobSpecSchema } from '../domain/jobSpec.js';
 import { apiApp } from './routes/api.js';
 import { dashboardPagesApp } from './routes/dashboardPages.js';
 import { jobFormPagesApp } from './routes/jobFormPages.js';
 import { jobPagesApp } from './routes/jobPages.js';
+import { jobChangePagesApp } from './routes/jobChangePages.js';
 import { outboxPagesApp } from './routes/outboxPages.js';
 import { auditPagesApp } from './routes/auditPages.js';
 import { peoplePagesApp } from './routes/peoplePages.js';
@@ -80,6 +82,7 @@ export function createApp(deps: AppDeps) {
       // The files travel through S3: only the users CSV's own limit applies, not user data's 16 KB.
       artifactsInS3: Boolean(config.ARTIFACTS_BUCKET),
     }),
+    changeSchema: createSpecChangeSchema({ allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES }),
   };
 
   const trust = { trustProxy: config.TRUST_PROXY };
@@ -172,6 +175,7 @@ export function createApp(deps: AppDeps) {
   // Before the job pages: /jobs/rows and /jobs/new would otherwise match /jobs/:id.
   app.route('/', dashboardPagesApp(routeDeps));
   app.route('/jobs', jobFormPagesApp(routeDeps));
+  app.route('/jobs', jobChangePagesApp(routeDeps));
   app.route('/jobs', jobPagesApp(routeDeps));
   app.route('/outbox', outboxPagesApp(routeDeps));
   app.route('/audit', auditPagesApp(routeDeps));

@@ -10,6 +10,7 @@ import { actionAllowed, workflowIdFor, type JobAction, type JobStatus } from '..
 import { decide, type JobPermission, type Subject } from '../domain/permissions.js';
 import { CommandError } from './commandError.js';
 import { checkTeamRoom, placeJob } from './teamPlacement.js';
+import { signalRevision } from './revisionCommands.js';
 
 /** The job commands' error (one class for every command of the web layer). */
 export { CommandError as JobCommandError } from './commandError.js';
@@ -166,6 +167,8 @@ export async function signalJob(
   if (!job) throw new CommandError('not_found', `job ${jobId} not found`);
   authorize(actor, action, job);
   const status = job.status as JobStatus;
+  // A live environment's approve, reject and cancel are its revision's.
+  if (status === 'succeeded' && action !== 'destroy') return signalRevision(deps, job, action, actor, args);
   if (!actionAllowed(action, status, { hasResources: job.has_resources === 1 })) {
     throw new CommandError('conflict', `cannot ${action} job ${jobId}: it is ${status.replace('_', ' ')}`);
   }

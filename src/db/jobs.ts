@@ -143,11 +143,18 @@ export async function countJobsByStatus(db: Db): Promise<Record<string, number>>
 // --- steps -----------------------------------------------------------------------------------
 
 /** Records the start of a step attempt; re-recording the same attempt updates it, never duplicates. */
-export async function startStep(db: Db, jobId: string, step: string, attempt: number, detail?: string): Promise<void> {
+export async function startStep(
+  db: Db,
+  jobId: string,
+  step: string,
+  attempt: number,
+  detail?: string,
+  revision = 0,
+): Promise<void> {
   const now = new Date().toISOString();
   await db
     .insertInto('job_steps')
-    .values({ job_id: jobId, step, attempt, state: 'running', started_at: now, detail: detail ?? null })
+    .values({ job_id: jobId, step, attempt, state: 'running', started_at: now, detail: detail ?? null, revision })
     .onConflict((oc) =>
       oc.columns(['job_id', 'step', 'attempt']).doUpdateSet({ state: 'running', finished_at: null, error: null }),
     )
@@ -170,7 +177,7 @@ export interface StepAttempt {
  */
 export async function beginStepAttempt(
   db: Db,
-  input: { jobId: string; step: string; invocation: string; temporalAttempt: number; lostError: string },
+  input: { jobId: string; step: string; invocation: string; temporalAttempt: number; lostError: string; revision?: number },
 ): Promise<StepAttempt> {
   return db.transaction().execute(async (trx) => {
     const rows = await trx
@@ -201,6 +208,7 @@ export async function beginStepAttempt(
         started_at: now,
         detail: null,
         invocation: input.invocation,
+        revision: input.revision ?? 0,
       })
       .onConflict((oc) =>
         oc.columns(['job_id', 'step', 'attempt']).doUpdateSet({ state: 'running', finished_at: null, error: null }),
@@ -254,6 +262,13 @@ export async function finishStep(
     .execute();
 }
 
-export async function listSteps(db: Db, jobId: string): Promise<JobStepRow[]> {
-  return db.selectFrom('job_steps').selectAll().where('job_id', '=', jobId).orderBy('id').execute();
+/** The steps of the job's first run (revision 0), or of one revision. */
+export async function listSteps(db: Db, jobId: string, revision = 0): Promise<JobStepRow[]> {
+  return db
+    .selectFrom('job_steps')
+    .selectAll()
+    .where('job_id', '=', jobId)
+    .where('revision', '=', revision)
+    .orderBy('id')
+    .execute();
 }

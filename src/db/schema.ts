@@ -10,6 +10,11 @@ export interface JobsTable extends Omit<JobColumns, 'has_resources' | 'owner_id'
   /** The team and team account the job runs in; null for jobs with a typed role ARN (and from before teams). */
   team_id: ColumnType<string | null, string | null | undefined, string | null>;
   team_account_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The last drift check's verdict (`in_sync`, `drifted`, `error`); null: never checked. */
+  drift_state: ColumnType<string | null, string | null | undefined, string | null>;
+  drift_checked_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** What drifted: the resources whose real state differs from the declared one. */
+  drift_json: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface JobStepsTable {
@@ -24,6 +29,8 @@ export interface JobStepsTable {
   detail: string | null;
   /** `<runId>:<activityId>` of the activity invocation the attempt belongs to; null for rows of the workflow itself. */
   invocation: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 0: the job's first run; N: the steps of revision N. */
+  revision: ColumnType<number, number | undefined, number>;
 }
 
 export interface JobLogsTable {
@@ -162,6 +169,27 @@ export interface ServiceFactsTable {
   updated_at: string;
 }
 
+export interface JobRevisionsTable {
+  /** Made by the caller (the Update's id), so a retried request records one revision. */
+  id: string;
+  job_id: string;
+  number: number;
+  kind: string;
+  state: string;
+  requested_by: string;
+  requested_by_id: string | null;
+  reason: string | null;
+  requested_at: Timestamp;
+  /** SpecDifference[]: what changed, said for people, no secret in it. */
+  differences_json: string;
+  /** The changeable part of the spec after the revision (ChangeableSpec). */
+  spec_json: string;
+  plan_json: string | null;
+  decided_by: string | null;
+  error: string | null;
+  finished_at: Timestamp | null;
+}
+
 export interface Database {
   jobs: JobsTable;
   job_steps: JobStepsTable;
@@ -176,6 +204,7 @@ export interface Database {
   team_members: TeamMembersTable;
   team_accounts: TeamAccountsTable;
   service_facts: ServiceFactsTable;
+  job_revisions: JobRevisionsTable;
 }
 
 export type JobRow = Selectable<JobsTable>;
@@ -188,4 +217,5 @@ export type AuditRow = Selectable<AuditLogTable>;
 export type UserRow = Selectable<UsersTable>;
 export type ApiTokenRow = Selectable<ApiTokensTable>;
 export type TeamRow = Selectable<TeamsTable>;
+export type JobRevisionRow = Selectable<JobRevisionsTable>;
 export type TeamAccountRow = Selectable<TeamAccountsTable>;

@@ -27,6 +27,7 @@ const ec2 = service('ec2');
 const iam = service('iam');
 const s3 = service('s3');
 const dynamodb = service('dynamodb');
+const ssm = service('ssm');
 
 /** What the AWS provider itself calls when it is configured (account id and partition). */
 export const TERRAFORM_PROVIDER_ACTIONS: readonly string[] = ['sts:GetCallerIdentity'];
@@ -81,6 +82,9 @@ export const ACTIVITY_ACTIONS: Record<string, readonly string[]> = {
   DescribeInstanceStatusCommand: ['ec2:DescribeInstanceStatus'],
   GetConsoleOutputCommand: ['ec2:GetConsoleOutput'],
   GetParameterCommand: ['ssm:GetParameter'],
+  SendCommandCommand: ['ssm:SendCommand'],
+  GetCommandInvocationCommand: ['ssm:GetCommandInvocation'],
+  CancelCommandCommand: ['ssm:CancelCommand'],
 };
 
 /**
@@ -210,6 +214,14 @@ export function permissionsPolicy(opts: PermissionsOptions = {}): PolicyDocument
         'iam:PassedToService': p === 'aws-cn' ? ['ec2.amazonaws.com', 'ec2.amazonaws.com.cn'] : 'ec2.amazonaws.com',
       },
     }),
+    // A revision changes containers and users on the running instance: one AWS document, and only on the
+    // module's instances (SendCommand is authorized on both the document and the instance).
+    allow('RunCommandDocument', 'ssm:SendCommand', `arn:${p}:ssm:*::document/AWS-RunShellScript`),
+    allow('RunCommandOnManagedInstances', 'ssm:SendCommand', `arn:${p}:ec2:*:*:instance/*`, {
+      StringEquals: { [`ssm:resourceTag/${MANAGED_BY_TAG.key}`]: MANAGED_BY_TAG.value },
+    }),
+    // Reading and stopping a command take no resource-level narrowing worth having.
+    allow('RunCommandResults', ssm`GetCommandInvocation CancelCommand`, '*'),
     allow('AmazonLinuxAmiParameters', 'ssm:GetParameter', `arn:${p}:ssm:*::parameter/aws/service/ami-amazon-linux-latest/*`),
     // Needs no permission in AWS; listed so the policy says everything a job calls.
     allow('Identity', 'sts:GetCallerIdentity', '*'),

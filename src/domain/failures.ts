@@ -19,6 +19,7 @@ export const NON_RETRYABLE_TYPES = [
   'TerraformConfigError',
   'UserDataTooLarge',
   'NotReady',
+  'InstanceCommandFailed',
   'PlanChangedSinceApproval',
 ] as const;
 

@@ -41,16 +41,16 @@ const MAX_SECURITY_GROUPS = 4;
 export { MAX_TTL_HOURS };
 
 /** A string field whose missing/wrong-type messages name it. */
-function text(field: string) {
+export function text(field: string) {
   return z.string({ error: (iss) => (iss.input === undefined ? `${field} is required` : `${field} must be a string`) });
 }
 
 /** Form posts send "" for an untouched optional input; that means "not given". */
-function optionalText<T extends z.ZodType>(schema: T) {
+export function optionalText<T extends z.ZodType>(schema: T) {
   return z.preprocess((v) => (v === '' || v === null ? undefined : v), schema.optional()) as unknown as z.ZodOptional<T>;
 }
 
-function strictObject<T extends z.core.$ZodLooseShape>(field: string, shape: T) {
+export function strictObject<T extends z.core.$ZodLooseShape>(field: string, shape: T) {
   return z.strictObject(shape, {
     error: (iss) =>
       iss.code === 'unrecognized_keys'
@@ -77,7 +77,7 @@ function cidrProblem(field: string, value: string): string | null {
   return null;
 }
 
-function cidr(field: string) {
+export function cidr(field: string) {
   return text(field).superRefine((v, ctx) => {
     const problem = cidrProblem(field, v);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -125,6 +125,38 @@ const accessKeysShape = {
     text('auth.sessionToken').min(16, { error: 'auth.sessionToken is too short to be a session token' }),
   ),
 };
+
+/** The instance type, one of those the operator allows. */
+export function instanceTypeField(policy: Pick<JobSpecPolicy, 'allowedInstanceTypes'>) {
+  return text('instance.type').refine((t) => policy.allowedInstanceTypes.includes(t), {
+    error: (iss) =>
+      `instance.type "${String(iss.input)}" is not allowed; allowed types: ${policy.allowedInstanceTypes.join(', ')}`,
+  });
+}
+
+export function volumeSizeField() {
+  return z
+    .number({ error: 'instance.volumeSizeGb must be a number of GiB' })
+    .int({ error: 'instance.volumeSizeGb must be a whole number of GiB' })
+    .min(8, { error: 'instance.volumeSizeGb must be at least 8 GiB' })
+    .max(1024, { error: 'instance.volumeSizeGb must be at most 1024 GiB' });
+}
+
+/**
+ * The users CSV, stored canonical (fixed header, no BOM, LF), which is what the instance receives.
+ * Warnings (columns other than the four, dropped) do not refuse the file; rewriting it from the
+ * users leaves those columns out of what is stored and sent to the instance.
+ */
+export function usersCsvField() {
+  return text('usersCsv').transform((csv, ctx) => {
+    const { users, errors } = parseUsersCsv(csv);
+    if (errors.length === 0) return usersToCsv(users);
+    for (const e of errors) {
+      ctx.issues.push({ code: 'custom', input: csv, message: `usersCsv ${formatCsvError(e)}` });
+    }
+    return z.NEVER;
+  });
+}
 
 export function createJobSpecSchema(policy: JobSpecPolicy) {
   const allowedAccounts = policy.allowedAccountIds ?? [];
@@ -211,16 +243,8 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
   });
 
   const instance = strictObject('instance', {
-    type: text('instance.type').refine((t) => policy.allowedInstanceTypes.includes(t), {
-      error: (iss) =>
-        `instance.type "${String(iss.input)}" is not allowed; allowed types: ${policy.allowedInstanceTypes.join(', ')}`,
-    }),
-    volumeSizeGb: z
-      .number({ error: 'instance.volumeSizeGb must be a number of GiB' })
-      .int({ error: 'instance.volumeSizeGb must be a whole number of GiB' })
-      .min(8, { error: 'instance.volumeSizeGb must be at least 8 GiB' })
-      .max(1024, { error: 'instance.volumeSizeGb must be at most 1024 GiB' })
-      .default(20),
+    type: instanceTypeField(policy),
+    volumeSizeGb: volumeSizeField().default(20),
     amiId: optionalText(pattern('instance.amiId', AMI_ID, 'an AMI id (ami- and 8 or 17 hex digits)')),
     metadataHopLimit2: z.boolean({ error: 'instance.metadataHopLimit2 must be true or false' }).optional(),
     sshCidr: optionalText(cidr('instance.sshCidr')),
@@ -238,16 +262,7 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
       .optional(),
   });
 
-  // Warnings (columns other than the four, dropped) do not refuse the file; rewriting it from the
-  // users leaves those columns out of what is stored and sent to the instance.
-  const usersCsv = text('usersCsv').transform((csv, ctx) => {
-    const { users, errors } = parseUsersCsv(csv);
-    if (errors.length === 0) return usersToCsv(users);
-    for (const e of errors) {
-      ctx.issues.push({ code: 'custom', input: csv, message: `usersCsv ${formatCsvError(e)}` });
-    }
-    return z.NEVER;
-  });
+  const usersCsv = usersCsvField();
 
   const spec = strictObject('', {
     name: text('name').regex(JOB_NAME, {

@@ -70,3 +70,21 @@ export function workflowIdFor(jobId: string): string {
 
 /** The longest an environment may live, from its job's start: 30 days. */
 export const MAX_TTL_HOURS = 720;
+
+/** A revision's life: a change to a live environment, from its plan to its outcome. */
+export const REVISION_STATES = [
+  'planning',
+  'awaiting_approval',
+  'applying',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'rejected',
+] as const;
+export type RevisionState = (typeof REVISION_STATES)[number];
+export const REVISION_KINDS = ['change', 'reconcile'] as const;
+export type RevisionKind = (typeof REVISION_KINDS)[number];
+
+export function revisionInProgress(state: string | null | undefined): boolean {
+  return state === 'planning' || state === 'awaiting_approval' || state === 'applying';
+}

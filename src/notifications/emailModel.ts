@@ -1,4 +1,4 @@
-import type { NotificationEvent } from '../domain/notifications.js';
+import { type JobEvent, type NotificationEvent, parseEvent, type ParsedEvent } from '../domain/notifications.js';
 import {
   failedAttempt,
   jobView,
@@ -26,6 +26,21 @@ export interface EmailInput {
   /** The job's last log lines, oldest first; only the last MAX_LOG_LINES are shown. */
   lastLogLines?: readonly EmailLogLine[];
   publicBaseUrl: string;
+  /** For a revision's events: the revision as recorded. */
+  revision?: RevisionFacts;
+  /** For a drift event: what drifted. */
+  drift?: { items: string[] };
+}
+
+export interface RevisionFacts {
+  number: number;
+  kind: string;
+  requestedBy: string;
+  differences: string[];
+  /** "1 to add, 2 to change, 0 to destroy" once planned. */
+  plan?: string | null;
+  error?: string | null;
+  decidedBy?: string | null;
 }
 
 export const MAX_LOG_LINES = 20;
@@ -85,6 +100,69 @@ interface EventCopy {
 }
 
 function copyFor(event: NotificationEvent, job: Pick<JobFacts, 'step' | 'destroy_at'>): EventCopy {
+  const parsed = parseEvent(event);
+  if (parsed?.kind === 'revision' || parsed?.kind === 'drift') return dayTwoCopy(parsed);
+  return jobCopy(event as JobEvent, job);
+}
+
+/** Revisions and drift: the environment lives on, and the email says what happened to it. */
+function dayTwoCopy(parsed: Exclude<ParsedEvent, { kind: 'job' }>): EventCopy {
+  if (parsed.kind === 'drift') {
+    return {
+      statusText: 'drifted from its declared state',
+      heading: 'Your environment drifted',
+      intro:
+        'Something changed the environment outside this service (by hand in the AWS console, or another tool). Reconcile it from the job page to put back what the job declares.',
+      linkLabel: 'Open the job to reconcile',
+      accent: '#9a6700',
+    };
+  }
+  const n = `revision ${parsed.number}`;
+  switch (parsed.outcome) {
+    case 'approval_needed':
+      return {
+        statusText: `${n} awaits approval`,
+        heading: 'Approval needed for a change',
+        intro: 'A change to the live environment is planned and waits for an approval before anything is applied.',
+        linkLabel: 'Review the change and approve or reject',
+        accent: '#0969da',
+      };
+    case 'succeeded':
+      return {
+        statusText: `${n} applied`,
+        heading: 'Your environment was changed',
+        intro: 'The change was applied, and the instance reported its containers running again.',
+        linkLabel: 'Open the job',
+        accent: '#1a7f37',
+      };
+    case 'failed':
+      return {
+        statusText: `${n} failed`,
+        heading: 'A change failed',
+        intro: 'The change could not be completed. The environment keeps running; the job page shows what it runs now.',
+        linkLabel: 'Open the job and its logs',
+        accent: '#cf222e',
+      };
+    case 'cancelled':
+      return {
+        statusText: `${n} cancelled`,
+        heading: 'Change cancelled',
+        intro: 'The change was cancelled on request; the environment keeps running.',
+        linkLabel: 'Open the job',
+        accent: '#6e7781',
+      };
+    case 'rejected':
+      return {
+        statusText: `${n} rejected`,
+        heading: 'Change rejected',
+        intro: 'The plan of the change was not approved, so nothing changed.',
+        linkLabel: 'Open the job',
+        accent: '#9a6700',
+      };
+  }
+}
+
+function jobCopy(event: JobEvent, job: Pick<JobFacts, 'step' | 'destroy_at'>): EventCopy {
   const when = formatUtc(job.destroy_at);
   switch (event) {
     case 'succeeded':
@@ -170,8 +248,34 @@ function logText(l: EmailLogLine): string {
 const outputValue = (view: JobView, key: string) => view.outputs?.[key] ?? null;
 const outputLabel = (key: string) => OUTPUT_LABELS.find(([k]) => k === key)?.[1] ?? key;
 
+function dayTwoSections(input: EmailInput): EmailSection[] {
+  if (input.drift) {
+    return [{ title: 'What drifted', blocks: input.drift.items.map((text) => ({ kind: 'paragraph' as const, text })) }];
+  }
+  const r = input.revision;
+  if (!r) return [];
+  const rows: KeyValue[] = [
+    ['Revision', `${r.number}${r.kind === 'reconcile' ? ' (reconcile)' : ''}`],
+    ['Asked by', r.requestedBy],
+    ['Plan', r.plan],
+    ['Decision', r.decidedBy],
+    ['Error', r.error],
+  ];
+  return [
+    { title: 'The change', blocks: [{ kind: 'keyValues', rows }] },
+    {
+      title: 'What changes',
+      blocks: r.differences.length
+        ? r.differences.map((text) => ({ kind: 'paragraph' as const, text }))
+        : [{ kind: 'paragraph', text: 'The declared state again, nothing new.' }],
+    },
+  ];
+}
+
 function sectionsFor(input: EmailInput, view: JobView): EmailSection[] {
-  const { event, job } = input;
+  const { job } = input;
+  if (parseEvent(input.event)?.kind !== 'job') return dayTwoSections(input);
+  const event = input.event as JobEvent;
   switch (event) {
     case 'succeeded':
       return [

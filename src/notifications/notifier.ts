@@ -1,8 +1,10 @@
 import type { Db } from '../db/database.js';
 import { getJob, listSteps } from '../db/jobs.js';
 import { getJobNotification, insertNotificationIfAbsent, transitionNotification } from '../db/notifications.js';
-import type { NotificationRow } from '../db/schema.js';
-import type { NotificationEvent } from '../domain/notifications.js';
+import { getRevision } from '../db/revisions.js';
+import type { JobRow, NotificationRow } from '../db/schema.js';
+import { type NotificationEvent, parseEvent } from '../domain/notifications.js';
+import type { RevisionFacts } from './emailModel.js';
 import { MAX_LOG_LINES, renderEmail } from './emailContent.js';
 import { createEmailProvider, isEmailRejected, type EmailProvider } from './providers.js';
 import type { Config } from '../config.js';
@@ -79,7 +81,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
             .execute()
         ).reverse()
       : [];
-    const content = renderEmail({ job, event, steps, lastLogLines, publicBaseUrl });
+    const content = renderEmail({ job, event, steps, lastLogLines, publicBaseUrl, ...(await dayTwoFacts(db, job, event)) });
     await insertNotificationIfAbsent(db, {
       job_id: jobId,
       event,
@@ -185,4 +187,31 @@ export function notifierFromConfig(config: Config, db: Db): Notifier {
     from: config.EMAIL_PROVIDER === 'ses' ? config.SES_FROM_EMAIL! : config.EMAIL_FROM,
     publicBaseUrl: config.publicBaseUrl,
   });
+}
+
+/** A revision's or a drift's email says what changed: read from its row, never from the workflow's input. */
+async function dayTwoFacts(
+  db: Db,
+  job: JobRow,
+  event: NotificationEvent,
+): Promise<{ revision?: RevisionFacts; drift?: { items: string[] } }> {
+  const parsed = parseEvent(event);
+  if (parsed?.kind === 'drift') {
+    return { drift: { items: job.drift_json ? (JSON.parse(job.drift_json) as string[]) : [] } };
+  }
+  if (parsed?.kind !== 'revision') return {};
+  const row = await getRevision(db, job.id, parsed.number);
+  if (!row) return {};
+  const plan = row.plan_json ? (JSON.parse(row.plan_json) as { add: number; change: number; destroy: number }) : null;
+  return {
+    revision: {
+      number: row.number,
+      kind: row.kind,
+      requestedBy: row.requested_by,
+      differences: (JSON.parse(row.differences_json) as { text: string }[]).map((d) => d.text),
+      plan: plan ? `${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy` : null,
+      error: row.error,
+      decidedBy: row.decided_by,
+    },
+  };
 }

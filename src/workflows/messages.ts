@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { JobStatus, JobStep, StepState } from '../domain/lifecycle.js';
+import type { JobStatus, JobStep, RevisionKind, RevisionState, StepState } from '../domain/lifecycle.js';
+import type { ChangeableSpec, SpecDifference } from '../domain/specChange.js';
 
 /** The workflow's signals and query: the one place the web side and the workflow agree on them. */
 
@@ -44,6 +45,8 @@ export interface JobProgress {
   /** Whether the job's Terraform state holds resources, as far as the workflow knows. */
   hasResources: boolean;
   destroyAt?: string;
+  /** The job's latest revision, as far as this run knows: a change to the live environment. */
+  revision?: { number: number; state: RevisionState; step: JobStep | null; approvalDeadline?: string; error?: string };
 }
 
 export const progressQuery = defineQuery<JobProgress>('progress');
@@ -59,3 +62,25 @@ export interface SetTtlResult {
 
 /** An Update, not a signal: the caller learns at once whether the job took it, and why not. */
 export const setTtlUpdate = defineUpdate<SetTtlResult, [SetTtlRequest]>('setTtl');
+
+/**
+ * A revision: the environment's changeable part as it should become (the web
+ * applied the change to the stored spec; no secret is in it), with what
+ * changed said for people. The workflow applies it to the spec it holds.
+ */
+export interface ReviseRequest {
+  /** Made by the caller: the Update's id and the revision row's, so a retry records one revision. */
+  revisionId: string;
+  kind: RevisionKind;
+  by: string;
+  byId: string | null;
+  reason?: string;
+  changeable: ChangeableSpec;
+  differences: SpecDifference[];
+}
+export interface ReviseResult {
+  revision: number;
+}
+
+/** Accepted once the revision is recorded; it then runs in the job's workflow (plan, approval, apply, ready). */
+export const reviseUpdate = defineUpdate<ReviseResult, [ReviseRequest]>('revise');

@@ -13,7 +13,7 @@ import {
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { JobSpec } from '../domain/jobSpec.js';
-import { type JobStatus, type JobStep, MAX_TTL_HOURS } from '../domain/lifecycle.js';
+import { type JobStatus, type JobStep, MAX_TTL_HOURS, revisionInProgress } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { DEFAULT_INFRA_RETRY_HOURS, JOB_FAILED_TYPE } from '../domain/failures.js';
 import { activityProxies, type ActivityProxies } from './activityProxies.js';
@@ -23,12 +23,15 @@ import {
   destroySignal,
   progressQuery,
   rejectSignal,
+  reviseUpdate,
   setTtlUpdate,
   type ApproveRequest,
   type JobProgress,
   type RejectRequest,
+  type ReviseRequest,
   type StepRecord,
 } from './messages.js';
+import { runRevision, type RevisionDecision } from './revision.js';
 
 export interface ProvisionJobInput {
   jobId: string;
@@ -117,32 +120,45 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
   }
 }
 
-async function runJob(
-  input: ProvisionJobInput,
-  { quick, aws, terraform, readiness, mail }: ActivityProxies,
-  progress: JobProgress,
-): Promise<ProvisionJobResult> {
+async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress: JobProgress): Promise<ProvisionJobResult> {
+  const { quick, aws, terraform, readiness, mail } = acts;
   const { jobId, spec } = input;
   const now = () => new Date().toISOString();
   let cancelRequested = false;
   let destroyRequested = false;
   let decision: { approved: true; by: ApproveRequest } | { approved: false; by: RejectRequest } | undefined;
   const mainScope = new CancellationScope();
+  /** What the environment runs: the job's spec, then each successful revision's. */
+  let currentSpec = spec;
+  /** A revision taken by the Update and not yet run, and the scope of the one running. */
+  let pendingRevision: { request: ReviseRequest; number: number } | undefined;
+  let revisionScope: CancellationScope | undefined;
+  let revisionDecision: RevisionDecision | undefined;
+  const revisionAwaitsApproval = () => progress.revision?.state === 'awaiting_approval' && !revisionDecision;
 
   setHandler(progressQuery, () => progress);
   setHandler(cancelSignal, () => {
+    // During a revision, cancel stops the revision; the environment it changes stays.
+    if (revisionScope) {
+      revisionScope.cancel();
+      return;
+    }
     if (cancelRequested || !['running', 'awaiting_approval'].includes(progress.status)) return;
     cancelRequested = true;
     mainScope.cancel();
   });
   setHandler(destroySignal, () => {
     destroyRequested = true;
+    // A destroy does not wait for a revision to finish: the revision stops, then all is destroyed.
+    revisionScope?.cancel();
   });
   setHandler(approveSignal, (req) => {
     if (progress.status === 'awaiting_approval' && !decision) decision = { approved: true, by: req };
+    else if (revisionAwaitsApproval()) revisionDecision = { approved: true, by: req };
   });
   setHandler(rejectSignal, (req) => {
     if (progress.status === 'awaiting_approval' && !decision) decision = { approved: false, by: req };
+    else if (revisionAwaitsApproval()) revisionDecision = { approved: false, by: req };
   });
 
   const setStatus = async (status: JobStatus, extra: { error?: string | null; finished?: boolean } = {}) => {
@@ -200,7 +216,7 @@ async function runJob(
 
   const destroyResources = async () => {
     await setStatus('destroying');
-    await step('destroy', () => terraform.terraformDestroy({ jobId, spec }));
+    await step('destroy', () => terraform.terraformDestroy({ jobId, spec: currentSpec }));
     progress.hasResources = false;
   };
 
@@ -255,6 +271,59 @@ async function runJob(
       },
     },
   );
+  setHandler(
+    reviseUpdate,
+    async (request) => {
+      // Claimed at once, so a second request arriving while this one is recorded is refused.
+      progress.revision = { number: 0, state: 'planning', step: null };
+      const number = await quick.recordRevision({ jobId, start: request });
+      progress.revision = { number, state: 'planning', step: null };
+      pendingRevision = { request, number };
+      return { revision: number };
+    },
+    {
+      validator: (request) => {
+        if (progress.status !== 'succeeded' || destroyRequested) {
+          throw new Error(`a job that is ${progress.status.replace('_', ' ')} cannot change: only a live environment can`);
+        }
+        if (pendingRevision || revisionInProgress(progress.revision?.state)) {
+          throw new Error(
+            `revision ${progress.revision?.number || ''} is still in progress: wait for it, or cancel it`.replace('  ', ' '),
+          );
+        }
+        if (request.changeable.instance.volumeSizeGb < currentSpec.instance.volumeSizeGb) {
+          throw new Error(`instance.volumeSizeGb may only grow (now ${currentSpec.instance.volumeSizeGb} GiB)`);
+        }
+      },
+    },
+  );
+
+  /** Runs the revision the Update took; the job's status stays `succeeded` whatever its outcome. */
+  async function runPendingRevision(): Promise<void> {
+    const taken = pendingRevision;
+    if (!taken) return;
+    pendingRevision = undefined;
+    revisionDecision = undefined;
+    revisionScope = new CancellationScope();
+    try {
+      const outcome = await runRevision({
+        jobId,
+        spec: currentSpec,
+        request: taken.request,
+        number: taken.number,
+        acts,
+        progress,
+        approvalTimeoutMs: input.approvalTimeoutMs,
+        decision: () => revisionDecision,
+        scope: revisionScope,
+        describe,
+      });
+      currentSpec = outcome.spec;
+    } finally {
+      revisionScope = undefined;
+    }
+  }
+
   if (carried) {
     // The same environment, waiting on in a new run: nothing to provision, nothing to announce again.
     return CancellationScope.nonCancellable(() => waitForDestroy());
@@ -382,7 +451,8 @@ async function runJob(
       hasResources: progress.hasResources,
       error: progress.error,
     };
-    return continueAsNew<typeof provisionJob>({ ...input, carried: state });
+    // The spec the environment runs now (after its revisions) is the one the next run holds.
+    return continueAsNew<typeof provisionJob>({ ...input, spec: currentSpec, carried: state });
   }
 
   /**
@@ -400,7 +470,12 @@ async function runJob(
       ].filter((w) => destroyAtMs !== undefined && destroyAtMs - w.beforeMs > fromMs);
     let warnings: Array<{ beforeMs: number; event: NotificationEvent }> = warningsFor(startMs);
 
+    const woken = () => destroyRequested || ttlChanged || pendingRevision !== undefined;
     while (!destroyRequested) {
+      if (pendingRevision) {
+        await runPendingRevision();
+        continue;
+      }
       if (historyTooLong()) await continueWaitingInNewRun();
       if (ttlChanged) {
         // A new TTL: its warnings are scheduled afresh (the ones already sent for the old one may come again).
@@ -408,14 +483,13 @@ async function runJob(
         warnings = warningsFor(Date.now());
       }
       if (destroyAtMs === undefined) {
-        await condition(() => destroyRequested || ttlChanged);
+        await condition(woken);
         continue;
       }
       const remaining = destroyAtMs - Date.now();
       if (remaining <= 0) break;
       const next = warnings.find((w) => remaining > w.beforeMs);
-      const woken = await condition(() => destroyRequested || ttlChanged, next ? remaining - next.beforeMs : remaining);
-      if (woken) continue;
+      if (await condition(woken, next ? remaining - next.beforeMs : remaining)) continue;
       if (next) {
         warnings.splice(warnings.indexOf(next), 1);
         await notify(next.event);

@@ -32,6 +32,8 @@ describe('workflow replay', () => {
         'provision-carried-run-v2.binpb',
         'provision-waiting-after-ttl-updates-v3.binpb',
         'provision-carried-run-v3.binpb',
+        'revision-awaiting-approval-v4.binpb',
+        'revision-applied-v4.binpb',
       ]),
     );
   });

@@ -7,6 +7,7 @@ import { buildOpenApiDocument } from '../openapi.js';
 import { apiJobsApp } from './apiJobs.js';
 import { apiLogsApp } from './apiLogs.js';
 import { apiPeopleApp } from './apiPeople.js';
+import { apiRevisionsApp } from './apiRevisions.js';
 
 /**
  * The REST API under /api: the jobs and logs sub-apps and the OpenAPI
@@ -15,7 +16,7 @@ import { apiPeopleApp } from './apiPeople.js';
  */
 export function apiApp(deps: RouteDeps) {
   const { config } = deps;
-  const R = apiRoutes(deps.specSchema);
+  const R = apiRoutes(deps.specSchema, deps.changeSchema);
   let openApiDoc: string | undefined;
 
   const app = new Hono<AppEnv>();
@@ -33,6 +34,7 @@ export function apiApp(deps: RouteDeps) {
   app.route('/', apiJobsApp(deps));
   app.route('/', apiLogsApp(deps));
   app.route('/', apiPeopleApp(deps));
+  app.route('/', apiRevisionsApp(deps));
 
   app.on(R.getOpenApi.method, subPath(R.getOpenApi), (c) => {
     openApiDoc ??= JSON.stringify(

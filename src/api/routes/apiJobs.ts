@@ -24,7 +24,7 @@ import { formatCsvError, parseUsersCsv } from '../../domain/usersCsv.js';
  */
 export function apiJobsApp(deps: RouteDeps) {
   const { db, config, commands } = deps;
-  const R = apiRoutes(deps.specSchema);
+  const R = apiRoutes(deps.specSchema, deps.changeSchema);
   const { idParam, query, jsonBody } = apiValidators(R);
   const links = linkSettings(config);
   const actor = (c: Context<AppEnv>) => actorOf(c, config.TRUST_PROXY);

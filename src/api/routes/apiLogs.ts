@@ -45,7 +45,7 @@ const SETTLED_LOG_PAGE_CACHE_CONTROL = 'private, max-age=3600';
 
 export function apiLogsApp(deps: RouteDeps) {
   const { db } = deps;
-  const R = apiRoutes(deps.specSchema);
+  const R = apiRoutes(deps.specSchema, deps.changeSchema);
   const { idParam, query } = apiValidators(R);
   const logPages = new LogPageCache({ maxBytes: LOG_PAGE_CACHE_BYTES });
   const requireJob = async (id: string): Promise<JobRow> => {

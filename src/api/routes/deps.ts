@@ -4,6 +4,7 @@ import type { Db } from '../../db/database.js';
 import type { Authenticator } from '../auth.js';
 import type { CommandDeps } from '../jobCommands.js';
 import type { JobSpecSchema } from '../../domain/jobSpec.js';
+import type { SpecChangeSchema } from '../../domain/specChange.js';
 
 /** What every sub-app receives from createApp. */
 export interface RouteDeps {
@@ -14,4 +15,6 @@ export interface RouteDeps {
   commands: CommandDeps;
   /** The one job spec schema, built from the operator's allowlists. */
   specSchema: JobSpecSchema;
+  /** The one schema of a change to a live environment (a revision). */
+  changeSchema: SpecChangeSchema;
 }

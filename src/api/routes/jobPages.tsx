@@ -9,9 +9,11 @@ import { getJob, listSteps } from '../../db/jobs.js';
 import { instanceReportLines, logTail } from '../../db/logs.js';
 import { listAudit } from '../../db/audit.js';
 import { listJobNotifications } from '../../db/notifications.js';
-import type { JobRow } from '../../db/schema.js';
+import type { JobRevisionRow, JobRow } from '../../db/schema.js';
 import { progressOf } from '../../domain/instanceEvents.js';
-import { humanize, jobView } from '../../domain/jobView.js';
+import { humanize, jobView, type JobView } from '../../domain/jobView.js';
+import { listRevisions } from '../../db/revisions.js';
+import { driftView, revisionView } from '../../domain/revisionView.js';
 import { actionAllowed, type JobAction, type JobStatus } from '../../domain/lifecycle.js';
 import { parseUsersCsv, type AppUser } from '../../domain/usersCsv.js';
 import { ConfirmPage } from '../views/ConfirmPage.js';
@@ -31,6 +33,8 @@ const LOG_TAIL_BYTES = 32 * 1024;
 const JOB_USERS_SHOWN = 200;
 /** CSVs whose listed users are remembered (a few MB at most). */
 const JOB_USERS_MEMO_CSVS = 100;
+/** Revisions on the page; the API lists more. */
+const REVISIONS_SHOWN = 20;
 
 const DONE: Record<JobAction, string> = {
   run: 'Job started.',
@@ -38,6 +42,12 @@ const DONE: Record<JobAction, string> = {
   approve: 'Plan approved: the apply starts.',
   reject: 'Plan rejected.',
   destroy: 'Destroy requested.',
+};
+/** The same actions on a live environment's change in progress. */
+const REVISION_DONE: Partial<Record<JobAction, string>> = {
+  cancel: 'Cancel of the change requested: the environment keeps running.',
+  approve: 'Change approved: the apply starts.',
+  reject: 'Change rejected: nothing changes.',
 };
 
 /** An optional free-text field of an action form, bounded like the audit's detail. */
@@ -84,14 +94,41 @@ export function jobPagesApp(deps: RouteDeps) {
 
   /** Everything the live part of a job page shows. */
   async function liveProps(job: JobRow, viewer: Subject, csrfToken: string): Promise<JobLiveProps> {
-    const [steps, audit, notifications, reports] = await Promise.all([
+    const [steps, audit, notifications, reports, revisionRows] = await Promise.all([
       listSteps(db, job.id),
       listAudit(db, { jobId: job.id, limit: 100 }),
       listJobNotifications(db, job.id),
       instanceReportLines(db, job.id),
+      listRevisions(db, job.id, REVISIONS_SHOWN),
     ]);
     const instance = reports.length ? progressOf(job.id, reports) : null;
-    return { view: jobView(job, { steps, links, viewer }), instance, audit, notifications, csrfToken };
+    const view = jobView(job, { steps, links, viewer });
+    return { view, instance, audit, notifications, csrfToken, changes: await changesProps(job, viewer, view, revisionRows) };
+  }
+
+  /** The changes card: the latest revision with its steps, and what the viewer may do to it. */
+  async function changesProps(
+    job: JobRow,
+    viewer: Subject,
+    view: JobView,
+    rows: JobRevisionRow[],
+  ): Promise<NonNullable<JobLiveProps['changes']>> {
+    const latest = rows[0];
+    const revisions = rows.map((r) => revisionView(r));
+    if (latest) revisions[0] = revisionView(latest, await listSteps(db, job.id, latest.number));
+    const current = revisions[0];
+    const live = job.status === 'succeeded';
+    const revisionActions: JobAction[] = [];
+    if (live && current?.awaitingApproval && current.requestedById !== viewer.userId) {
+      if (decide(viewer, 'approve', job).allowed) revisionActions.push('approve', 'reject');
+    }
+    if (live && current?.inProgress && view.may.change) revisionActions.push('cancel');
+    return {
+      revisions,
+      drift: live ? driftView(job) : null,
+      revisionActions,
+      canChange: live && view.may.change && !current?.inProgress,
+    };
   }
 
   /** The version is a digest of the HTML itself, so "unchanged" can never hide a change. */
@@ -185,7 +222,8 @@ export function jobPagesApp(deps: RouteDeps) {
       try {
         if (action === 'run') await startJob(deps.commands, id, undefined, actor);
         else await signalJob(deps.commands, id, action, actor, { reason: note(body.reason), comment: note(body.comment) });
-        setFlash(c, id, { kind: 'ok', message: DONE[action] }, secureCookies);
+        const message = (job.status === 'succeeded' && REVISION_DONE[action]) || DONE[action];
+        setFlash(c, id, { kind: 'ok', message }, secureCookies);
       } catch (err) {
         if (!(err instanceof JobCommandError)) throw err;
         if (err.code === 'not_found') return notFoundPage(c, err.message);

@@ -25,7 +25,7 @@ export interface JobFormProps {
   checked?: boolean;
 }
 
-function errorsByField(errors: FormError[]): FieldErrorMap {
+export function errorsByField(errors: FormError[]): FieldErrorMap {
   const byField: FieldErrorMap = {};
   for (const e of errors) {
     if (!e.field) continue;
@@ -36,7 +36,7 @@ function errorsByField(errors: FormError[]): FieldErrorMap {
 }
 
 /** Every problem at the top, each linked to its field: the first thing a screen reader announces after a submit. */
-function ErrorSummary(props: { errors: FormError[] }) {
+export function ErrorSummary(props: { errors: FormError[] }) {
   return (
     <div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex={-1} data-autofocus>
       <h2 id="error-summary-title">

@@ -81,24 +81,63 @@ const ACTIONS: [JobAction, ActionSpec][] = [
   ],
 ];
 
-export function JobActions(props: { job: { id: string; name: string }; actions: JobAction[]; csrfToken: string }) {
+/** A revision's approve, reject and cancel: the same posts, which the service routes to the revision. */
+const REVISION_ACTIONS: [JobAction, ActionSpec][] = [
+  [
+    'approve',
+    {
+      label: 'Approve change',
+      fields: () => (
+        <>
+          <label for="revision-approve-comment">Approval comment (optional)</label>
+          <input id="revision-approve-comment" name="comment" maxlength={500} autocomplete="off" />
+        </>
+      ),
+    },
+  ],
+  [
+    'reject',
+    {
+      label: 'Reject change',
+      danger: true,
+      fields: () => (
+        <>
+          <label for="revision-reject-reason">Reason for rejecting</label>
+          <input id="revision-reject-reason" name="reason" required aria-required="true" maxlength={500} autocomplete="off" />
+        </>
+      ),
+    },
+  ],
+  // Cancelling a change destroys nothing: no confirmation needed.
+  ['cancel', { label: 'Cancel change', fields: () => <input type="hidden" name="confirmed" value="yes" /> }],
+];
+
+export function JobActions(props: {
+  job: { id: string; name: string };
+  actions: JobAction[];
+  csrfToken: string;
+  /** The actions of a revision in progress, not of the job's own run. */
+  revision?: boolean;
+}) {
   const { job, actions } = props;
   if (actions.length === 0) return null;
   const jobPath = `/jobs/${encodeURIComponent(job.id)}`;
   return (
     // biome-ignore lint/a11y/useSemanticElements: a row of separate forms, not one form's fieldset
-    <div class="actions" role="group" aria-label="Actions">
-      {ACTIONS.filter(([action]) => actions.includes(action)).map(([action, spec]) => (
-        <ActionForm
-          jobPath={jobPath}
-          action={action}
-          csrfToken={props.csrfToken}
-          label={spec.label}
-          danger={spec.danger}
-          confirm={spec.confirm?.(job.name)}
-          fields={spec.fields?.()}
-        />
-      ))}
+    <div class="actions" role="group" aria-label={props.revision ? 'Actions on the change' : 'Actions'}>
+      {(props.revision ? REVISION_ACTIONS : ACTIONS)
+        .filter(([action]) => actions.includes(action))
+        .map(([action, spec]) => (
+          <ActionForm
+            jobPath={jobPath}
+            action={action}
+            csrfToken={props.csrfToken}
+            label={spec.label}
+            danger={spec.danger}
+            confirm={spec.confirm?.(job.name)}
+            fields={spec.fields?.()}
+          />
+        ))}
     </div>
   );
 }

@@ -8,6 +8,7 @@ import { StepTimeline } from '../StepTimeline.js';
 import { formatTime, httpUrl } from '../format.js';
 import { JobActions, TtlForm } from './JobActions.js';
 import { InstanceCard } from './InstanceCard.js';
+import { RevisionsCard, type RevisionsCardProps } from './RevisionsCard.js';
 import type { InstanceProgress } from '../../../domain/instanceEvents.js';
 
 /** What changes while a job runs: re-rendered as a fragment for the page's live refresh. */
@@ -18,6 +19,8 @@ export interface JobLiveProps {
   audit: AuditRow[];
   notifications: NotificationRow[];
   csrfToken: string;
+  /** The live environment's changes and drift (absent on pages of jobs that never had any). */
+  changes?: Omit<RevisionsCardProps, 'jobId' | 'jobName' | 'csrfToken'>;
 }
 
 /** Only an http(s) value becomes a link: outputs are whatever the module printed. */
@@ -139,6 +142,15 @@ function Summary(props: JobLiveProps) {
         <OptionalFact label="Finished" value={formatTime(job.finished_at)} />
         <OptionalFact label="Destroyed automatically at" value={formatTime(job.destroy_at)} />
         <OptionalFact label="AWS account" value={job.account_id} />
+        {props.changes?.drift?.state === 'drifted' ? (
+          <>
+            <dt>Drift</dt>
+            <dd>
+              <StatusBadge status="drifted" label="Drifted" id="job-drift-badge" />{' '}
+              <a href="#job-drift">what changed outside the service</a>
+            </dd>
+          </>
+        ) : null}
       </dl>
       {job.error ? (
         <div class="job-error">
@@ -158,6 +170,9 @@ export function JobLive(props: JobLiveProps) {
   return (
     <>
       <Summary {...props} />
+      {props.changes ? (
+        <RevisionsCard {...props.changes} jobId={props.view.id} jobName={props.view.name} csrfToken={props.csrfToken} />
+      ) : null}
       <div class="two-col">
         <CardSection id="steps-title" title="Steps">
           <StepTimeline steps={props.view.steps} />
