@@ -221,6 +221,17 @@ export const configSchema = z.object({
     .min(0.005, 'must be at least 0.005 (18 s)')
     .max(720)
     .default(DEFAULT_INFRA_RETRY_HOURS),
+  /**
+   * How often every live environment is checked for drift (a Temporal Schedule: `6h`, `30m`, `90s`;
+   * `0`: never). Each check is a refresh-only plan, DRIFT_CHECK_CONCURRENCY at a time.
+   */
+  DRIFT_CHECK_INTERVAL: z
+    .string()
+    .trim()
+    .regex(/^(0|\d{1,6}(s|m|h|d))$/, 'must be 0 (off) or a number with s, m, h or d, e.g. 6h')
+    .refine((v) => v === '0' || durationSeconds(v) >= 60, 'must be at least 60s, or 0 (off)')
+    .default('6h'),
+  DRIFT_CHECK_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   /** How often the web process compares active jobs with their workflows (0: never). */
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3600).default(20),
   /** The TCP probe of published ports, extra evidence after the instance reported its containers running. */
@@ -364,4 +375,11 @@ export function loadConfigOrExit(): Config {
     }
     throw err;
   }
+}
+
+/** `6h` → 21600; `0` → 0. */
+export function durationSeconds(value: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(value);
+  if (!m) return 0;
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }

@@ -12,6 +12,7 @@ import { AWS_REQUEST_HANDLER, resolveJobCredentials, terraformEnv } from './awsC
 import { authOf } from './teamAccountAuth.js';
 import { createTeamAccountActivities } from './teamAccountCheck.js';
 import { createRevisionActivities } from './revisionActivities.js';
+import { createDriftActivities } from './driftCheck.js';
 import { ec2ConsoleSource, fileConsoleSource } from './instanceConsole.js';
 import { JobCredentialCache } from './credentialCache.js';
 import { runPreflight } from './preflight.js';
@@ -203,6 +204,10 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createTeamAccountActivities({ db, resolveCreds }),
     ...createRevisionActivities({ db, settings, inStep, secretsOf, credentialsFor }),
+    ...createDriftActivities({ db, settings, credentialsFor }, () => {
+      const ctx = Context.current();
+      return { heartbeat: () => ctx.heartbeat(), signal: ctx.cancellationSignal };
+    }),
     /** Local activity: the workflow's status changes, mirrored into `jobs` for the UI. */
     async recordJob(input: {
       jobId: string;

@@ -34,6 +34,8 @@ export interface RunTerraformOptions {
   captureStdout?: boolean;
   /** Called with the pid (= process group id) right after the spawn. */
   onSpawn?: (pid: number) => void;
+  /** Exit codes besides 0 that are answers, not failures (`plan -detailed-exitcode`: 2, changes). */
+  okExitCodes?: number[];
 }
 
 export interface TerraformRunResult {
@@ -249,7 +251,7 @@ export function runTerraform(opts: RunTerraformOptions): Promise<TerraformRunRes
         reject(new TerraformCancelled(`terraform ${command} was cancelled: ${how}`, command, killed));
         return;
       }
-      if (exitCode !== 0) {
+      if (exitCode !== 0 && !opts.okExitCodes?.includes(exitCode)) {
         const tail = stderrTail.map(sink.redact);
         const message = failureMessage(command, exitCode, tail);
         reject(

@@ -6,6 +6,8 @@ import { createApp } from './app.js';
 import { configureLogging, getLogger } from '../observability/logger.js';
 import { startReconciler } from '../reconciler/reconciler.js';
 import { notifierFromConfig } from '../notifications/notifier.js';
+import { ensureDriftSchedule } from '../temporal/driftSchedule.js';
+import type { Client } from '@temporalio/client';
 
 /** How long in-flight requests may run after the web server is asked to stop. */
 export const WEB_SHUTDOWN_GRACE_MS = 10_000;
@@ -31,6 +33,7 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
           log: getLogger('reconciler'),
         })
       : undefined;
+  const schedule = keepDriftScheduleSet(client, config);
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
   });
@@ -50,7 +53,40 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
         setTimeout(() => http.closeAllConnections?.(), WEB_SHUTDOWN_GRACE_MS).unref();
       })
         .then(() => reconciler?.stop())
+        .then(() => schedule.stop())
         .finally(() => connection.close().catch(() => undefined)),
+  };
+}
+
+/**
+ * The drift Schedule, set to DRIFT_CHECK_INTERVAL in the background: Temporal may not answer yet
+ * when the web starts, so it is tried again (a minute apart at most) until it is set.
+ */
+function keepDriftScheduleSet(client: Client, config: Config): { stop(): void } {
+  const log = getLogger('drift-schedule');
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const attempt = async (delayMs: number) => {
+    try {
+      const done = await ensureDriftSchedule(client, {
+        interval: config.DRIFT_CHECK_INTERVAL,
+        concurrency: config.DRIFT_CHECK_CONCURRENCY,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+      });
+      log.info({ interval: config.DRIFT_CHECK_INTERVAL }, `drift schedule ${done}`);
+    } catch (err) {
+      if (stopped) return;
+      log.warn({ err: (err as Error).message }, 'could not set the drift schedule yet; trying again');
+      timer = setTimeout(() => void attempt(Math.min(delayMs * 2, 60_000)), delayMs);
+      timer.unref();
+    }
+  };
+  void attempt(2_000);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
   };
 }
 

@@ -74,6 +74,7 @@ export const JOB_SUMMARY_COLUMNS = [
   'instance_type',
   'created_at',
   'finished_at',
+  'drift_state',
 ] as const;
 export type JobSummary = Pick<JobRow, (typeof JOB_SUMMARY_COLUMNS)[number]>;
 

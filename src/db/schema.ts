@@ -4,16 +4,15 @@ import type { JobColumns } from '../domain/jobView.js';
 /** Timestamps are ISO-8601 strings: sortable, readable, and portable to Postgres. */
 type Timestamp = string;
 
-export interface JobsTable extends Omit<JobColumns, 'has_resources' | 'owner_id'> {
+export interface JobsTable
+  extends Omit<JobColumns, 'has_resources' | 'owner_id' | 'drift_state' | 'drift_checked_at' | 'drift_json'> {
   has_resources: ColumnType<number, number | undefined, number>;
   owner_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** The team and team account the job runs in; null for jobs with a typed role ARN (and from before teams). */
   team_id: ColumnType<string | null, string | null | undefined, string | null>;
   team_account_id: ColumnType<string | null, string | null | undefined, string | null>;
-  /** The last drift check's verdict (`in_sync`, `drifted`, `error`); null: never checked. */
   drift_state: ColumnType<string | null, string | null | undefined, string | null>;
   drift_checked_at: ColumnType<string | null, string | null | undefined, string | null>;
-  /** What drifted: the resources whose real state differs from the declared one. */
   drift_json: ColumnType<string | null, string | null | undefined, string | null>;
 }
 

@@ -49,6 +49,11 @@ export interface JobColumns {
   /** 1 when the job's Terraform state holds resources (destroy is possible). */
   has_resources: number;
   updated_at: string;
+  /** The last drift check's verdict (`in_sync`, `drifted`, `error`); null: never checked. */
+  drift_state: string | null;
+  drift_checked_at: string | null;
+  /** What drifted: one line per finding. */
+  drift_json: string | null;
 }
 
 type NeededColumns =

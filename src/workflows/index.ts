@@ -2,3 +2,4 @@
 export { provisionJob } from './provisionJob.js';
 export { echoWorkflow } from './echo.js';
 export { checkTeamAccount } from './checkAccount.js';
+export { driftCheck } from './driftCheck.js';

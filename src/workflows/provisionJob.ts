@@ -442,8 +442,10 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
    * by this run is not dropped; one that arrives in the switch reaches the
    * new run (Temporal hands it over or the caller retries).
    */
-  async function continueWaitingInNewRun(): Promise<never> {
+  async function continueWaitingInNewRun(): Promise<void> {
     await condition(allHandlersFinished);
+    // A revision an Update took meanwhile runs in this run first: the next run is never told of it.
+    if (pendingRevision) return;
     const state: CarriedState = {
       status: progress.status === 'failed' ? 'failed' : 'succeeded',
       startedAt: new Date(jobStartMs).toISOString(),
@@ -476,7 +478,10 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
         await runPendingRevision();
         continue;
       }
-      if (historyTooLong()) await continueWaitingInNewRun();
+      if (historyTooLong()) {
+        await continueWaitingInNewRun();
+        continue;
+      }
       if (ttlChanged) {
         // A new TTL: its warnings are scheduled afresh (the ones already sent for the old one may come again).
         ttlChanged = false;

@@ -5,8 +5,11 @@ import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { setJobTtl } from '../../src/api/jobTtl.js';
 import { getJob } from '../../src/db/jobs.js';
-import { progressQuery } from '../../src/workflows/messages.js';
-import { sampleSpec, testActor, waitForStatus } from '../support/jobs.js';
+import { progressQuery, reviseUpdate } from '../../src/workflows/messages.js';
+import { requestRevision } from '../../src/api/revisionCommands.js';
+import { getRevision } from '../../src/db/revisions.js';
+import { createSpecChangeSchema } from '../../src/domain/specChange.js';
+import { sampleSpec, testActor, testPolicy, waitForStatus } from '../support/jobs.js';
 import { waitFor } from '../support/processes.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 
@@ -82,5 +85,54 @@ describe('a long wait continues as new', () => {
     await signalJob(commands, job.id, 'destroy', actor);
     expect((await waitForStatus(stack.temp.db, job.id, ['destroyed', 'failed'])).status).toBe('destroyed');
     expect(await handle.result()).toEqual({ status: 'destroyed' });
+  });
+
+  it('runs a revision asked at a switch, and the next run holds the revised spec', { timeout: 180_000 }, async () => {
+    const commands = { ...stack.commands, historyBound: 40 };
+    const spec = sampleSpec({ name: 'can-revision', options: { requireApproval: false, ttlHours: 100 } });
+    const job = await createJob(commands, spec, actor);
+    await startJob(commands, job.id, spec, actor);
+    await waitForStatus(stack.temp.db, job.id, ['succeeded']);
+    const workflowId = `job-${job.id}`;
+    await waitFor('a continued run', async () => (await runs(workflowId)).some((r) => r.status === 'CONTINUED_AS_NEW'), 30_000);
+
+    // TTL Updates keep the runs switching while the revision is asked.
+    const change = createSpecChangeSchema(testPolicy).parse({ instance: { volumeSizeGb: 30 } });
+    const [revised] = await Promise.all([
+      requestRevision(commands, job.id, change, actor),
+      ...Array.from({ length: 8 }, (_, i) => setJobTtl(commands, job.id, 60 + i, actor)),
+    ]);
+    const deadline = Date.now() + 90_000;
+    let state = '';
+    while (Date.now() < deadline) {
+      state = (await getRevision(stack.temp.db, job.id, revised.revision.number))?.state ?? '';
+      if (['succeeded', 'failed', 'cancelled'].includes(state)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(state).toBe('succeeded');
+
+    // More switches: the run now current refuses to shrink what the revision grew, so it holds the revised spec.
+    const before = (await runs(workflowId)).length;
+    for (let i = 0; i < 12; i++) await setJobTtl(commands, job.id, 70 + i, actor);
+    await waitFor('another run', async () => (await runs(workflowId)).length > before, 30_000);
+    const row = (await getJob(stack.temp.db, job.id))!;
+    const stored = JSON.parse(row.spec_json);
+    expect(stored.instance.volumeSizeGb).toBe(30);
+    const shrink = stack.client.workflow.getHandle(workflowId).executeUpdate(reviseUpdate, {
+      args: [
+        {
+          revisionId: 'shrink-after-switch',
+          kind: 'change',
+          by: 'cli',
+          byId: null,
+          changeable: { instance: { ...stored.instance, volumeSizeGb: 25 }, containers: stored.containers },
+          differences: [],
+        },
+      ],
+    });
+    await expect(shrink.catch((e) => Promise.reject(e.cause))).rejects.toThrow('may only grow (now 30 GiB)');
+    expect(row.status).toBe('succeeded');
+    await signalJob(commands, job.id, 'destroy', actor);
+    expect((await waitForStatus(stack.temp.db, job.id, ['destroyed', 'failed'])).status).toBe('destroyed');
   });
 });

@@ -158,6 +158,8 @@ export async function startSandboxStack(opts: StackOptions = {}): Promise<Sandbo
       READINESS_STATUS_CHECKS: 'false',
       SECRET_KEY: TEST_SECRET_KEY,
       ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
+      // The test server is shared: only the drift tests set its one schedule, and take it away after.
+      DRIFT_CHECK_INTERVAL: '0',
       ...(moto ? motoEnv(moto.endpoint, 'us-east-1') : {}),
       ...env,
     });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NOTIFICATION_EVENTS, type NotificationEvent } from '../../src/domain/notifications.js';
 import { renderEmail } from '../../src/notifications/emailContent.js';
+import type { RevisionFacts } from '../../src/notifications/emailModel.js';
 import type { JobFacts } from '../../src/domain/jobView.js';
 
 type EmailJob = JobFacts;
@@ -199,5 +200,53 @@ describe('renderEmail', () => {
     expect(email.text).toContain('no address yet');
     expect(email.text).toContain('No container publishes a port.');
     expect(render('ttl_warning_1h', { destroy_at: null }).text).toContain('soon');
+  });
+});
+
+describe('renderEmail for a live environment’s changes and drift', () => {
+  const revision: RevisionFacts = {
+    number: 3,
+    kind: 'change',
+    requestedBy: 'alice',
+    differences: ['container webapp: image nginx:1.25 → nginx:1.27; environment GREETING', 'users 3 → 4 (1 added)'],
+    plan: '0 to add, 1 to change, 0 to destroy',
+    error: null,
+    decidedBy: null,
+  };
+  const renderChange = (event: NotificationEvent, extra: Partial<typeof revision> = {}) =>
+    renderEmail({ job: job(), event, publicBaseUrl: BASE, revision: { ...revision, ...extra } });
+
+  it.each([
+    ['revision_3_succeeded', 'revision 3 applied'],
+    ['revision_3_failed', 'revision 3 failed'],
+    ['revision_3_approval_needed', 'revision 3 awaits approval'],
+    ['revision_3_cancelled', 'revision 3 cancelled'],
+    ['revision_3_rejected', 'revision 3 rejected'],
+  ] as const)('%s: says which revision, what it changes and the plan', (event, status) => {
+    const mail = renderChange(event);
+    expect(mail.subject).toBe(`[provisioning] Job "demo-web" ${status}`);
+    for (const part of [mail.text, mail.html]) {
+      expect(part).toContain('users 3 → 4 (1 added)');
+      expect(part).toContain('0 to add, 1 to change, 0 to destroy');
+      expect(part).toContain(`${BASE}/jobs/job-123`);
+    }
+  });
+
+  it('a failed revision carries its error', () => {
+    const mail = renderChange('revision_3_failed', { error: 'the image could not be pulled' });
+    expect(mail.text).toContain('the image could not be pulled');
+    expect(mail.text).toContain('The environment keeps running');
+  });
+
+  it('drift: what drifted and the way to reconcile', () => {
+    const mail = renderEmail({
+      job: job(),
+      event: 'drift_1700000000000',
+      publicBaseUrl: BASE,
+      drift: { items: ['aws_instance.this: instance_type t3.micro → t3.large'] },
+    });
+    expect(mail.subject).toBe('[provisioning] Job "demo-web" drifted from its declared state');
+    expect(mail.text).toContain('aws_instance.this: instance_type t3.micro → t3.large');
+    expect(mail.html).toContain('Reconcile');
   });
 });

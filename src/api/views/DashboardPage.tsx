@@ -38,6 +38,12 @@ export function JobRowView({ view }: { view: JobView }) {
       </td>
       <td data-label="Status">
         <StatusBadge status={view.status} label={view.statusLabel} />
+        {job.drift_state === 'drifted' && view.status === 'succeeded' ? (
+          <>
+            {' '}
+            <StatusBadge status="drifted" label="drifted" />
+          </>
+        ) : null}
       </td>
       <td data-label="Step">{view.stepLabel}</td>
       <td data-label="Requester">{job.requester_email}</td>
