@@ -2,7 +2,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Db } from '../db/database.js';
-import { updateJob } from '../db/jobs.js';
+import { finishStep, startStep, updateJob } from '../db/jobs.js';
 import { insertRevision, updateRevision } from '../db/revisions.js';
 import { publishedPorts } from '../domain/containers.js';
 import { describeInstanceFailure, progressOf } from '../domain/instanceEvents.js';
@@ -75,6 +75,8 @@ export function createRevisionActivities(kit: RevisionKit) {
       state?: RevisionState;
       error?: string | null;
       decidedBy?: string;
+      /** With decidedBy: whether the plan was approved. */
+      approved?: boolean;
       finished?: boolean;
       spec?: JobSpec;
     }): Promise<number> {
@@ -99,6 +101,11 @@ export function createRevisionActivities(kit: RevisionKit) {
         ...(input.decidedBy ? { decided_by: input.decidedBy } : {}),
         ...(input.finished ? { finished_at: new Date().toISOString() } : {}),
       });
+      // The approval shows among the revision's steps, like the first run's (attempt numbers are job-wide).
+      if (input.state === 'awaiting_approval') await startStep(db, jobId, 'approval', number + 1, undefined, number);
+      if (input.decidedBy) {
+        await finishStep(db, jobId, 'approval', number + 1, input.approved ? 'succeeded' : 'failed', { detail: input.decidedBy });
+      }
       if (input.spec) {
         await updateJob(db, jobId, {
           spec_json: JSON.stringify(publicSpec(input.spec)),

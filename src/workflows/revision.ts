@@ -109,7 +109,7 @@ export async function runRevision(r: RevisionRun): Promise<RevisionOutcome> {
           if (!d) detail = 'no decision before the approval deadline';
           else if (d.approved) detail = `approved by ${d.by.approver}${d.by.comment ? `: ${d.by.comment}` : ''}`;
           else detail = `rejected by ${d.by.by}: ${d.by.reason}`;
-          await quick.recordRevision({ jobId, number: revision, decidedBy: detail });
+          await quick.recordRevision({ jobId, number: revision, decidedBy: detail, approved: d?.approved === true });
           if (!d?.approved) error = detail;
           return d?.approved === true;
         });

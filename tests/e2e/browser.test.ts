@@ -336,6 +336,51 @@ describe('the web UI in a browser', () => {
     succeededJob = { id, name };
   });
 
+  it('changes a live environment with the Change form; someone else approves the change; the page follows it', async () => {
+    const { id } = succeededJob;
+    await page.goto(`${base}/jobs/${id}`);
+    await page.click('#change-link');
+    await page.waitForURL(`${base}/jobs/${id}/change`);
+    await expect(page.inputValue('#f-volumeSizeGb')).resolves.toBe('20');
+    await page.selectOption('#f-instanceType', 't3.small');
+    await page.fill('#f-containersJson', JSON.stringify([{ name: 'webapp', image: 'nginx:1.27', ports: ['80:80'] }], null, 2));
+    await page.fill('#f-reason', 'newer nginx');
+    await shot('11b-change-form');
+    await page.click('#change-form button[type=submit]');
+    await page.waitForURL(`${base}/jobs/${id}`);
+    await expect(page.locator('.flash').textContent()).resolves.toContain('Revision 1 started');
+    // The job asks for approval of every plan, so the change waits; its requester cannot approve it.
+    await page.locator('#revision-state[data-status="awaiting_approval"]').waitFor({ timeout: 60_000 });
+    await expect(page.locator('#job-status').getAttribute('data-status')).resolves.toBe('succeeded');
+    await expect(page.locator('.differences').innerText()).resolves.toContain('instance type t3.micro → t3.small');
+    await expect(page.locator('button[data-action]').allInnerTexts()).resolves.toEqual([
+      'Destroy',
+      'Set time to live',
+      'Cancel change',
+    ]);
+    await shot('11c-change-awaiting-approval');
+
+    const approver = await makeUser(temp.db, 'e2e-change-approver', 'approver');
+    const { cookie } = await sessionFor(temp.db, SECRET_KEY, approver);
+    const context = await browser.newContext();
+    await context.addCookies([{ name: SESSION_COOKIE, value: cookie.slice(cookie.indexOf('=') + 1), url: base }]);
+    const other = await context.newPage();
+    await other.goto(`${base}/jobs/${id}`);
+    await other.fill('#revision-approve-comment', 'go');
+    await other.click('button[data-action=approve]');
+    await expect(other.locator('.flash').textContent()).resolves.toContain('Change approved');
+    await context.close();
+
+    // The first page follows the revision to its end without a reload.
+    await page.locator('#revision-state[data-status="succeeded"]').waitFor({ timeout: 90_000 });
+    for (const step of ['plan', 'approval', 'apply', 'ready']) {
+      await page.locator(`.revision-current li.tl-succeeded[data-step="${step}"]`).waitFor();
+    }
+    await page.reload();
+    await expect(page.locator('#change-link').isVisible()).resolves.toBe(true);
+    await shot('11d-change-applied');
+  });
+
   it('finds the job with the dashboard filter and search; running rows refresh by themselves', async () => {
     await page.goto(`${base}/`);
     await page.selectOption('#filter-status', 'succeeded');

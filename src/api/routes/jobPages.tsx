@@ -14,7 +14,7 @@ import { progressOf } from '../../domain/instanceEvents.js';
 import { humanize, jobView, type JobView } from '../../domain/jobView.js';
 import { listRevisions } from '../../db/revisions.js';
 import { driftView, revisionView } from '../../domain/revisionView.js';
-import { actionAllowed, type JobAction, type JobStatus } from '../../domain/lifecycle.js';
+import { actionAllowed, type JobAction, type JobStatus, revisionInProgress } from '../../domain/lifecycle.js';
 import { parseUsersCsv, type AppUser } from '../../domain/usersCsv.js';
 import { ConfirmPage } from '../views/ConfirmPage.js';
 import { JobPage } from '../views/JobPage.js';
@@ -102,7 +102,9 @@ export function jobPagesApp(deps: RouteDeps) {
       listRevisions(db, job.id, REVISIONS_SHOWN),
     ]);
     const instance = reports.length ? progressOf(job.id, reports) : null;
-    const view = jobView(job, { steps, links, viewer });
+    const base = jobView(job, { steps, links, viewer });
+    // A live environment with a revision in progress is moving too: its page follows the revision.
+    const view = revisionInProgress(revisionRows[0]?.state) ? { ...base, active: true } : base;
     return { view, instance, audit, notifications, csrfToken, changes: await changesProps(job, viewer, view, revisionRows) };
   }
 
