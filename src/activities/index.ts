@@ -34,6 +34,7 @@ import {
 import { jobWorkspaceDir, prepareWorkspace, TFVARS_FILE } from './workspace.js';
 import { replanBeyondApproval } from './approvedPlan.js';
 import { getRevision, updateRevision } from '../db/revisions.js';
+import { replacedAddresses } from '../domain/revisionView.js';
 import { writeBackendFiles, type S3StateBackend } from './stateBackend.js';
 import { renderTfvars } from './tfvars.js';
 import { renderArtifactFiles, renderUserData } from '../domain/userDataScript.js';
@@ -334,11 +335,11 @@ export function createActivities(deps: ActivityDeps) {
           // A revision's plan is its own: the job keeps the plan of its first run.
           if (revision) await updateRevision(db, jobId, revision, { plan_json: JSON.stringify(summary) });
           else await updateJob(db, jobId, { plan_summary_json: JSON.stringify(summary) });
-          const replaced = summary.resources.filter((r) => r.actions.includes('delete') && r.actions.includes('create'));
+          const replaced = replacedAddresses(summary.resources);
           io.sink.write(
             'system',
             `plan: ${summary.add} to add, ${summary.change} to change, ${summary.destroy} to destroy` +
-              (replaced.length ? `; replaces ${replaced.map((r) => r.address).join(', ')}` : ''),
+              (replaced.length ? `; replaces ${replaced.join(', ')}` : ''),
           );
           // Only the counts travel back: the full plan can be large and lives in the database.
           return { add: summary.add, change: summary.change, destroy: summary.destroy };
@@ -376,12 +377,7 @@ export function createActivities(deps: ActivityDeps) {
         jobId,
         'output',
         async (io) => {
-          // The sandbox module's knob outputs (sandbox_*) are the test module's own, never the job's.
-          const outputs = Object.fromEntries(
-            Object.entries(await terraformOutput(await terraformContext(jobId, spec, io))).filter(
-              ([k]) => !k.startsWith('sandbox_'),
-            ),
-          );
+          const outputs = await terraformOutput(await terraformContext(jobId, spec, io));
           await updateJob(db, jobId, { outputs_json: JSON.stringify(outputs) });
           io.sink.write('system', `outputs: ${Object.keys(outputs).join(', ')}`);
           return outputs;

@@ -183,6 +183,8 @@ export async function terraformOutput(ctx: TerraformContext): Promise<Record<str
   }
   const outputs: Record<string, string | null> = {};
   for (const [name, out] of Object.entries(parsed)) {
+    // The sandbox module's knob outputs (sandbox_*) are the test module's own, never the job's.
+    if (name.startsWith('sandbox_')) continue;
     const v = out?.value;
     if (out?.sensitive || v === null || v === undefined) outputs[name] = null;
     else outputs[name] = typeof v === 'string' ? v : JSON.stringify(v);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { JobRevisionRow, JobStepRow } from '../db/schema.js';
 import { REVISION_KINDS, REVISION_STATES } from '../domain/lifecycle.js';
 import type { SpecChangeSchema, SpecDifference } from '../domain/specChange.js';
+import { replacedAddresses } from '../domain/revisionView.js';
 import type { HeaderDef, RouteDef } from './apiRoutes.js';
 import { jobJsonSchema, stepJson, stepJsonSchema } from './jobJson.js';
 
@@ -142,9 +143,7 @@ export function revisionJson(row: JobRevisionRow): z.infer<typeof revisionJsonSc
           add: plan.add,
           change: plan.change,
           destroy: plan.destroy,
-          replaces: (plan.resources ?? [])
-            .filter((r) => r.actions.includes('delete') && r.actions.includes('create'))
-            .map((r) => r.address),
+          replaces: replacedAddresses(plan.resources),
         }
       : null,
     decidedBy: row.decided_by,

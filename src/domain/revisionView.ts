@@ -49,6 +49,11 @@ interface StoredPlan {
   resources?: { address: string; actions: string[] }[];
 }
 
+/** What a plan replaces: destroyed and created again. */
+export function replacedAddresses(resources: readonly { address: string; actions: string[] }[] = []): string[] {
+  return resources.filter((r) => r.actions.includes('delete') && r.actions.includes('create')).map((r) => r.address);
+}
+
 export function revisionView(row: RevisionFacts, steps: readonly StepAttemptFacts[] = []): RevisionView {
   const plan = row.plan_json ? (JSON.parse(row.plan_json) as StoredPlan) : null;
   // Attempt numbers go on across the job; within a revision they count from 1.
@@ -68,9 +73,7 @@ export function revisionView(row: RevisionFacts, steps: readonly StepAttemptFact
     plan: plan
       ? {
           counts: `${plan.add} to add, ${plan.change} to change, ${plan.destroy} to destroy`,
-          replaces: (plan.resources ?? [])
-            .filter((r) => r.actions.includes('delete') && r.actions.includes('create'))
-            .map((r) => r.address),
+          replaces: replacedAddresses(plan.resources),
         }
       : null,
     decidedBy: row.decided_by,

@@ -5,15 +5,12 @@ import {
   condition,
   ContinueAsNew,
   continueAsNew,
-  patched,
   isCancellation,
   setHandler,
-  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
 import type { JobSpec } from '../domain/jobSpec.js';
-import { type JobStatus, type JobStep, MAX_TTL_HOURS, revisionInProgress } from '../domain/lifecycle.js';
+import type { JobStatus, JobStep } from '../domain/lifecycle.js';
 import type { NotificationEvent } from '../domain/notifications.js';
 import { DEFAULT_INFRA_RETRY_HOURS, JOB_FAILED_TYPE } from '../domain/failures.js';
 import { activityProxies, type ActivityProxies } from './activityProxies.js';
@@ -23,15 +20,14 @@ import {
   destroySignal,
   progressQuery,
   rejectSignal,
-  reviseUpdate,
-  setTtlUpdate,
   type ApproveRequest,
   type JobProgress,
   type RejectRequest,
-  type ReviseRequest,
   type StepRecord,
 } from './messages.js';
-import { runRevision, type RevisionDecision } from './revision.js';
+import { describeFailure as describe } from './failureText.js';
+import { lifetime } from './lifetime.js';
+import { liveChanges } from './revision.js';
 
 export interface ProvisionJobInput {
   jobId: string;
@@ -66,8 +62,6 @@ export interface CarriedState {
 }
 
 const DEFAULT_HISTORY_BOUND = 10_000;
-/** A TTL Update records the new time before it takes effect (earlier runs: after). */
-const TTL_RECORDED_FIRST = 'ttl-update-recorded-first';
 
 export interface ProvisionJobResult {
   status: JobStatus;
@@ -128,21 +122,15 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
   let destroyRequested = false;
   let decision: { approved: true; by: ApproveRequest } | { approved: false; by: RejectRequest } | undefined;
   const mainScope = new CancellationScope();
-  /** What the environment runs: the job's spec, then each successful revision's. */
-  let currentSpec = spec;
-  /** A revision taken by the Update and not yet run, and the scope of the one running. */
-  let pendingRevision: { request: ReviseRequest; number: number } | undefined;
-  let revisionScope: CancellationScope | undefined;
-  let revisionDecision: RevisionDecision | undefined;
-  const revisionAwaitsApproval = () => progress.revision?.state === 'awaiting_approval' && !revisionDecision;
+  /** A live environment waiting for its destroy: what its TTL and revisions may change. */
+  const isLive = () => progress.status === 'succeeded' && !destroyRequested;
+  // Before the signal handlers, which may run at once for signals buffered for this run.
+  const changes = liveChanges({ jobId, spec, acts, progress, approvalTimeoutMs: input.approvalTimeoutMs, isLive, describe });
 
   setHandler(progressQuery, () => progress);
   setHandler(cancelSignal, () => {
     // During a revision, cancel stops the revision; the environment it changes stays.
-    if (revisionScope) {
-      revisionScope.cancel();
-      return;
-    }
+    if (changes.cancel()) return;
     if (cancelRequested || !['running', 'awaiting_approval'].includes(progress.status)) return;
     cancelRequested = true;
     mainScope.cancel();
@@ -150,15 +138,15 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
   setHandler(destroySignal, () => {
     destroyRequested = true;
     // A destroy does not wait for a revision to finish: the revision stops, then all is destroyed.
-    revisionScope?.cancel();
+    changes.cancel();
   });
   setHandler(approveSignal, (req) => {
     if (progress.status === 'awaiting_approval' && !decision) decision = { approved: true, by: req };
-    else if (revisionAwaitsApproval()) revisionDecision = { approved: true, by: req };
+    else changes.decide({ approved: true, by: req });
   });
   setHandler(rejectSignal, (req) => {
     if (progress.status === 'awaiting_approval' && !decision) decision = { approved: false, by: req };
-    else if (revisionAwaitsApproval()) revisionDecision = { approved: false, by: req };
+    else changes.decide({ approved: false, by: req });
   });
 
   const setStatus = async (status: JobStatus, extra: { error?: string | null; finished?: boolean } = {}) => {
@@ -216,7 +204,7 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
 
   const destroyResources = async () => {
     await setStatus('destroying');
-    await step('destroy', () => terraform.terraformDestroy({ jobId, spec: currentSpec }));
+    await step('destroy', () => terraform.terraformDestroy({ jobId, spec: changes.spec }));
     progress.hasResources = false;
   };
 
@@ -224,105 +212,20 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
   const carried = input.carried;
   const jobStartMs = carried ? Date.parse(carried.startedAt) : workflowInfo().startTime.getTime();
   const ttlHours = spec.options?.ttlHours;
-  let destroyAtMs = carried
-    ? carried.destroyAt
-      ? Date.parse(carried.destroyAt)
-      : undefined
-    : ttlHours
-      ? jobStartMs + ttlHours * HOUR
-      : undefined;
-  progress.destroyAt = destroyAtMs !== undefined ? new Date(destroyAtMs).toISOString() : undefined;
-  /** Set by a TTL change, so the wait for the TTL starts over with the new time. */
-  let ttlChanged = false;
-  setHandler(
-    setTtlUpdate,
-    async ({ ttlHours: hours }) => {
-      const nextMs = hours === null ? undefined : Date.now() + hours * HOUR;
-      const destroyAt = nextMs !== undefined ? new Date(nextMs).toISOString() : null;
-      const apply = () => {
-        destroyAtMs = nextMs;
-        progress.destroyAt = destroyAt ?? undefined;
-        ttlChanged = true;
-      };
-      if (patched(TTL_RECORDED_FIRST)) {
-        // Recorded first: should the database stay out of reach, the Update fails and nothing changed.
-        await quick.recordJob({ jobId, destroyAt });
-        apply();
-      } else {
-        // Jobs that took TTL Updates before: the new time was in force before it was recorded.
-        apply();
-        await quick.recordJob({ jobId, destroyAt });
-      }
-      return { destroyAt };
-    },
-    {
-      // Only a live environment waiting for its destroy has a life to change, and never beyond the longest.
-      validator: ({ ttlHours: hours }) => {
-        if (progress.status !== 'succeeded' || destroyRequested) {
-          throw new Error(`the time to live of a job that is ${progress.status.replace('_', ' ')} cannot change`);
-        }
-        if (hours !== null && !(hours > 0)) throw new Error('ttlHours must be more than 0');
-        const limit = jobStartMs + MAX_TTL_HOURS * HOUR;
-        if (hours !== null && Date.now() + hours * HOUR > limit) {
-          throw new Error(
-            `the environment may live at most ${MAX_TTL_HOURS} hours from the job's start (until ${new Date(limit).toISOString()})`,
-          );
-        }
-      },
-    },
-  );
-  setHandler(
-    reviseUpdate,
-    async (request) => {
-      // Claimed at once, so a second request arriving while this one is recorded is refused.
-      progress.revision = { number: 0, state: 'planning', step: null };
-      const number = await quick.recordRevision({ jobId, start: request });
-      progress.revision = { number, state: 'planning', step: null };
-      pendingRevision = { request, number };
-      return { revision: number };
-    },
-    {
-      validator: (request) => {
-        if (progress.status !== 'succeeded' || destroyRequested) {
-          throw new Error(`a job that is ${progress.status.replace('_', ' ')} cannot change: only a live environment can`);
-        }
-        if (pendingRevision || revisionInProgress(progress.revision?.state)) {
-          throw new Error(
-            `revision ${progress.revision?.number || ''} is still in progress: wait for it, or cancel it`.replace('  ', ' '),
-          );
-        }
-        if (request.changeable.instance.volumeSizeGb < currentSpec.instance.volumeSizeGb) {
-          throw new Error(`instance.volumeSizeGb may only grow (now ${currentSpec.instance.volumeSizeGb} GiB)`);
-        }
-      },
-    },
-  );
-
-  /** Runs the revision the Update took; the job's status stays `succeeded` whatever its outcome. */
-  async function runPendingRevision(): Promise<void> {
-    const taken = pendingRevision;
-    if (!taken) return;
-    pendingRevision = undefined;
-    revisionDecision = undefined;
-    revisionScope = new CancellationScope();
-    try {
-      const outcome = await runRevision({
-        jobId,
-        spec: currentSpec,
-        request: taken.request,
-        number: taken.number,
-        acts,
-        progress,
-        approvalTimeoutMs: input.approvalTimeoutMs,
-        decision: () => revisionDecision,
-        scope: revisionScope,
-        describe,
-      });
-      currentSpec = outcome.spec;
-    } finally {
-      revisionScope = undefined;
-    }
-  }
+  const life = lifetime({
+    jobId,
+    quick,
+    progress,
+    jobStartMs,
+    destroyAtMs: carried
+      ? carried.destroyAt
+        ? Date.parse(carried.destroyAt)
+        : undefined
+      : ttlHours
+        ? jobStartMs + ttlHours * HOUR
+        : undefined,
+    isLive,
+  });
 
   if (carried) {
     // The same environment, waiting on in a new run: nothing to provision, nothing to announce again.
@@ -445,7 +348,8 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
   async function continueWaitingInNewRun(): Promise<void> {
     await condition(allHandlersFinished);
     // A revision an Update took meanwhile runs in this run first: the next run is never told of it.
-    if (pendingRevision) return;
+    if (changes.pending) return;
+    const destroyAtMs = life.destroyAtMs;
     const state: CarriedState = {
       status: progress.status === 'failed' ? 'failed' : 'succeeded',
       startedAt: new Date(jobStartMs).toISOString(),
@@ -454,7 +358,7 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
       error: progress.error,
     };
     // The spec the environment runs now (after its revisions) is the one the next run holds.
-    return continueAsNew<typeof provisionJob>({ ...input, spec: currentSpec, carried: state });
+    return continueAsNew<typeof provisionJob>({ ...input, spec: changes.spec, carried: state });
   }
 
   /**
@@ -463,30 +367,23 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
    * a destroy that fails leaves the job `failed` and destroyable again.
    */
   async function waitForDestroy(): Promise<ProvisionJobResult> {
-    const startMs = jobStartMs;
-    // Warnings only make sense when the TTL leaves room for them after the start (or after a TTL change).
-    const warningsFor = (fromMs: number) =>
-      [
-        { beforeMs: 24 * HOUR, event: 'ttl_warning_24h' as const },
-        { beforeMs: HOUR, event: 'ttl_warning_1h' as const },
-      ].filter((w) => destroyAtMs !== undefined && destroyAtMs - w.beforeMs > fromMs);
-    let warnings: Array<{ beforeMs: number; event: NotificationEvent }> = warningsFor(startMs);
+    let warnings = life.warningsFrom(jobStartMs);
 
-    const woken = () => destroyRequested || ttlChanged || pendingRevision !== undefined;
+    const woken = () => destroyRequested || life.changed || changes.pending;
     while (!destroyRequested) {
-      if (pendingRevision) {
-        await runPendingRevision();
+      if (changes.pending) {
+        await changes.runPending();
         continue;
       }
       if (historyTooLong()) {
         await continueWaitingInNewRun();
         continue;
       }
-      if (ttlChanged) {
+      if (life.takeChange()) {
         // A new TTL: its warnings are scheduled afresh (the ones already sent for the old one may come again).
-        ttlChanged = false;
-        warnings = warningsFor(Date.now());
+        warnings = life.warningsFrom(Date.now());
       }
+      const destroyAtMs = life.destroyAtMs;
       if (destroyAtMs === undefined) {
         await condition(woken);
         continue;
@@ -515,18 +412,4 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
       }
     }
   }
-}
-
-function describe(err: unknown): string {
-  // A step that ran out of its time budget: every attempt was lost to a fault outside the job.
-  if (err instanceof TimeoutFailure && err.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE) {
-    return 'the step was retried for its whole time budget (STEP_INFRA_RETRY_HOURS): workers kept being lost or the database stayed out of reach';
-  }
-  if (err instanceof ApplicationFailure || (err as Error)?.name === 'ApplicationFailure') {
-    return (err as Error).message;
-  }
-  // ActivityFailure wraps the real cause.
-  const cause = (err as { cause?: unknown })?.cause;
-  if (cause instanceof Error && cause.message) return describe(cause);
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,10 +1,10 @@
-import { CancellationScope, condition, isCancellation } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import type { JobSpec } from '../domain/jobSpec.js';
-import type { JobStep, RevisionState } from '../domain/lifecycle.js';
+import { type JobStep, type RevisionState, revisionInProgress } from '../domain/lifecycle.js';
 import type { RevisionOutcome as RevisionMail } from '../domain/notifications.js';
 import type { ChangeableSpec } from '../domain/specChange.js';
 import type { ActivityProxies } from './activityProxies.js';
-import type { ApproveRequest, JobProgress, RejectRequest, ReviseRequest } from './messages.js';
+import { type ApproveRequest, type JobProgress, type RejectRequest, type ReviseRequest, reviseUpdate } from './messages.js';
 
 export type RevisionDecision = { approved: true; by: ApproveRequest } | { approved: false; by: RejectRequest };
 
@@ -159,4 +159,108 @@ export async function runRevision(r: RevisionRun): Promise<RevisionOutcome> {
     await notify(outcome);
     return { state: outcome, spec, ...(error ? { error } : {}) };
   });
+}
+
+export interface LiveChanges {
+  /** What the environment runs: the job's spec, then each successful revision's. */
+  readonly spec: JobSpec;
+  /** Whether the Update took a revision that has not run yet. */
+  readonly pending: boolean;
+  /** Runs the revision the Update took; the job's status stays `succeeded` whatever its outcome. */
+  runPending(): Promise<void>;
+  /** Stops the revision that runs, if one does: true when there was one. */
+  cancel(): boolean;
+  /** An approve or reject signal, for the revision waiting for one: true when it took it. */
+  decide(decision: RevisionDecision): boolean;
+}
+
+/**
+ * The revise Update of a live environment and the revisions it takes, one at a
+ * time. The validator refuses, with the reason, a job that is not live, a
+ * revision while another is in progress, and a volume that would shrink.
+ */
+export function liveChanges(ctx: {
+  jobId: string;
+  spec: JobSpec;
+  acts: ActivityProxies;
+  progress: JobProgress;
+  approvalTimeoutMs: number;
+  isLive: () => boolean;
+  describe: (err: unknown) => string;
+}): LiveChanges {
+  const { jobId, progress } = ctx;
+  let spec = ctx.spec;
+  let pending: { request: ReviseRequest; number: number } | undefined;
+  let scope: CancellationScope | undefined;
+  let decision: RevisionDecision | undefined;
+
+  setHandler(
+    reviseUpdate,
+    async (request) => {
+      // Claimed at once, so a second request arriving while this one is recorded is refused.
+      progress.revision = { number: 0, state: 'planning', step: null };
+      const number = await ctx.acts.quick.recordRevision({ jobId, start: request });
+      progress.revision = { number, state: 'planning', step: null };
+      pending = { request, number };
+      return { revision: number };
+    },
+    {
+      validator: (request) => {
+        if (!ctx.isLive()) {
+          throw new Error(`a job that is ${progress.status.replace('_', ' ')} cannot change: only a live environment can`);
+        }
+        if (pending || revisionInProgress(progress.revision?.state)) {
+          throw new Error(
+            `revision ${progress.revision?.number || ''} is still in progress: wait for it, or cancel it`.replace('  ', ' '),
+          );
+        }
+        if (request.changeable.instance.volumeSizeGb < spec.instance.volumeSizeGb) {
+          throw new Error(`instance.volumeSizeGb may only grow (now ${spec.instance.volumeSizeGb} GiB)`);
+        }
+      },
+    },
+  );
+
+  return {
+    get spec() {
+      return spec;
+    },
+    get pending() {
+      return pending !== undefined;
+    },
+    async runPending() {
+      const taken = pending;
+      if (!taken) return;
+      pending = undefined;
+      decision = undefined;
+      scope = new CancellationScope();
+      try {
+        const outcome = await runRevision({
+          jobId,
+          spec,
+          request: taken.request,
+          number: taken.number,
+          acts: ctx.acts,
+          progress,
+          approvalTimeoutMs: ctx.approvalTimeoutMs,
+          decision: () => decision,
+          scope,
+          describe: ctx.describe,
+        });
+        spec = outcome.spec;
+      } finally {
+        scope = undefined;
+      }
+    },
+    cancel() {
+      if (!scope) return false;
+      scope.cancel();
+      return true;
+    },
+    decide(d) {
+      if (progress.revision?.state !== 'awaiting_approval' || decision) return false;
+      decision = d;
+      return true;
+    },
+  };
 }

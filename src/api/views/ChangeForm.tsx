@@ -1,7 +1,7 @@
 import type { FormError, JobFormValues } from '../jobForm/formFields.js';
 import { ErrorSummary, errorsByField } from './JobForm.js';
 import { ContainersField } from './jobForm/ContainersField.js';
-import { SelectField, TextField } from './jobForm/fields.js';
+import { InstanceFields } from './jobForm/InstanceFields.js';
 import { type CsvPreviewData, UsersCsvField } from './jobForm/UsersCsvField.js';
 
 export interface ChangeFormProps {
@@ -41,46 +41,12 @@ export function ChangeForm(props: ChangeFormProps) {
       {props.errors.length > 0 ? <ErrorSummary errors={props.errors} /> : null}
       <form method="post" action={`${jobPath}/change`} enctype="multipart/form-data" novalidate class="job-form" id="change-form">
         <input type="hidden" name="_csrf" value={props.csrfToken} />
-        <fieldset class="card">
-          <legend>EC2</legend>
-          <div class="grid2">
-            <SelectField
-              field="instanceType"
-              label="Instance type"
-              options={props.instanceTypes}
-              value={v.instanceType}
-              errors={errors.instanceType}
-            />
-            <TextField
-              field="volumeSizeGb"
-              label="Volume size (GiB)"
-              value={v.volumeSizeGb}
-              errors={errors.volumeSizeGb}
-              required
-              type="number"
-              inputmode="numeric"
-              hint={`Now ${props.currentVolumeGb} GiB; it can only grow.`}
-            />
-          </div>
-          <div class="grid2">
-            <TextField
-              field="ingressCidr"
-              label="Who may reach the published ports"
-              value={v.ingressCidr}
-              errors={errors.ingressCidr}
-              placeholder="0.0.0.0/0"
-              hint="An IPv4 CIDR; empty means anyone."
-            />
-            <TextField
-              field="sshCidr"
-              label="SSH from"
-              value={v.sshCidr}
-              errors={errors.sshCidr}
-              placeholder="203.0.113.0/24"
-              hint="Empty: SSH stays closed."
-            />
-          </div>
-        </fieldset>
+        <InstanceFields
+          values={v}
+          errors={errors}
+          instanceTypes={props.instanceTypes}
+          change={{ currentVolumeGb: props.currentVolumeGb }}
+        />
         <ContainersField values={v} errors={errors} />
         <UsersCsvField values={v} errors={errors} csvPreview={props.csvPreview} />
         <fieldset class="card">

@@ -1,6 +1,15 @@
 import { CheckboxField, SelectField, TextField, type FieldGroupProps } from './fields.js';
 
-export function InstanceFields({ values: v, errors, instanceTypes }: FieldGroupProps & { instanceTypes: string[] }) {
+/**
+ * The EC2 fieldset. On the Change form of a live environment (`change`) it has
+ * only what a revision can change: no AMI or hop limit, and the volume only grows.
+ */
+export function InstanceFields({
+  values: v,
+  errors,
+  instanceTypes,
+  change,
+}: FieldGroupProps & { instanceTypes: string[]; change?: { currentVolumeGb: number } }) {
   return (
     <fieldset class="card">
       <legend>EC2</legend>
@@ -20,17 +29,19 @@ export function InstanceFields({ values: v, errors, instanceTypes }: FieldGroupP
           required
           type="number"
           inputmode="numeric"
-          hint="8–1024 GiB, encrypted."
+          hint={change ? `Now ${change.currentVolumeGb} GiB; it can only grow.` : '8–1024 GiB, encrypted.'}
         />
       </div>
-      <TextField
-        field="amiId"
-        label="AMI"
-        value={v.amiId}
-        errors={errors.amiId}
-        placeholder="ami-0abc1234"
-        hint="Empty: the latest Amazon Linux 2023."
-      />
+      {change ? null : (
+        <TextField
+          field="amiId"
+          label="AMI"
+          value={v.amiId}
+          errors={errors.amiId}
+          placeholder="ami-0abc1234"
+          hint="Empty: the latest Amazon Linux 2023."
+        />
+      )}
       <div class="grid2">
         <TextField
           field="ingressCidr"
@@ -49,12 +60,14 @@ export function InstanceFields({ values: v, errors, instanceTypes }: FieldGroupP
           hint="Empty: SSH stays closed."
         />
       </div>
-      <CheckboxField
-        field="metadataHopLimit2"
-        label="Let containers reach the instance metadata service (hop limit 2)"
-        checked={v.metadataHopLimit2}
-        errors={errors.metadataHopLimit2}
-      />
+      {change ? null : (
+        <CheckboxField
+          field="metadataHopLimit2"
+          label="Let containers reach the instance metadata service (hop limit 2)"
+          checked={v.metadataHopLimit2}
+          errors={errors.metadataHopLimit2}
+        />
+      )}
     </fieldset>
   );
 }
