@@ -232,6 +232,32 @@ describe('revisions of a live environment', () => {
     });
   });
 
+  it('cancel during a revision stops it on the instance and puts the containers back', { timeout: 180_000 }, async () => {
+    // The instance's script waits a few seconds for its containers to settle: time to cancel.
+    stack.knobs.set('rev-cancel', { sandbox_instance_settle_seconds: 4 });
+    const id = await liveJob('rev-cancel');
+    await requestRevision(
+      stack.commands,
+      id,
+      change({ containers: [{ name: 'webapp', image: 'nginx:1.27', ports: ['8080:80'] }] }),
+      owner,
+    );
+    await waitFor(
+      'the revision on the instance',
+      async () => (await listSteps(stack.temp.db, id, 1)).some((s) => s.step === 'ready' && s.state === 'running'),
+      60_000,
+    );
+    await signalJob(stack.commands, id, 'cancel', owner, { reason: 'wrong image' });
+    const cancelled = await waitForRevision(id, 1, ['cancelled', 'failed', 'succeeded']);
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.error).toMatch(/cancelled on request; the containers and users were put back as they were/);
+    expect(runningImage(id, 'webapp')).toBe('nginx:latest');
+    expect((await getJob(stack.temp.db, id))!.status).toBe('succeeded');
+    expect((await specOf(id)).containers[0].image).toBe('nginx:latest');
+    await signalJob(stack.commands, id, 'destroy', owner);
+    expect((await waitForStatus(stack.temp.db, id, ['destroyed', 'failed'])).status).toBe('destroyed');
+  });
+
   it('refuses what cannot change, before and inside the workflow', { timeout: 120_000 }, async () => {
     const id = await liveJob('rev-refusals');
     await expect(requestRevision(stack.commands, id, change({ instance: { volumeSizeGb: 10 } }), owner)).rejects.toMatchObject({
