@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditRow, JobLogRow, JobRow, JobStepRow } from '../db/schema.js';
 import { JOB_STATUSES } from '../domain/lifecycle.js';
 import { jobView, type LinkSettings } from '../domain/jobView.js';
+import { driftView } from '../domain/revisionView.js';
 import type { Subject } from '../domain/permissions.js';
 
 /**
@@ -35,6 +36,14 @@ export const jobJsonSchema = z.object({
   workflowId: z.string().nullable(),
   hasResources: z.boolean().describe("whether the job's Terraform state holds resources"),
   destroyAt: isoTime.nullable().describe('when the TTL timer destroys the environment'),
+  drift: z
+    .object({
+      state: z.enum(['in_sync', 'drifted', 'error']),
+      checkedAt: isoTime.nullable(),
+      items: z.array(z.string()).describe('what moved outside the service (or why the check failed)'),
+    })
+    .nullable()
+    .describe('the last drift check of a live environment; null: not checked (or not live)'),
   actions: z
     .array(z.enum(JOB_ACTIONS))
     .describe("the actions the caller may take now: valid in the job's status and allowed to the caller's role"),
@@ -132,12 +141,19 @@ export function jobJson(job: JobRow, links: LinkSettings, viewer: Subject): JobJ
     workflowId: job.workflow_id,
     hasResources: view.hasResources,
     destroyAt: job.destroy_at,
+    drift: driftJson(job),
     actions: view.actions,
     createdAt: job.created_at,
     startedAt: job.started_at,
     finishedAt: job.finished_at,
     links: view.links,
   };
+}
+
+/** The last drift check of a live environment; none for a job that is not live or was never checked. */
+function driftJson(job: JobRow): JobJson['drift'] {
+  const drift = job.status === 'succeeded' ? driftView(job) : null;
+  return drift ? { state: drift.state, checkedAt: drift.checkedAt, items: drift.items } : null;
 }
 
 export function logLineJson(row: JobLogRow): z.infer<typeof logLineSchema> {

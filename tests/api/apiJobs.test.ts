@@ -141,6 +141,7 @@ describe('POST /api/jobs', () => {
         'workflowId',
         'hasResources',
         'destroyAt',
+        'drift',
         'actions',
         'createdAt',
         'startedAt',
@@ -150,6 +151,7 @@ describe('POST /api/jobs', () => {
       ].sort(),
     );
     expect(job.warnings).toEqual([]);
+    expect(job.drift).toBeNull();
     expect(job).toMatchObject({
       name: spec.name,
       status: 'draft',

@@ -124,6 +124,11 @@ describe('drift of a live environment', () => {
     const rowOf = (html: string, id: string) => html.slice(html.indexOf(`data-job-id="${id}"`)).split('</tr>')[0]!;
     expect(rowOf(dashboard, drifted)).toContain('badge-drifted');
     expect(rowOf(dashboard, steady)).not.toContain('badge-drifted');
+    const apiJob = (await (await app.request(`/api/jobs/${drifted}`, { headers: auth })).json()) as { drift: unknown };
+    expect(apiJob.drift).toMatchObject({
+      state: 'drifted',
+      items: [expect.stringContaining('instance_type t3.micro → t3.large')],
+    });
     const page = await (await app.request(`/jobs/${drifted}`, { headers: auth })).text();
     expect(page).toContain('id="job-drift-badge"');
     expect(page).toContain('instance_type t3.micro → t3.large (changed by hand)');
