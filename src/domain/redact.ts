@@ -37,17 +37,21 @@ const BARE_SESSION_TOKEN = /(?:FwoGZXIvYXdz|IQoJb3JpZ2luX2Vj)[A-Za-z0-9/+=%]{20,
 
 // `password` is unambiguous even inside a longer name (dbPassword); the short
 // forms count only as a whole word or after a separator (SMTP_PASS), so words
-// like "bypass" or "compass" are left alone.
+// like "bypass" or "compass" are left alone. The match starts at the word
+// itself (what comes before it is kept anyway): a pattern that first scanned
+// the name before it ran in quadratic time over long runs of letters.
 const PASSWORD_ASSIGNMENT = new RegExp(
-  `((?:[A-Za-z0-9_.-]*(?:password|passwd|passphrase)|(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_.-])*(?:pass|pwd))["']?\\s*[:=]\\s*)` +
-    `${NOT_MASKED}("[^"]*"|'[^']*'|${VALUE})`,
+  `((?:password|passwd|passphrase|(?<![A-Za-z0-9])(?:pass|pwd))["']?\\s*[:=]\\s*)${NOT_MASKED}("[^"]*"|'[^']*'|${VALUE})`,
   'gi',
 );
 
 const BEARER = /\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*/gi;
-const AUTHORIZATION = /\b(authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest|AWS4-HMAC-SHA256)?\s*)[^\s"']+/gi;
+// One run of spaces at a time: two adjacent optional ones backtrack quadratically over a long blank run.
+const AUTHORIZATION = /\b(authorization["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token|digest|AWS4-HMAC-SHA256)\s+)?)[^\s"']+/gi;
 
-const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s/]+(@)/gi;
+// Anchored at `://`, the scheme looked behind (bounded) once that is found: scanning scheme-like
+// runs from every position was quadratic.
+const URL_USERINFO = /(:\/\/)(?<=\b[a-z][a-z0-9+.-]{0,31}:\/\/)([^:/\s@]+:)[^@\s/]+(@)/gi;
 
 const PRESIGNED_SIGNATURE = /(X-Amz-Signature=)[0-9a-f]{16,}/gi;
 
@@ -88,7 +92,7 @@ function redactWith(line: string, forms: readonly string[]): string {
   out = out.replace(PASSWORD_ASSIGNMENT, (_m, key: string, value: string) => `${key}${keepQuotes(value)}`);
   out = out.replace(AUTHORIZATION, (_m, before: string) => `${before}${REDACTED}`);
   out = out.replace(BEARER, (_m, scheme: string) => `${scheme}${REDACTED}`);
-  out = out.replace(URL_USERINFO, (_m, before: string, at: string) => `${before}${REDACTED}${at}`);
+  out = out.replace(URL_USERINFO, (_m, slashes: string, user: string, at: string) => `${slashes}${user}${REDACTED}${at}`);
   out = out.replace(PRESIGNED_SIGNATURE, (_m, key: string) => `${key}${REDACTED}`);
   return out;
 }
