@@ -2,6 +2,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { SECRET_RULES, weakSecretProblem } from './security/secretStrength.js';
 import { parse as parseDotenv } from 'dotenv';
 import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
 import { DEFAULT_INFRA_RETRY_HOURS } from './domain/failures.js';
@@ -294,6 +295,41 @@ export class ConfigError extends Error {
   }
 }
 
+/** The other secrets of the environment, each held to its rule in production. */
+function productionSecretProblems(raw: z.output<typeof configSchema>): string[] {
+  const out: string[] = [];
+  const check = (name: string, value: string, rule: (typeof SECRET_RULES)[keyof typeof SECRET_RULES]) => {
+    const weak = weakSecretProblem(name, value, rule);
+    if (weak) out.push(weak);
+  };
+  (raw.API_TOKENS ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .forEach((entry, i) => {
+      const sep = entry.indexOf(':');
+      check(`API_TOKENS (entry ${i + 1})`, sep > 0 ? entry.slice(sep + 1) : entry, SECRET_RULES.API_TOKEN);
+    });
+  (raw.PAYLOAD_ENCRYPTION_KEYS ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .forEach((entry) => {
+      const sep = entry.indexOf(':');
+      check(
+        `PAYLOAD_ENCRYPTION_KEYS (key "${entry.slice(0, Math.max(sep, 0))}")`,
+        entry.slice(sep + 1),
+        SECRET_RULES.PAYLOAD_KEY,
+      );
+    });
+  if (raw.OIDC_CLIENT_SECRET) check('OIDC_CLIENT_SECRET', raw.OIDC_CLIENT_SECRET, SECRET_RULES.OIDC_CLIENT_SECRET);
+  // A database password left as the example's.
+  if (raw.DATABASE_URL && /change[-_]?me/i.test(raw.DATABASE_URL)) {
+    out.push("DATABASE_URL: its password is the example's placeholder; set the database password you chose");
+  }
+  return out;
+}
+
 /** Reads `.env` from the working directory when present; real env wins. */
 export function readEnv(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Record<string, string | undefined> {
   const file = path.join(cwd, '.env');
@@ -319,8 +355,17 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   const problems: string[] = [];
   if (raw.NODE_ENV === 'production') {
     if (raw.APP_ADMIN_PASS === DEFAULT_ADMIN_PASS) problems.push('APP_ADMIN_PASS: the default password is refused in production');
-    if (raw.SECRET_KEY === DEFAULT_SECRET_KEY || raw.SECRET_KEY.length < 32)
-      problems.push('SECRET_KEY: production needs a unique key of at least 32 characters');
+    else if (raw.LOCAL_LOGIN) {
+      const weak = weakSecretProblem('APP_ADMIN_PASS', raw.APP_ADMIN_PASS, SECRET_RULES.APP_ADMIN_PASS);
+      if (weak) problems.push(weak);
+    }
+    if (raw.SECRET_KEY === DEFAULT_SECRET_KEY) problems.push('SECRET_KEY: the development key is refused in production');
+    else {
+      // Sessions, CSRF tokens and (without PAYLOAD_ENCRYPTION_KEYS) the payload key all derive from it.
+      const weak = weakSecretProblem('SECRET_KEY', raw.SECRET_KEY, SECRET_RULES.SECRET_KEY);
+      if (weak) problems.push(weak);
+    }
+    problems.push(...productionSecretProblems(raw));
     if (!raw.TEAM_ACCOUNTS_ONLY && raw.ALLOWED_ACCOUNT_IDS.length === 0 && !raw.ALLOW_ANY_ACCOUNT) {
       problems.push(
         'TEAM_ACCOUNTS_ONLY: production needs an account restriction: TEAM_ACCOUNTS_ONLY=true (jobs run in team accounts), ' +

@@ -1,7 +1,23 @@
 import { describe, expect, it } from 'vitest';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
 import { ConfigError, configSchema, parseConfig } from '../../src/config.js';
+import { ROOT } from '../support/processes.js';
+
+const STRONG_KEY = 'q4V8mZt2Lr9XwN1bKc7Hs3Pj6Df0Ga5YuE+/Tn8o';
+const STRONG_PASS = 'tr4il-Mx9q-Vb2z';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseConfig(env);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.problems;
+  }
+}
 
 describe('configuration', () => {
   it('has working defaults for a local start', () => {
@@ -40,8 +56,44 @@ describe('configuration', () => {
     }
   });
 
+  it("refuses the production example file's placeholders and keys too easy to guess", () => {
+    const example = parseDotenv(fs.readFileSync(path.join(ROOT, '.env.production.example')));
+    const problems = problemsOf({ ...example, NODE_ENV: 'production', TEAM_ACCOUNTS_ONLY: 'true' });
+    for (const name of ['APP_ADMIN_PASS', 'SECRET_KEY']) {
+      expect(problems, name).toContainEqual(expect.stringMatching(new RegExp(`^${name}: a placeholder from an example`)));
+    }
+    const base = { NODE_ENV: 'production', TEAM_ACCOUNTS_ONLY: 'true', APP_ADMIN_PASS: STRONG_PASS, SECRET_KEY: STRONG_KEY };
+    expect(problemsOf(base)).toEqual([]);
+    // Long enough, but one character again and again, or a short pattern repeated.
+    expect(problemsOf({ ...base, SECRET_KEY: 'k'.repeat(40) })).toEqual([
+      expect.stringMatching(/^SECRET_KEY: too easy to guess \(about 0 bits/),
+    ]);
+    expect(problemsOf({ ...base, SECRET_KEY: 'abcd'.repeat(12) })).toEqual([
+      expect.stringMatching(/^SECRET_KEY: too easy to guess/),
+    ]);
+    expect(problemsOf({ ...base, APP_ADMIN_PASS: 'aaaaaaaaaaaaaaaa' })).toEqual([
+      expect.stringMatching(/^APP_ADMIN_PASS: too easy/),
+    ]);
+    expect(problemsOf({ ...base, API_TOKENS: 'ci:short-token' })).toEqual([expect.stringMatching(/^API_TOKENS \(entry 1\)/)]);
+    expect(problemsOf({ ...base, PAYLOAD_ENCRYPTION_KEYS: `k1:${'A'.repeat(43)}=` })).toEqual([
+      expect.stringMatching(/^PAYLOAD_ENCRYPTION_KEYS \(key "k1"\): too easy to guess/),
+    ]);
+    expect(problemsOf({ ...base, DATABASE_URL: 'postgres://temporal:change-me@postgres:5432/provisioning' })).toEqual([
+      expect.stringMatching(/^DATABASE_URL: its password is the example's placeholder/),
+    ]);
+    // Random ones pass, and a laptop is held to none of this.
+    expect(
+      problemsOf({
+        ...base,
+        API_TOKENS: `ci:${crypto.randomBytes(32).toString('base64url')}`,
+        PAYLOAD_ENCRYPTION_KEYS: `k1:${crypto.randomBytes(32).toString('base64')}`,
+      }),
+    ).toEqual([]);
+    expect(problemsOf({ SECRET_KEY: 'k'.repeat(40) })).toEqual([]);
+  });
+
   it('refuses to start in production without an account restriction, unless any account is allowed on purpose', () => {
-    const secrets = { NODE_ENV: 'production', APP_ADMIN_PASS: 'a-real-password', SECRET_KEY: 'k'.repeat(40) };
+    const secrets = { NODE_ENV: 'production', APP_ADMIN_PASS: STRONG_PASS, SECRET_KEY: STRONG_KEY };
     const problems = (extra: Record<string, string>) => {
       try {
         parseConfig({ ...secrets, ...extra });
