@@ -101,7 +101,7 @@ export function createApp(deps: AppDeps) {
 
   const app = new Hono<AppEnv>();
   app.use(requestLog());
-  app.use(securityHeaders(config.oidc ? [config.oidc.issuerUrl.origin] : []));
+  app.use(securityHeaders(config.oidc ? [config.oidc.issuerUrl.origin] : [], { trustProxy: config.TRUST_PROXY }));
   // Before authentication: Temporal UI's preflights carry no credentials.
   app.use('/codec/*', codecCors(config.temporalUiUrl));
   app.use(bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }));
@@ -111,6 +111,13 @@ export function createApp(deps: AppDeps) {
   if (config.TEMPORAL_UI_UPSTREAM) app.use(`${TEMPORAL_UI_PATH}/*`, withoutBasicChallenge());
   app.use(credentialThrottle(signInThrottle, auth, trust));
   app.use(requireAuth(auth));
+  // What a signed-in person sees is theirs: no page of it is kept by a browser or a proxy.
+  app.use(async (c, next) => {
+    await next();
+    if ((c.res.headers.get('Content-Type') ?? '').startsWith('text/html') && !c.res.headers.has('Cache-Control')) {
+      c.res.headers.set('Cache-Control', 'no-store');
+    }
+  });
   // Read-only, JSON-only and Origin-checked; mounted before the form CSRF check, which Temporal UI cannot pass.
   app.route(
     '/codec',

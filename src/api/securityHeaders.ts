@@ -23,7 +23,7 @@ export function markForeignDocument(c: Context): void {
  * since signing out posts to /logout, which redirects there (browsers apply
  * form-action to a form's redirects too).
  */
-export function securityHeaders(formOrigins: string[] = []): MiddlewareHandler<AppEnv> {
+export function securityHeaders(formOrigins: string[] = [], opts: { trustProxy?: boolean } = {}): MiddlewareHandler<AppEnv> {
   const formAction = ["form-action 'self'", ...formOrigins].join(' ');
   return async (c, next) => {
     const nonce = crypto.randomBytes(16).toString('base64');
@@ -31,7 +31,7 @@ export function securityHeaders(formOrigins: string[] = []): MiddlewareHandler<A
     await next();
     const set = responseHeaderSetter(c);
     if (foreignDocuments.has(c)) {
-      foreignHeaders(c, set);
+      foreignHeaders(c, set, opts);
       return;
     }
     // A page may allow the exact inline styles of a document it frames (the outbox's email preview), by hash only.
@@ -53,19 +53,36 @@ export function securityHeaders(formOrigins: string[] = []): MiddlewareHandler<A
         "object-src 'none'",
       ].join('; '),
     );
-    commonHeaders(c, set);
+    commonHeaders(c, set, opts);
   };
 }
 
 /** What every response carries, ours or a proxied application's. */
-function commonHeaders(c: Context, set: (name: string, value: string) => void): void {
+function commonHeaders(c: Context, set: (name: string, value: string) => void, opts: { trustProxy?: boolean }): void {
   set('X-Content-Type-Options', 'nosniff');
   set('X-Frame-Options', 'DENY');
   set('Referrer-Policy', 'same-origin');
   set('Cross-Origin-Opener-Policy', 'same-origin');
-  const proto = c.req.header('x-forwarded-proto') ?? new URL(c.req.url).protocol.replace(':', '');
+  // None of the browser's powerful features is for this service's pages.
+  set('Permissions-Policy', PERMISSIONS_POLICY);
+  // X-Forwarded-Proto is the client's to write unless our own proxy (TRUST_PROXY) sets it.
+  const forwarded = opts.trustProxy ? c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() : undefined;
+  const proto = forwarded ?? new URL(c.req.url).protocol.replace(':', '');
   if (proto === 'https') set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
 }
+
+const PERMISSIONS_POLICY = [
+  'camera=()',
+  'microphone=()',
+  'geolocation=()',
+  'payment=()',
+  'usb=()',
+  'serial=()',
+  'bluetooth=()',
+  'midi=()',
+  'display-capture=()',
+  'clipboard-read=()',
+].join(', ');
 
 /**
  * A proxied application's response: its own Content-Security-Policy, if it
@@ -73,11 +90,11 @@ function commonHeaders(c: Context, set: (name: string, value: string) => void): 
  * frames and plugins and pins its base URL, and the common headers replace
  * whatever it said about framing, sniffing and referrers.
  */
-function foreignHeaders(c: Context, set: (name: string, value: string) => void): void {
+function foreignHeaders(c: Context, set: (name: string, value: string) => void, opts: { trustProxy?: boolean }): void {
   const own = "frame-ancestors 'none'; object-src 'none'; base-uri 'self'";
   const theirs = c.res.headers.get('Content-Security-Policy');
   set('Content-Security-Policy', theirs ? `${theirs}, ${own}` : own);
-  commonHeaders(c, set);
+  commonHeaders(c, set, opts);
 }
 
 /**

@@ -271,6 +271,8 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
     }),
     requesterEmail: text('requesterEmail')
       .trim()
+      // RFC 5321's longest address: longer text is no address, and is not echoed back.
+      .max(254, { error: 'requesterEmail must be at most 254 characters' })
       .pipe(z.email({ error: (iss) => `requesterEmail "${String(iss.input)}" is not a valid email address` })),
     region: text('region').refine((r) => policy.allowedRegions.includes(r), {
       error: (iss) => `region "${String(iss.input)}" is not allowed; allowed regions: ${policy.allowedRegions.join(', ')}`,

@@ -13,7 +13,7 @@ import type { JobRevisionRow } from '../../src/db/schema.js';
 import { createSpecChangeSchema, type SpecChange } from '../../src/domain/specChange.js';
 import { reviseUpdate } from '../../src/workflows/messages.js';
 import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
-import { APPROVER, SANDBOX_MODULE, sampleSpec, testActor, testPolicy, waitForStatus } from '../support/jobs.js';
+import { APPROVER, SANDBOX_MODULE, sampleSpec, testActor, testPolicy, waitForStatus, waitForStep } from '../support/jobs.js';
 import { ROOT, waitFor } from '../support/processes.js';
 import { TEST_SECRET_KEY } from '../support/worker.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
@@ -49,6 +49,8 @@ async function liveJob(name: string, options: { requireApproval?: boolean } = {}
     await signalJob(stack.commands, job.id, 'approve', APPROVER);
   }
   expect((await waitForStatus(stack.temp.db, job.id, ['succeeded', 'failed'])).status).toBe('succeeded');
+  // The status is written before the success email, the first run's last step.
+  await waitForStep(stack.temp.db, job.id, 'notify', 'succeeded');
   return job.id;
 }
 

@@ -453,6 +453,7 @@ function headerProblems(label: string, res: Response): string[] {
     problems.push(`${label}: Referrer-Policy "${referrer}"`);
   }
   if (res.headers.get('x-frame-options') !== 'DENY') problems.push(`${label}: X-Frame-Options is not DENY`);
+  if (!/camera=\(\)/.test(res.headers.get('permissions-policy') ?? '')) problems.push(`${label}: no Permissions-Policy`);
   return problems;
 }
 
@@ -514,15 +515,47 @@ describe('security headers', () => {
     });
   });
 
-  it('add a year of HSTS when served over TLS, directly or behind a TLS proxy', async () => {
+  it('add a year of HSTS when served over TLS, directly or behind our own TLS proxy (TRUST_PROXY) only', async () => {
+    const behindProxy = createApp({
+      db: temp.db,
+      temporal: client,
+      config: securityConfig({ DATA_DIR: temp.dir, TEMPORAL_TASK_QUEUE: uniqueQueue('routes'), TRUST_PROXY: 'true' }),
+    });
     for (const res of [
       await app.request('https://prov.test/login'),
-      await app.request('/login', { headers: { 'x-forwarded-proto': 'https' } }),
+      await behindProxy.request('/login', { headers: { 'x-forwarded-proto': 'https' } }),
       await app.request('https://prov.test/api/jobs'),
     ]) {
       const hsts = res.headers.get('strict-transport-security') ?? '';
       expect(Number(/max-age=(\d+)/.exec(hsts)?.[1])).toBeGreaterThanOrEqual(31_536_000);
     }
+    // Without a proxy of ours, the header is the client's to write: it says nothing.
+    const forged = await app.request('/login', { headers: { 'x-forwarded-proto': 'https' } });
+    expect(forged.headers.get('strict-transport-security')).toBeNull();
+  });
+
+  it('keep every page of a signed-in person out of caches', async () => {
+    const problems: string[] = [];
+    for (const e of endpoints().filter((x) => x.method === 'GET' && !isPublic(x) && !x.path.startsWith('/api/'))) {
+      const res = await app.request(e.path, { headers: { cookie: session.cookie, accept: 'text/html' } });
+      if (!(res.headers.get('content-type') ?? '').startsWith('text/html')) continue;
+      if (!/no-store/.test(res.headers.get('cache-control') ?? ''))
+        problems.push(`${e.path}: ${res.headers.get('cache-control')}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('/health says what is down, never why (the reason goes to the log)', async () => {
+    const broken = await createTempDb();
+    await broken.db.destroy();
+    const res = await createApp({
+      db: broken.db,
+      temporal: client,
+      config: securityConfig({ DATA_DIR: broken.dir, TEMPORAL_TASK_QUEUE: uniqueQueue('routes') }),
+    }).request('/health');
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ status: 'degraded', db: 'down', temporal: 'ok' });
+    await broken.cleanup().catch(() => undefined);
   });
 
   it('pages run no script but our own files and the nonce of that response; no inline handlers', async () => {

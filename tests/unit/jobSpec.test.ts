@@ -112,6 +112,13 @@ describe('createJobSpecSchema', () => {
     ]);
   });
 
+  it('bounds the requester email before reading it as an address, and does not echo a long one', () => {
+    const long = `${'a'.repeat(300)}@example.com`;
+    expect(errors({ ...valid(), requesterEmail: long })).toEqual([
+      { path: 'requesterEmail', message: 'requesterEmail must be at most 254 characters' },
+    ]);
+  });
+
   it('refuses a region outside the allowlist, listing the allowed ones', () => {
     expect(errors({ ...valid(), region: 'ap-south-1' })).toEqual([
       { path: 'region', message: 'region "ap-south-1" is not allowed; allowed regions: us-east-1, eu-west-1' },

@@ -49,7 +49,12 @@ export function InstanceFields({
           value={v.ingressCidr}
           errors={errors.ingressCidr}
           placeholder="0.0.0.0/0"
-          hint="An IPv4 CIDR; empty means anyone."
+          hint={
+            <>
+              An IPv4 CIDR such as your office's.{' '}
+              <strong class="warn">Empty opens every published port to the whole internet (0.0.0.0/0).</strong>
+            </>
+          }
         />
         <TextField
           field="sshCidr"
