@@ -268,7 +268,7 @@ describe('new job form', () => {
     expect(html).toMatch(/Environment values travel in the instance(?:'|&#39;)s user data.*not a\s+place for secrets/s);
     // Published ports open to anyone unless a CIDR is given: the form says so beside the field.
     expect(html).toMatch(
-      /id="f-ingressCidr-hint"[^>]*>[^]*?Empty opens every published port to the whole internet \(0\.0\.0\.0\/0\)/,
+      /id="f-ingressCidr-hint"[^>]*>[\s\S]*?Empty opens every published port to the whole internet \(0\.0\.0\.0\/0\)/,
     );
     expectNoInlineScript(html);
 
