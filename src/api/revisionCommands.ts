@@ -8,7 +8,9 @@ import type { PublicJobSpec } from '../domain/jobSpec.js';
 import { type RevisionKind, revisionInProgress, workflowIdFor } from '../domain/lifecycle.js';
 import { applySpecChange, type ChangeableSpec, changeProblems, type SpecChange, specDifferences } from '../domain/specChange.js';
 import { approveSignal, cancelSignal, rejectSignal, reviseUpdate } from '../workflows/messages.js';
+import { getTeam } from '../db/teams.js';
 import { CommandError } from './commandError.js';
+import { teamPolicyOf } from './teamPlacement.js';
 import { type Actor, authorize, type CommandDeps, type SignalArgs } from './jobCommands.js';
 
 /**
@@ -63,6 +65,15 @@ export async function requestRevision(
   const after = applySpecChange(before, change);
   if (kind === 'change') {
     const problems = changeProblems(before, after, { artifactsInS3: opts.artifactsInS3 });
+    // A team's narrower instance types hold for its jobs' changes as for their first run.
+    const team = job.team_id ? await getTeam(deps.db, job.team_id) : undefined;
+    const allowed = team ? teamPolicyOf(team).instanceTypes : null;
+    if (team && allowed && !allowed.includes(after.instance.type) && after.instance.type !== before.instance.type) {
+      problems.push({
+        path: 'instance.type',
+        message: `instance.type "${after.instance.type}" is not one team ${team.name} may use: ${allowed.join(', ')}`,
+      });
+    }
     if (problems.length) {
       throw new CommandError('validation_failed', problems.map((p) => p.message).join('; '), problems);
     }

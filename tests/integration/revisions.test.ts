@@ -14,6 +14,7 @@ import { createSpecChangeSchema, type SpecChange } from '../../src/domain/specCh
 import { reviseUpdate } from '../../src/workflows/messages.js';
 import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
 import { APPROVER, SANDBOX_MODULE, sampleSpec, testActor, testPolicy, waitForStatus, waitForStep } from '../support/jobs.js';
+import { makeTeam } from '../support/people.js';
 import { ROOT, waitFor } from '../support/processes.js';
 import { TEST_SECRET_KEY } from '../support/worker.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
@@ -277,6 +278,18 @@ describe('revisions of a live environment', () => {
         testActor('someone-else', { userId: 'other', role: 'requester' }),
       ),
     ).rejects.toMatchObject({ code: 'not_owner' });
+    // A team's narrower instance types hold for its jobs' changes.
+    const teamId = await makeTeam(stack.temp.db, 'rev-small-only');
+    await stack.temp.db
+      .updateTable('teams')
+      .set({ allowed_instance_types: JSON.stringify(['t3.micro']) })
+      .where('id', '=', teamId)
+      .execute();
+    await stack.temp.db.updateTable('jobs').set({ team_id: teamId }).where('id', '=', id).execute();
+    await expect(requestRevision(stack.commands, id, change({ instance: { type: 't3.small' } }), owner)).rejects.toMatchObject({
+      code: 'validation_failed',
+      fields: [{ path: 'instance.type', message: expect.stringContaining('not one team rev-small-only may use: t3.micro') }],
+    });
     // Whoever reaches Temporal without the service meets the workflow's own validator.
     const job = (await getJob(stack.temp.db, id))!;
     const spec = JSON.parse(job.spec_json);
