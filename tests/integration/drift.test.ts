@@ -1,17 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/api/app.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
-import { parseConfig } from '../../src/config.js';
 import { getJob } from '../../src/db/jobs.js';
 import { listJobNotifications } from '../../src/db/notifications.js';
 import { getRevision } from '../../src/db/revisions.js';
 import { DRIFT_SCHEDULE_ID, ensureDriftSchedule } from '../../src/temporal/driftSchedule.js';
-import { SANDBOX_MODULE, sampleSpec, testActor, waitForStatus } from '../support/jobs.js';
-import { ROOT, waitFor } from '../support/processes.js';
+import { sampleSpec, testActor, waitForStatus } from '../support/jobs.js';
+import { waitFor } from '../support/processes.js';
+import { appOnStack } from '../support/appOverDb.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { TEST_SECRET_KEY } from '../support/worker.js';
 
 /**
  * Drift on real Temporal and Terraform with the sandbox module: its knob
@@ -105,20 +103,7 @@ describe('drift of a live environment', () => {
     expect(await driftMails()).toHaveLength(1);
 
     // The pages show it: a badge on the dashboard and the job page, and Reconcile.
-    const app = createApp({
-      db: stack.temp.db,
-      temporal: stack.client,
-      config: parseConfig(
-        {
-          SECRET_KEY: TEST_SECRET_KEY,
-          API_TOKENS: 'drift-token-0123456789',
-          DATA_DIR: stack.temp.dir,
-          TEMPORAL_TASK_QUEUE: stack.worker.taskQueue,
-          TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
-        },
-        ROOT,
-      ),
-    });
+    const app = appOnStack(stack, 'drift-token-0123456789');
     const auth = { authorization: 'Bearer drift-token-0123456789' };
     const dashboard = await (await app.request('/', { headers: auth })).text();
     const rowOf = (html: string, id: string) => html.slice(html.indexOf(`data-job-id="${id}"`)).split('</tr>')[0]!;

@@ -2,9 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { createApp } from '../../src/api/app.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
-import { parseConfig } from '../../src/config.js';
 import { requestRevision } from '../../src/api/revisionCommands.js';
 import { getJob, listSteps } from '../../src/db/jobs.js';
 import { listJobNotifications } from '../../src/db/notifications.js';
@@ -13,10 +11,10 @@ import type { JobRevisionRow } from '../../src/db/schema.js';
 import { createSpecChangeSchema, type SpecChange } from '../../src/domain/specChange.js';
 import { reviseUpdate } from '../../src/workflows/messages.js';
 import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
-import { APPROVER, SANDBOX_MODULE, sampleSpec, testActor, testPolicy, waitForStatus, waitForStep } from '../support/jobs.js';
+import { APPROVER, sampleSpec, testActor, testPolicy, waitForStatus, waitForStep } from '../support/jobs.js';
 import { makeTeam } from '../support/people.js';
-import { ROOT, waitFor } from '../support/processes.js';
-import { TEST_SECRET_KEY } from '../support/worker.js';
+import { waitFor } from '../support/processes.js';
+import { appOnStack } from '../support/appOverDb.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 
 /**
@@ -315,21 +313,7 @@ describe('revisions of a live environment', () => {
   it('through the API and the pages: the Change form, the revision list, and what a page offers', {
     timeout: 180_000,
   }, async () => {
-    const app = createApp({
-      db: stack.temp.db,
-      temporal: stack.client,
-      config: parseConfig(
-        {
-          SECRET_KEY: TEST_SECRET_KEY,
-          API_TOKENS: 'rev-token-0123456789',
-          DATA_DIR: stack.temp.dir,
-          TEMPORAL_TASK_QUEUE: stack.worker.taskQueue,
-          TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
-          ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
-        },
-        ROOT,
-      ),
-    });
+    const app = appOnStack(stack, 'rev-token-0123456789');
     const auth = { authorization: 'Bearer rev-token-0123456789' };
     const api = async (method: string, url: string, body?: unknown) => {
       const res = await app.request(url, {

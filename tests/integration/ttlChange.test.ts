@@ -4,16 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { setTtlUpdate } from '../../src/workflows/messages.js';
 import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
-import { createApp } from '../../src/api/app.js';
-import { parseConfig } from '../../src/config.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { setJobTtl } from '../../src/api/jobTtl.js';
 import { getJob } from '../../src/db/jobs.js';
 import { listAudit } from '../../src/db/audit.js';
-import { APPROVER, sampleSpec, SANDBOX_MODULE, testActor, waitForStatus } from '../support/jobs.js';
-import { ROOT } from '../support/processes.js';
+import { APPROVER, sampleSpec, testActor, waitForStatus } from '../support/jobs.js';
+import { appOnStack } from '../support/appOverDb.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { TEST_SECRET_KEY } from '../support/worker.js';
 
 /**
  * A live environment's time to live, changed while its workflow waits for
@@ -113,21 +110,7 @@ describe('changing the time to live of a live environment', () => {
 
   it('through the API: 200 with the new destroyAt, 422 for a bad value, and the owner’s or an admin’s only', async () => {
     const id = await liveJob('ttl-api');
-    const app = createApp({
-      db: stack.temp.db,
-      temporal: stack.client,
-      config: parseConfig(
-        {
-          SECRET_KEY: TEST_SECRET_KEY,
-          API_TOKENS: 'ttl-token-0123456789',
-          DATA_DIR: stack.temp.dir,
-          TEMPORAL_TASK_QUEUE: stack.worker.taskQueue,
-          TERRAFORM_MODULE_DIR: SANDBOX_MODULE,
-          ALLOWED_INSTANCE_TYPES: 't3.micro,t3.small',
-        },
-        ROOT,
-      ),
-    });
+    const app = appOnStack(stack, 'ttl-token-0123456789');
     const call = (body: unknown) =>
       app.request(`/api/jobs/${id}/ttl`, {
         method: 'POST',
