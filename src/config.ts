@@ -233,6 +233,8 @@ export const configSchema = z.object({
     .refine((v) => v === '0' || durationSeconds(v) >= 60, 'must be at least 60s, or 0 (off)')
     .default('6h'),
   DRIFT_CHECK_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
+  /** Minutes a browser session may go unused before it ends (0: only its 12-hour lifetime ends it). */
+  SESSION_IDLE_MINUTES: z.coerce.number().int().min(0).max(10_080).default(120),
   /** How often the web process compares active jobs with their workflows (0: never). */
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3600).default(20),
   /** The TCP probe of published ports, extra evidence after the instance reported its containers running. */

@@ -58,6 +58,7 @@ export function createApp(deps: AppDeps) {
       secretKey: config.SECRET_KEY,
       apiTokens: (config.API_TOKENS ?? '').split(',').map((t) => t.trim()),
       localLogin: config.LOCAL_LOGIN,
+      sessionIdleMinutes: config.SESSION_IDLE_MINUTES,
       secureCookies: config.publicBaseUrl.startsWith('https://'),
     },
     deps.db,

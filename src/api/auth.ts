@@ -5,7 +5,7 @@ import { getSignedCookie, setSignedCookie, deleteCookie } from 'hono/cookie';
 import type { Db } from '../db/database.js';
 import type { UserRow } from '../db/schema.js';
 import { findApiTokenByHash, touchApiToken } from '../db/apiTokens.js';
-import { insertSession, pruneExpiredSessions, revokeSession, sessionUser } from '../db/sessions.js';
+import { insertSession, pruneExpiredSessions, revokeSession, sessionUser, touchSession } from '../db/sessions.js';
 import { ensureConfiguredUser, getUser, LOCAL_ADMIN_ID, LOCAL_SUBJECT } from '../db/users.js';
 import { effectiveRole, isRole, lowerRole, type Role } from '../domain/permissions.js';
 
@@ -40,8 +40,13 @@ export interface AuthSettings {
   /** LOCAL_LOGIN: whether the local admin account (form and basic auth) may sign in. */
   localLogin?: boolean;
   sessionHours?: number;
+  /** SESSION_IDLE_MINUTES: a session unused this long ends; 0 or absent: only its lifetime ends it. */
+  sessionIdleMinutes?: number;
   secureCookies?: boolean;
 }
+
+/** A session's last use is written at most this often: its idle time is known to within it. */
+const SESSION_TOUCH_INTERVAL_MS = 60_000;
 
 export const SESSION_COOKIE = 'prov_session';
 
@@ -247,8 +252,18 @@ export class Authenticator {
     }
     const session = await this.signedSession(c);
     if (!session) return null;
-    const user = await sessionUser(this.db, sha256Hex(session.sid), session.userId, this.now());
+    const now = this.now();
+    const idHash = sha256Hex(session.sid);
+    const user = await sessionUser(this.db, idHash, session.userId, now);
     if (user?.active !== 1) return null;
+    // An unattended browser does not stay signed in: past the idle time the session ends for good.
+    const idleMs = now.getTime() - Date.parse(user.session_seen_at);
+    const idleLimitMs = (this.settings.sessionIdleMinutes ?? 0) * 60_000;
+    if (idleLimitMs > 0 && idleMs > idleLimitMs) {
+      await revokeSession(this.db, idHash, now);
+      return null;
+    }
+    if (idleMs >= SESSION_TOUCH_INTERVAL_MS) touchSession(this.db, idHash, now).catch(() => undefined);
     // The local admin's session ends when LOCAL_LOGIN is switched off.
     if (user.id === LOCAL_ADMIN_ID && !this.localLogin) return null;
     const role = effectiveRole(user.role_override, user.mapped_role);

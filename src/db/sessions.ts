@@ -15,6 +15,7 @@ export async function insertSession(
       user_id: s.userId,
       created_at: s.createdAt.toISOString(),
       expires_at: s.expiresAt.toISOString(),
+      last_seen_at: s.createdAt.toISOString(),
       revoked_at: null,
     })
     .execute();
@@ -25,16 +26,30 @@ export async function insertSession(
  * the user the cookie names), whatever that user's state: the caller refuses
  * deactivated users, so deactivation ends every session at once.
  */
-export async function sessionUser(db: Db, idHash: string, userId: string, now: Date): Promise<UserRow | undefined> {
-  return db
-    .selectFrom('sessions')
-    .innerJoin('users', 'users.id', 'sessions.user_id')
-    .selectAll('users')
-    .where('sessions.id_hash', '=', idHash)
-    .where('sessions.user_id', '=', userId)
-    .where('sessions.revoked_at', 'is', null)
-    .where('sessions.expires_at', '>', now.toISOString())
-    .executeTakeFirst();
+export async function sessionUser(
+  db: Db,
+  idHash: string,
+  userId: string,
+  now: Date,
+): Promise<(UserRow & { session_seen_at: string }) | undefined> {
+  return (
+    db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .selectAll('users')
+      // When the session was last used (its start for sessions from before that was kept).
+      .select((eb) => eb.fn.coalesce('sessions.last_seen_at', 'sessions.created_at').as('session_seen_at'))
+      .where('sessions.id_hash', '=', idHash)
+      .where('sessions.user_id', '=', userId)
+      .where('sessions.revoked_at', 'is', null)
+      .where('sessions.expires_at', '>', now.toISOString())
+      .executeTakeFirst()
+  );
+}
+
+/** The session was used now: its idle time starts again. */
+export async function touchSession(db: Db, idHash: string, at: Date): Promise<void> {
+  await db.updateTable('sessions').set({ last_seen_at: at.toISOString() }).where('id_hash', '=', idHash).execute();
 }
 
 export async function revokeSession(db: Db, idHash: string, at: Date): Promise<void> {
