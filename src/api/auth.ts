@@ -49,6 +49,12 @@ export interface AuthSettings {
 const SESSION_TOUCH_INTERVAL_MS = 60_000;
 
 export const SESSION_COOKIE = 'prov_session';
+/**
+ * Over https the session cookie is a `__Host-` one: browsers then keep it only
+ * when it is Secure, for the whole site and this host alone, so no subdomain
+ * or plain-http page can plant or overwrite it.
+ */
+export const HOST_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 
 /** The CSRF token a session or basic-auth user carries, from the secret key alone. */
 export function csrfTokenFor(secretKey: string, binding: string): string {
@@ -101,6 +107,10 @@ export class Authenticator {
   ) {
     // Only hashes are kept in memory, the way the token table stores them.
     this.envTokens = parseEnvTokens(settings.apiTokens);
+  }
+
+  private get sessionCookie(): string {
+    return this.settings.secureCookies ? HOST_SESSION_COOKIE : SESSION_COOKIE;
   }
 
   get localLogin(): boolean {
@@ -209,7 +219,7 @@ export class Authenticator {
       createdAt: now,
       expiresAt: new Date(expires),
     });
-    await setSignedCookie(c, SESSION_COOKIE, `${user.id}|${sid}|${expires}`, this.settings.secretKey, {
+    await setSignedCookie(c, this.sessionCookie, `${user.id}|${sid}|${expires}`, this.settings.secretKey, {
       httpOnly: true,
       sameSite: 'Lax',
       secure: this.settings.secureCookies ?? false,
@@ -221,7 +231,7 @@ export class Authenticator {
   /** Signs out: the session ends on the server too, so a copy of the cookie is worthless. */
   async endSession(c: Context): Promise<void> {
     await this.revokeCurrentSession(c);
-    deleteCookie(c, SESSION_COOKIE, { path: '/' });
+    deleteCookie(c, this.sessionCookie, { path: '/', secure: this.settings.secureCookies ?? false });
   }
 
   private async revokeCurrentSession(c: Context): Promise<void> {
@@ -230,7 +240,7 @@ export class Authenticator {
   }
 
   private async signedSession(c: Context): Promise<{ userId: string; sid: string } | null> {
-    const cookie = await getSignedCookie(c, this.settings.secretKey, SESSION_COOKIE);
+    const cookie = await getSignedCookie(c, this.settings.secretKey, this.sessionCookie);
     if (!cookie) return null;
     const [userId, sid, expires] = cookie.split('|');
     if (!userId || !sid || !(Number(expires) > this.now().getTime())) return null;

@@ -4,7 +4,7 @@ import { insertAccount, newAccountId } from '../../src/db/teams.js';
 import { makeTeam } from '../support/people.js';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app.js';
-import { SESSION_COOKIE } from '../../src/api/auth.js';
+import { HOST_SESSION_COOKIE, SESSION_COOKIE } from '../../src/api/auth.js';
 import { createTempDb } from '../support/tempDb.js';
 import { testClient, uniqueQueue, TEST_SECRET_KEY } from '../support/worker.js';
 import { ADMIN_PASS, ADMIN_USER, basic, bearer, login, securityConfig, type App } from './support.js';
@@ -377,7 +377,17 @@ describe('sessions', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS }),
     });
-    expect(tls.headers.get('set-cookie')).toMatch(/; Secure/i);
+    // Over https a __Host- cookie: Secure, the whole site, this host only.
+    const tlsCookie = tls.headers.get('set-cookie') ?? '';
+    expect(tlsCookie).toMatch(new RegExp(`^${HOST_SESSION_COOKIE}=`));
+    expect(tlsCookie).toMatch(/; Secure/i);
+    expect(tlsCookie).toMatch(/; Path=\//);
+    expect(tlsCookie).not.toMatch(/; Domain=/i);
+    const pair = tlsCookie.split(';')[0]!;
+    expect((await tlsApp.request('https://prov.example/api/me', { headers: { cookie: pair } })).status).toBe(200);
+    // The plain name is not taken over https: a cookie planted by a plain-http page does nothing.
+    const planted = pair.replace(HOST_SESSION_COOKIE, SESSION_COOKIE);
+    expect((await tlsApp.request('https://prov.example/api/me', { headers: { cookie: planted } })).status).toBe(401);
   });
 
   it('sends a wrong login back to the form with 401 and sets no cookie', async () => {
