@@ -116,7 +116,15 @@ describe('reconcileOnce', () => {
     const id = await launch(sampleSpec());
     await waitForStatus(stack.temp.db, id, ['succeeded']);
     await stack.client.workflow.getHandle(`job-${id}`).terminate('expired by hand');
-    await reconcileOnce(deps);
+    // The listing of running workflows lags a moment behind a terminate; the reconciler's next pass sees it.
+    await waitFor(
+      'a pass that sees the terminated workflow',
+      async () => {
+        await reconcileOnce(deps);
+        return (await getJob(stack.temp.db, id))?.status !== 'succeeded';
+      },
+      20_000,
+    );
     const job = (await getJob(stack.temp.db, id))!;
     expect(job.status).toBe('failed');
     expect(job.error).toMatch(/terminated from Temporal by \S+ \(reason: "expired by hand"\); the environment still exists/);
