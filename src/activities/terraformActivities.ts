@@ -72,10 +72,10 @@ export function createTerraformActivities(kit: TerraformKit) {
   }
 
   /** The AMI the instance runs: a revision keeps it. */
-  async function currentAmi(jobId: string, spec: JobSpec): Promise<string> {
+  async function currentAmi(jobId: string, spec: JobSpec, doing: string): Promise<string> {
     const job = await getJob(db, jobId);
     const ami = (job?.outputs_json ? JSON.parse(job.outputs_json).ami_id : undefined) ?? spec.instance.amiId;
-    if (!ami) throw new Error("the job has no AMI recorded: its instance's AMI is unknown");
+    if (!ami) throw new Error(`cannot ${doing}: the job has no AMI recorded`);
     return ami;
   }
 
@@ -110,7 +110,11 @@ export function createTerraformActivities(kit: TerraformKit) {
         jobId,
         'render',
         async ({ sink, signal }) => {
-          const { dir, userData } = await renderJobWorkspace(jobId, spec, amiId ?? (await currentAmi(jobId, spec)));
+          const { dir, userData } = await renderJobWorkspace(
+            jobId,
+            spec,
+            amiId ?? (await currentAmi(jobId, spec, "render the revision's workspace")),
+          );
           if (settings.artifacts) {
             // With the worker's own credentials: the bucket is the operator's, not the job account's.
             const files = renderArtifactFiles({ containers: spec.containers, usersCsv: spec.usersCsv ?? '' });
@@ -207,9 +211,7 @@ export function createTerraformActivities(kit: TerraformKit) {
           const ctx = await terraformContext(jobId, spec, io);
           if (settings.stateBackend && !fs.existsSync(path.join(ctx.workspaceDir, TFVARS_FILE))) {
             // Remote state: this host never had the workspace; rebuild it from the job and reach the state.
-            const job = await getJob(db, jobId);
-            const amiId = (job?.outputs_json ? JSON.parse(job.outputs_json).ami_id : undefined) ?? spec.instance.amiId;
-            if (!amiId) throw new Error('cannot rebuild the workspace for destroy: the job has no AMI recorded');
+            const amiId = await currentAmi(jobId, spec, 'rebuild the workspace for destroy');
             io.sink.write('system', "workspace not on this host: rebuilding it to reach the job's remote state");
             await renderJobWorkspace(jobId, spec, amiId);
             await terraformInit(ctx);
