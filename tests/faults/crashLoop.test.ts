@@ -4,7 +4,7 @@ import path from 'node:path';
 import { listSteps } from '../../src/db/jobs.js';
 import { mailsPerRecipient, startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
 import { waitFor } from '../support/processes.js';
-import { createAndRun, sleep, stateAddresses, waitForJobs, watchLogs } from './support.js';
+import { createAndRun, settledSteps, sleep, stateAddresses, waitForJobs, watchLogs } from './support.js';
 
 /**
  * The trial from the reliability issue, as an operator would run it: web,
@@ -101,9 +101,8 @@ describe('a worker in a crash loop', () => {
       expect(new Set(addresses).size, addresses.join(', ')).toBe(addresses.length);
       expect(addresses.filter((a) => a === 'terraform_data.instance')).toHaveLength(1);
       expect(addresses.filter((a) => a.startsWith('terraform_data.extra'))).toHaveLength(2);
-      const steps = await listSteps(svc.db, id);
       // No attempt is left looking as if it were still running, and none failed on the job's account.
-      expect(steps.filter((s) => s.state === 'running')).toEqual([]);
+      const steps = await settledSteps(svc, id);
       expect(steps.filter((s) => s.state === 'failed')).toEqual([]);
       interrupted += steps.filter((s) => s.state === 'interrupted').length;
       const lostByStep = new Map<string, number>();

@@ -1,10 +1,9 @@
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listSteps } from '../../src/db/jobs.js';
 import { startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
 import { findPostgresBin, startPostgresServer, type PostgresServer } from '../support/postgresServer.js';
-import { createAndRun, sleep, stateAddresses, waitForApplyLine, waitForJobs, watchLogs } from './support.js';
+import { createAndRun, settledSteps, sleep, stateAddresses, waitForApplyLine, waitForJobs, watchLogs } from './support.js';
 
 /**
  * The service's database out of reach while jobs run: SQLite with its write
@@ -22,8 +21,8 @@ async function expectFinished(svc: ServiceProcesses, ids: string[], logs: Return
   await logs.check();
   for (const id of ids) {
     expect(stateAddresses(svc.jobsWorkdir, id).filter((a) => a === 'terraform_data.instance')).toHaveLength(1);
-    const steps = await listSteps(svc.db, id);
-    expect(steps.filter((s) => s.state === 'running' || s.state === 'failed')).toEqual([]);
+    const steps = await settledSteps(svc, id);
+    expect(steps.filter((s) => s.state === 'failed')).toEqual([]);
   }
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
+import { listSteps } from '../../src/db/jobs.js';
 import type { ServiceProcesses } from '../support/serviceProcesses.js';
 import { waitFor } from '../support/processes.js';
 
@@ -163,4 +164,25 @@ export async function waitForApplyLine(svc: ServiceProcesses, ids: string[], pat
     120_000,
     200,
   );
+}
+
+/**
+ * A job's steps once none is running. A succeeded job's email step runs after
+ * its status is set, so "settled" is waited for rather than read at once; a
+ * step left running for good still fails the wait.
+ */
+export async function settledSteps(svc: ServiceProcesses, id: string, timeoutMs = 60_000) {
+  let last: Awaited<ReturnType<typeof listSteps>> = [];
+  return waitFor(
+    `the steps of ${id} to settle`,
+    async () => {
+      last = await listSteps(svc.db, id);
+      return last.some((s) => s.state === 'running') ? undefined : last;
+    },
+    timeoutMs,
+    250,
+  ).catch((err) => {
+    const running = last.filter((s) => s.state === 'running').map((s) => `${s.step}#${s.attempt}`);
+    throw new Error(`${(err as Error).message}; still running: ${running.join(', ')}`);
+  });
 }

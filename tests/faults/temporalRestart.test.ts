@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listSteps } from '../../src/db/jobs.js';
 import { startServiceProcesses, type ServiceProcesses } from '../support/serviceProcesses.js';
-import { createAndRun, stateAddresses, waitForApplyLine, waitForJobs, watchLogs } from './support.js';
+import { createAndRun, settledSteps, stateAddresses, waitForApplyLine, waitForJobs, watchLogs } from './support.js';
 
 /** The Temporal server SIGKILLed in the middle of applies, down for a while, then started again on its file. */
 
@@ -36,8 +35,8 @@ describe('a Temporal server restart during apply', () => {
       const addresses = stateAddresses(svc.jobsWorkdir, id);
       expect(new Set(addresses).size).toBe(addresses.length);
       expect(addresses.filter((a) => a === 'terraform_data.instance')).toHaveLength(1);
-      const steps = await listSteps(svc.db, id);
-      expect(steps.filter((s) => s.state === 'running' || s.state === 'failed')).toEqual([]);
+      const steps = await settledSteps(svc, id);
+      expect(steps.filter((s) => s.state === 'failed')).toEqual([]);
     }
   }, 400_000);
 });
