@@ -137,7 +137,8 @@ export function createApp(deps: AppDeps) {
     );
   }
   app.use(formContentTypes());
-  app.use(requireCsrf(auth, () => [new URL(config.publicBaseUrl).origin]));
+  const ownOrigins = () => [new URL(config.publicBaseUrl).origin];
+  app.use(requireCsrf(auth, ownOrigins));
   app.use(
     jsxRenderer(({ children, title }, c) => (
       <Layout
@@ -175,6 +176,7 @@ export function createApp(deps: AppDeps) {
       ...trust,
       providerLabel: config.oidc?.providerName,
       signOutRedirect: oidcRoutes?.signOutRedirect,
+      allowedOrigins: ownOrigins,
     }),
   );
   if (oidcRoutes) app.route('/auth/oidc', oidcRoutes.app);

@@ -56,6 +56,9 @@ export const SESSION_COOKIE = 'prov_session';
  */
 export const HOST_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 
+/** How long a basic-auth caller's CSRF token (from GET /api/me or a page) is taken. */
+export const BASIC_CSRF_SECONDS = 12 * 3600;
+
 /** The CSRF token a session or basic-auth user carries, from the secret key alone. */
 export function csrfTokenFor(secretKey: string, binding: string): string {
   return crypto.createHmac('sha256', secretKey).update(`csrf:${binding}`).digest('base64url');
@@ -111,6 +114,11 @@ export class Authenticator {
 
   private get sessionCookie(): string {
     return this.settings.secureCookies ? HOST_SESSION_COOKIE : SESSION_COOKIE;
+  }
+
+  /** Whether cookies are Secure and `__Host-` (the service is served over https). */
+  get secureCookies(): boolean {
+    return this.settings.secureCookies ?? false;
   }
 
   get localLogin(): boolean {
@@ -195,13 +203,24 @@ export class Authenticator {
     touchApiToken(this.db, tokenId, now).catch(() => undefined);
   }
 
+  /**
+   * A session's token dies with its session. Basic auth has no session, so its
+   * token carries its own expiry: one copied from a log or a proxy is worthless
+   * after BASIC_CSRF_SECONDS.
+   */
   csrfToken(binding: string): string {
-    return csrfTokenFor(this.settings.secretKey, binding);
+    if (!binding.startsWith('basic:')) return csrfTokenFor(this.settings.secretKey, binding);
+    const expires = Math.floor(this.now().getTime() / 1000) + BASIC_CSRF_SECONDS;
+    return `${expires}.${csrfTokenFor(this.settings.secretKey, `${binding}|${expires}`)}`;
   }
 
   checkCsrf(binding: string | null, token: string | undefined): boolean {
     if (!binding || !token) return false;
-    return safeEqual(token, this.csrfToken(binding));
+    if (!binding.startsWith('basic:')) return safeEqual(token, csrfTokenFor(this.settings.secretKey, binding));
+    const [expires, mac] = token.split('.', 2);
+    const left = Number(expires) - this.now().getTime() / 1000;
+    if (!/^\d{1,12}$/.test(expires ?? '') || !mac || left <= 0 || left > BASIC_CSRF_SECONDS) return false;
+    return safeEqual(mac, csrfTokenFor(this.settings.secretKey, `${binding}|${expires}`));
   }
 
   /** Signs `user` in on this browser: a new server-side session and its signed cookie. */

@@ -91,6 +91,12 @@ export const meJsonSchema = z.object({
   role: role.describe('the role this request acts with'),
   via: z.enum(['session', 'basic', 'bearer']),
   tokenName: z.string().nullable(),
+  csrfToken: z
+    .string()
+    .nullable()
+    .describe(
+      'what state-changing session and basic-auth requests send as X-CSRF-Token (a basic-auth one lasts 12 hours); null for bearer tokens, which need none',
+    ),
 });
 
 const teamJsonSchema = z.object({

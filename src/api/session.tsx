@@ -1,5 +1,6 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import type { AppEnv, Authenticator } from './auth.js';
+import { loginForgeryGuard } from './loginForgery.js';
 import { clientAddress, tooManyMessage } from './rateLimit.js';
 import { passwordLimitWhat, type SignInThrottle } from './signInThrottle.js';
 import { LoginPage, type LoginPageProps } from './views/LoginPage.js';
@@ -21,24 +22,38 @@ export interface SessionAppOptions {
   providerLabel?: string;
   /** Where signing out sends the browser (the provider's end-session page), for sessions that came from it. */
   signOutRedirect?: (userId: string) => Promise<string | null>;
+  /** Origins besides the request's own that may post the sign-in form (PUBLIC_BASE_URL's). */
+  allowedOrigins: () => string[];
 }
 
 /** The sign-in page, the local admin's form and sign-out. */
 export function sessionApp(auth: Authenticator, opts: SessionAppOptions) {
-  const page = (props: Omit<LoginPageProps, 'localLogin' | 'providerLabel'>) => (
-    <LoginPage {...props} localLogin={auth.localLogin} providerLabel={opts.providerLabel} />
+  const forgery = loginForgeryGuard(auth, opts.allowedOrigins);
+  const page = (c: Context, props: Omit<LoginPageProps, 'localLogin' | 'providerLabel' | 'csrfToken'>) => (
+    <LoginPage
+      {...props}
+      localLogin={auth.localLogin}
+      providerLabel={opts.providerLabel}
+      csrfToken={auth.localLogin ? forgery.formToken(c) : ''}
+    />
   );
   return new Hono<AppEnv>()
     .get('/login', (c) =>
-      c.render(page({ next: safeNext(c.req.query('next')), error: c.req.query('error') }), { title: 'Sign in' }),
+      c.render(page(c, { next: safeNext(c.req.query('next')), error: c.req.query('error') }), { title: 'Sign in' }),
     )
     .post('/login', async (c) => {
       const body = await c.req.parseBody();
       const user = String(body.username ?? '');
       const next = safeNext(body.next);
+      const forged = auth.localLogin ? forgery.problem(c, body._csrf) : null;
+      if (forged) {
+        // Before the password is looked at: a forged attempt neither signs in nor counts as a guess.
+        c.status(403);
+        return c.render(page(c, { next, user, error: forged }), { title: 'Sign in' });
+      }
       if (!auth.localLogin) {
         c.status(403);
-        return c.render(page({ next, error: 'The local account is switched off here (LOCAL_LOGIN=false).' }), {
+        return c.render(page(c, { next, error: 'The local account is switched off here (LOCAL_LOGIN=false).' }), {
           title: 'Sign in',
         });
       }
@@ -49,20 +64,21 @@ export function sessionApp(auth: Authenticator, opts: SessionAppOptions) {
         c.status(429);
         c.header('Retry-After', String(limit.retryAfterSeconds));
         const error = tooManyMessage(passwordLimitWhat(user), limit.retryAfterSeconds);
-        return c.render(page({ next, user, error }), { title: 'Sign in' });
+        return c.render(page(c, { next, user, error }), { title: 'Sign in' });
       }
       if (!auth.checkPassword(user, String(body.password ?? ''))) {
         if (addr !== null) opts.throttle!.passwordFailed(user, addr);
         c.status(401);
-        return c.render(page({ next, user, error: 'Wrong user or password.' }), { title: 'Sign in' });
+        return c.render(page(c, { next, user, error: 'Wrong user or password.' }), { title: 'Sign in' });
       }
       if (addr !== null) opts.throttle!.passwordSucceeded(user, addr);
       const admin = await auth.localAdmin();
       if (admin?.active !== 1) {
         c.status(403);
-        return c.render(page({ next, user, error: 'The local account is deactivated.' }), { title: 'Sign in' });
+        return c.render(page(c, { next, user, error: 'The local account is deactivated.' }), { title: 'Sign in' });
       }
       await auth.startSession(c, admin);
+      forgery.clear(c);
       return c.redirect(next, 303);
     })
     .post('/logout', async (c) => {

@@ -76,7 +76,14 @@ describe('API tokens', () => {
 
     // The viewer token reads and cannot create, though its user could.
     const me = await json('GET', '/api/me', bearer(created.body.token));
-    expect(me.body).toEqual({ userId: requester.id, name: 'rita', role: 'viewer', via: 'bearer', tokenName: 'ci deploys' });
+    expect(me.body).toEqual({
+      userId: requester.id,
+      name: 'rita',
+      role: 'viewer',
+      via: 'bearer',
+      tokenName: 'ci deploys',
+      csrfToken: null,
+    });
     const refused = await json('POST', '/api/jobs', bearer(created.body.token), sampleSpec({ name: 'from-viewer-token' }));
     expect(refused).toMatchObject({ status: 403, body: { error: { code: 'role_required' } } });
 

@@ -79,20 +79,25 @@ function request(
 }
 
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
-const loginForm = (
+/** Loads the sign-in page, then posts it with its pre-session cookie and token, as a browser does. */
+async function loginForm(
   port: number,
   password: string,
   from?: string,
   extraHeaders: Record<string, string> = {},
   username = ADMIN_USER,
-) =>
-  request(port, {
+) {
+  const page = await request(port, { path: '/login', from, headers: extraHeaders });
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1] ?? '';
+  const cookie = (page.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
+  return request(port, {
     method: 'POST',
     path: '/login',
     from,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...extraHeaders },
-    body: form({ username, password, next: '/' }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie, ...extraHeaders },
+    body: form({ username, password, next: '/', _csrf: csrf }),
   });
+}
 
 function draftSpec(n: number) {
   return JSON.stringify({

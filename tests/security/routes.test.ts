@@ -7,7 +7,7 @@ import { createApp } from '../../src/api/app.js';
 import { HOST_SESSION_COOKIE, SESSION_COOKIE } from '../../src/api/auth.js';
 import { createTempDb } from '../support/tempDb.js';
 import { testClient, uniqueQueue, TEST_SECRET_KEY } from '../support/worker.js';
-import { ADMIN_PASS, ADMIN_USER, basic, bearer, login, securityConfig, type App } from './support.js';
+import { ADMIN_PASS, ADMIN_USER, basic, bearer, login, securityConfig, signInForm, type App } from './support.js';
 
 /**
  * Every route the app serves, enumerated from the app itself (so a route
@@ -353,14 +353,22 @@ describe('CSRF on every state-changing browser route', () => {
   });
 });
 
+/** Posts the sign-in form the way a browser that loaded it would (pre-session cookie and token), on `base`. */
+async function postLogin(on: App, fields: Record<string, string>, base = 'http://localhost', headers = {}) {
+  const form = await signInForm(() => on.request(`${base}/login`));
+  return on.request(`${base}/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: form.cookie, ...headers },
+    body: new URLSearchParams({ _csrf: form.csrf, ...fields }),
+  });
+}
+
+const cookieNamed = (res: Response, name: string) => res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`)) ?? '';
+
 describe('sessions', () => {
   it('sets an HttpOnly, SameSite=Lax cookie for the whole site, Secure when served over https', async () => {
-    const res = await app.request('/login', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS }),
-    });
-    const cookie = res.headers.get('set-cookie') ?? '';
+    const res = await postLogin(app, { username: ADMIN_USER, password: ADMIN_PASS });
+    const cookie = cookieNamed(res, SESSION_COOKIE);
     expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=`));
     expect(cookie).toMatch(/; HttpOnly/i);
     expect(cookie).toMatch(/; SameSite=Lax/i);
@@ -372,13 +380,9 @@ describe('sessions', () => {
       temporal: client,
       config: securityConfig({ DATA_DIR: temp.dir, PUBLIC_BASE_URL: 'https://prov.example' }),
     });
-    const tls = await tlsApp.request('/login', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS }),
-    });
+    const tls = await postLogin(tlsApp, { username: ADMIN_USER, password: ADMIN_PASS }, 'https://prov.example');
     // Over https a __Host- cookie: Secure, the whole site, this host only.
-    const tlsCookie = tls.headers.get('set-cookie') ?? '';
+    const tlsCookie = cookieNamed(tls, HOST_SESSION_COOKIE);
     expect(tlsCookie).toMatch(new RegExp(`^${HOST_SESSION_COOKIE}=`));
     expect(tlsCookie).toMatch(/; Secure/i);
     expect(tlsCookie).toMatch(/; Path=\//);
@@ -391,11 +395,7 @@ describe('sessions', () => {
   });
 
   it('sends a wrong login back to the form with 401 and sets no cookie', async () => {
-    const res = await app.request('/login', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: ADMIN_USER, password: 'nope' }),
-    });
+    const res = await postLogin(app, { username: ADMIN_USER, password: 'nope' });
     expect(res.status).toBe(401);
     expect(res.headers.get('set-cookie')).toBeNull();
     expect(await res.text()).toContain('Wrong user or password.');
@@ -403,11 +403,7 @@ describe('sessions', () => {
 
   it('redirects after login only within the site', async () => {
     const landingAfterLogin = async (next: string) => {
-      const res = await app.request('/login', {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS, next }),
-      });
+      const res = await postLogin(app, { username: ADMIN_USER, password: ADMIN_PASS, next });
       expect(res.status).toBe(303);
       return res.headers.get('location');
     };
@@ -427,6 +423,77 @@ describe('sessions', () => {
     // The same check guards the hidden field the login page renders.
     const page = await (await app.request(`/login?next=${encodeURIComponent('//evil.example')}`)).text();
     expect(page).toContain('name="next" value="/"');
+  });
+});
+
+describe('sign-in forgery (login CSRF)', () => {
+  const credentials = { username: ADMIN_USER, password: ADMIN_PASS, next: '/' };
+  const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    app.request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(fields),
+    });
+  const expectRefused = async (res: Response, message: RegExp) => {
+    expect(res.status).toBe(403);
+    expect(cookieNamed(res, SESSION_COOKIE)).toBe('');
+    expect(await res.text()).toMatch(message);
+  };
+
+  it('gives the form a token bound to a pre-session cookie, kept across reloads and dropped at sign-in', async () => {
+    const first = await app.request('/login');
+    const cookie = cookieNamed(first, 'prov_login');
+    expect(cookie).toMatch(/^prov_login=[A-Za-z0-9_-]{24}; /);
+    expect(cookie).toMatch(/; HttpOnly/i);
+    expect(cookie).toMatch(/; SameSite=Strict/i);
+    const token = /name="_csrf" value="([^"]+)"/.exec(await first.text())?.[1];
+    // A second tab: the same cookie, the same token, no new cookie.
+    const again = await app.request('/login', { headers: { cookie: cookie.split(';')[0]! } });
+    expect(again.headers.getSetCookie()).toEqual([]);
+    expect(await again.text()).toContain(`name="_csrf" value="${token}"`);
+    const signedIn = await postLogin(app, credentials);
+    expect(signedIn.status).toBe(303);
+    expect(cookieNamed(signedIn, 'prov_login')).toMatch(/Max-Age=0/);
+  });
+
+  it("refuses a sign-in without the form token, or with another browser's, before looking at the password", async () => {
+    await expectRefused(await post(credentials), /sign-in form had expired or did not come from this site/);
+    const mine = await signInForm(() => app.request('/login'));
+    const theirs = await signInForm(() => app.request('/login'));
+    // The attacker's own valid token cannot be paired with the victim's cookie, nor stand alone.
+    await expectRefused(await post({ ...credentials, _csrf: theirs.csrf }, { cookie: mine.cookie }), /expired or did not/);
+    await expectRefused(await post({ ...credentials, _csrf: mine.csrf }), /expired or did not/);
+    // A forged attempt with a wrong password is refused as forged, not counted as a wrong password.
+    await expectRefused(await post({ ...credentials, password: 'guess' }), /expired or did not/);
+    // And the pair from one browser works.
+    const ok = await post({ ...credentials, _csrf: mine.csrf }, { cookie: mine.cookie });
+    expect(ok.status).toBe(303);
+  });
+
+  it('refuses a sign-in posted from another origin even with a valid pair, and takes our own', async () => {
+    for (const origin of ['https://evil.example', 'null']) {
+      const form = await signInForm(() => app.request('/login'));
+      const res = await post({ ...credentials, _csrf: form.csrf }, { cookie: form.cookie, origin });
+      await expectRefused(res, /sign-in from another site/);
+    }
+    for (const origin of ['http://localhost', 'http://prov.test']) {
+      const res = await postLogin(app, credentials, 'http://localhost', { origin });
+      expect(res.status, origin).toBe(303);
+    }
+  });
+
+  it('uses a __Host- pre-session cookie over https', async () => {
+    const tlsApp = createApp({
+      db: temp.db,
+      temporal: client,
+      config: securityConfig({ DATA_DIR: temp.dir, PUBLIC_BASE_URL: 'https://prov.example' }),
+    });
+    const res = await tlsApp.request('https://prov.example/login');
+    const cookie = cookieNamed(res, '__Host-prov_login');
+    expect(cookie).toMatch(/; Secure/i);
+    expect(cookie).toMatch(/; Path=\//);
+    expect(cookie).not.toMatch(/; Domain=/i);
+    expect(cookieNamed(res, 'prov_login')).toBe('');
   });
 });
 

@@ -39,15 +39,34 @@ export const basic = (user = ADMIN_USER, pass = ADMIN_PASS) => ({
 });
 export const bearer = (token = API_TOKEN) => ({ authorization: `Bearer ${token}` });
 
+/**
+ * What a browser holds once it has loaded the sign-in page: the pre-session
+ * cookie and the form's token (login CSRF), read the way a browser would.
+ */
+export async function signInForm(getLogin: () => Response | Promise<Response>): Promise<{ cookie: string; csrf: string }> {
+  const res = await getLogin();
+  if (res.status !== 200) throw new Error(`GET /login answered ${res.status}`);
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(await res.text())?.[1];
+  const cookie = (res.headers.getSetCookie?.() ?? [res.headers.get('set-cookie') ?? ''])
+    .map((c) => c.split(';')[0])
+    .find((c) => /^(__Host-)?prov_login=/.test(c));
+  if (!csrf || !cookie) throw new Error('the sign-in page carried no pre-session token');
+  return { cookie, csrf };
+}
+
 /** Signs in through the login form; returns the session cookie and the CSRF token the pages carry. */
 export async function login(app: App): Promise<{ cookie: string; csrf: string }> {
+  const form = await signInForm(() => app.request('/login'));
   const res = await app.request('/login', {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS, next: '/' }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: form.cookie },
+    body: new URLSearchParams({ username: ADMIN_USER, password: ADMIN_PASS, next: '/', _csrf: form.csrf }),
   });
   if (res.status !== 303) throw new Error(`login answered ${res.status}: ${await res.text()}`);
-  const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
+  const cookie =
+    (res.headers.getSetCookie?.() ?? [res.headers.get('set-cookie') ?? ''])
+      .map((c) => c.split(';')[0])
+      .find((c) => /^(__Host-)?prov_session=/.test(c)) ?? '';
   // The signed value is "user|sid|expires.signature"; the token is bound to the sid.
   const sid = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1)).split('|')[1];
   return { cookie, csrf: csrfTokenFor(TEST_SECRET_KEY, `session:${sid}`) };

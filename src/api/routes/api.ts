@@ -23,11 +23,10 @@ export function apiApp(deps: RouteDeps) {
   app.onError(apiErrorHandler);
   app.notFound(apiNotFound);
 
-  // Scripts on basic auth need the CSRF token for POSTs: every API response carries it.
+  // Answers are per caller and often secret-adjacent: no cache keeps them. (Basic-auth scripts get
+  // their CSRF token from GET /api/me, not from every answer, where proxies and logs would copy it.)
   app.use(async (c, next) => {
     await next();
-    const token = c.get('csrfToken');
-    if (token) c.header('X-CSRF-Token', token);
     c.header('Cache-Control', c.res.headers.get('Cache-Control') ?? 'no-store');
   });
 

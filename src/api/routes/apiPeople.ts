@@ -52,7 +52,17 @@ export function apiPeopleApp(deps: RouteDeps) {
     })
     .on(P.getMe.method, subPath(P.getMe), (c) => {
       const p = c.get('principal');
-      return c.json({ userId: p.userId, name: p.user, role: p.role, via: p.via, tokenName: p.tokenName ?? null }, 200);
+      return c.json(
+        {
+          userId: p.userId,
+          name: p.user,
+          role: p.role,
+          via: p.via,
+          tokenName: p.tokenName ?? null,
+          csrfToken: c.get('csrfToken') || null,
+        },
+        200,
+      );
     })
     .on(P.listTokens.method, subPath(P.listTokens), async (c) => {
       return c.json({ tokens: (await tokensFor(db, actor(c))).map((t) => tokenSummary(t)) }, 200);

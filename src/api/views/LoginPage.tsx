@@ -6,6 +6,8 @@ export interface LoginPageProps {
   localLogin: boolean;
   /** The identity provider's button, when OIDC is set up: its label. */
   providerLabel?: string;
+  /** The pre-session token the local form posts back (login CSRF). */
+  csrfToken: string;
 }
 
 export function LoginPage(props: LoginPageProps) {
@@ -28,6 +30,7 @@ export function LoginPage(props: LoginPageProps) {
       {props.localLogin ? (
         <form method="post" action="/login">
           {props.providerLabel ? <h2>Local account</h2> : null}
+          <input type="hidden" name="_csrf" value={props.csrfToken} />
           <input type="hidden" name="next" value={props.next} />
           <label for="username">User</label>
           <input id="username" name="username" autocomplete="username" required value={props.user ?? ''} />
