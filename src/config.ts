@@ -235,6 +235,10 @@ export const configSchema = z.object({
   DRIFT_CHECK_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   /** Minutes a browser session may go unused before it ends (0: only its 12-hour lifetime ends it). */
   SESSION_IDLE_MINUTES: z.coerce.number().int().min(0).max(10_080).default(120),
+  /** Live log streams one person or token may hold open at once (tabs, scripts); past it: 503 + Retry-After. */
+  LOG_STREAMS_PER_PRINCIPAL: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** Live log streams one web process serves at once, everyone together. */
+  LOG_STREAMS_TOTAL: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** How often the web process compares active jobs with their workflows (0: never). */
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0).max(3600).default(20),
   /** The TCP probe of published ports, extra evidence after the instance reported its containers running. */
@@ -259,6 +263,8 @@ export const configSchema = z.object({
   WORKFLOW_BUNDLE_CACHE_DIR: z.string().min(1).optional(),
   /** Port of the worker's Prometheus endpoint for the Temporal SDK's metrics; unset or 0: off. */
   WORKER_METRICS_PORT: port.optional(),
+  /** Where the worker's endpoint listens: loopback unless a scraper elsewhere needs it (then METRICS_TOKEN is required). */
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** A bearer token that opens GET /metrics (and the worker's) to a scraper; unset: /metrics needs a sign-in or API token. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -379,6 +385,11 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   if (raw.TF_STATE_BUCKET && !raw.TF_STATE_REGION) problems.push('TF_STATE_REGION: required when TF_STATE_BUCKET is set');
   if (raw.ARTIFACTS_BUCKET && !raw.ARTIFACTS_REGION) problems.push('ARTIFACTS_REGION: required when ARTIFACTS_BUCKET is set');
   if (raw.EMAIL_PROVIDER === 'smtp' && !raw.SMTP_HOST) problems.push('SMTP_HOST: required when EMAIL_PROVIDER=smtp');
+  if (raw.WORKER_METRICS_PORT && !isLoopbackHost(raw.WORKER_METRICS_HOST) && !raw.METRICS_TOKEN) {
+    problems.push(
+      `METRICS_TOKEN: required when the worker's /metrics listens beyond this machine (WORKER_METRICS_HOST=${raw.WORKER_METRICS_HOST})`,
+    );
+  }
   const oidc = oidcSettings(raw, problems);
   if (problems.length) throw new ConfigError(problems);
 
@@ -429,4 +440,9 @@ export function durationSeconds(value: string): number {
   const m = /^(\d+)(s|m|h|d)$/.exec(value);
   if (!m) return 0;
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** Only this machine can reach a listener on these. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

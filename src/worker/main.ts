@@ -19,6 +19,7 @@ async function main() {
   const http = config.WORKER_METRICS_PORT
     ? await startWorkerHttp({
         port: config.WORKER_METRICS_PORT,
+        host: config.WORKER_METRICS_HOST,
         metricsToken: config.METRICS_TOKEN,
         isRunning: () => running.worker.getState() === 'RUNNING',
       })

@@ -35,6 +35,8 @@ export async function installWorkerRuntime(opts: {
 
 export interface WorkerHttp {
   port: number;
+  /** The address it listens on. */
+  host: string;
   close(): Promise<void>;
 }
 
@@ -42,7 +44,8 @@ export interface WorkerHttp {
  * The worker's own small HTTP endpoint (WORKER_METRICS_PORT):
  * - `GET /metrics`: this worker's metrics (steps, Terraform exits, stored log
  *   lines) and the Temporal SDK's worker metrics, in Prometheus text format;
- *   with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`.
+ *   with METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`
+ *   (which the config requires when it listens beyond loopback).
  * - `GET /health`: 200 while the worker runs (the container health check).
  */
 export async function startWorkerHttp(opts: {
@@ -83,13 +86,15 @@ export async function startWorkerHttp(opts: {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host ?? '0.0.0.0', () => resolve());
+    server.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  log.info({ port }, `worker metrics and health on port ${port}`);
+  const host = typeof address === 'object' && address ? address.address : (opts.host ?? '127.0.0.1');
+  log.info({ port, host }, `worker metrics and health on ${host} port ${port}`);
   return {
     port,
+    host,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

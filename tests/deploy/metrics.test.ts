@@ -158,6 +158,17 @@ describe("the worker's metrics endpoint", () => {
     expect(await health.json()).toEqual({ status: 'ok' });
   });
 
+  it('listens on loopback unless told otherwise', async () => {
+    // Started without a host, as a worker with only WORKER_METRICS_PORT set is.
+    const plain = await startWorkerHttp({ port: 0, isRunning: () => true });
+    try {
+      expect(plain.host).toBe('127.0.0.1');
+      expect((await fetch(`http://127.0.0.1:${plain.port}/health`)).status).toBe(200);
+    } finally {
+      await plain.close();
+    }
+  });
+
   it("is what the container's health check asks", async () => {
     const check = (port: number) =>
       new Promise<number | null>((resolve) => {

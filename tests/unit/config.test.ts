@@ -112,6 +112,17 @@ describe('configuration', () => {
     expect(() => parseConfig({})).not.toThrow();
   });
 
+  it("keeps the worker's metrics on loopback, and wants METRICS_TOKEN to open them wider", () => {
+    const base = { WORKER_METRICS_PORT: '9464' };
+    expect(parseConfig(base, ROOT).WORKER_METRICS_HOST).toBe('127.0.0.1');
+    expect(problemsOf({ ...base, WORKER_METRICS_HOST: '0.0.0.0' })).toEqual([
+      "METRICS_TOKEN: required when the worker's /metrics listens beyond this machine (WORKER_METRICS_HOST=0.0.0.0)",
+    ]);
+    expect(problemsOf({ ...base, WORKER_METRICS_HOST: '0.0.0.0', METRICS_TOKEN: 'scrape-token-0123456789' })).toEqual([]);
+    expect(problemsOf({ ...base, WORKER_METRICS_HOST: '127.0.0.2' })).toEqual([]);
+    expect(problemsOf({ ...base, WORKER_METRICS_HOST: '::1' })).toEqual([]);
+  });
+
   it('reads DATABASE_URL as sqlite:<path> and in the SQLAlchemy form sqlite:///<path>', () => {
     const dbPath = (url: string) => parseConfig({ DATABASE_URL: url }, '/srv/app').databasePath;
     // As written: relative to the working directory, or absolute.
