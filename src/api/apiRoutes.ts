@@ -313,6 +313,9 @@ export function apiRoutes(specSchema: JobSpecSchema, changeSchema: SpecChangeSch
       method: 'GET',
       path: '/api/jobs/:id/logs',
       summary: 'Log lines after a seq, oldest first',
+      description:
+        'At most `limit` lines and about 2 MB of JSON (a page always holds at least one line when there is one): ' +
+        'follow `nextAfter` while `hasMore` to read every line once.',
       tag: 'logs',
       params: jobIdParams,
       query: logsQuery,
@@ -325,14 +328,17 @@ export function apiRoutes(specSchema: JobSpecSchema, changeSchema: SpecChangeSch
       summary: 'Live log lines as server-sent events',
       description:
         "Each line is an event (`id:` its seq, data: a log line as JSON). `event: status` when the job's status or step " +
-        'changes, a comment every 15 s as a heartbeat, and `event: end` once the job is final (cancelled, rejected, ' +
-        'destroyed, or failed with nothing to destroy) and every line has been sent. Resume with Last-Event-ID or ?after=.',
+        'changes, a comment every 15 s as a heartbeat, and `event: end` once the job has settled (nothing running: ' +
+        'final, or succeeded or failed and waiting, with no step or revision in progress) and every line has been sent; ' +
+        'its data says whether the job is final. Open a new stream when an action starts something again. Resume with ' +
+        'Last-Event-ID or ?after=. Streams are limited per caller and per web process (LOG_STREAMS_PER_PRINCIPAL, ' +
+        'LOG_STREAMS_TOTAL): past either, 503 with Retry-After.',
       tag: 'logs',
       params: jobIdParams,
       query: logStreamQuery,
       headers: [{ name: 'Last-Event-ID', schema: lastEventIdHeader }],
       response: { status: 200, description: 'an event stream', contentType: 'text/event-stream', schema: z.string() },
-      errors: [400, 404],
+      errors: [400, 404, 503],
     },
     getJobSteps: {
       method: 'GET',

@@ -25,7 +25,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'body larger than 2 MB',
   415: 'content type other than application/json (or multipart/form-data where accepted)',
   422: 'validation failed: each field named in error.fields; or an Idempotency-Key reused with another body',
-  503: 'Temporal (or the database) is unavailable; retry later',
+  503: 'Temporal (or the database) is unavailable, or too many live log streams are open; retry later (Retry-After)',
 };
 
 export interface OpenApiOptions {
@@ -176,7 +176,7 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
           type: 'http',
           scheme: 'basic',
           description:
-            'the local admin account, APP_ADMIN_USER / APP_ADMIN_PASS (unless LOCAL_LOGIN=false); state-changing requests also need X-CSRF-Token',
+            'the local admin account, APP_ADMIN_USER / APP_ADMIN_PASS (unless LOCAL_LOGIN=false); state-changing requests also need X-CSRF-Token, from GET /api/me',
         },
       },
     },

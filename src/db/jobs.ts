@@ -221,6 +221,18 @@ export async function beginStepAttempt(
 }
 
 /** Attempts still shown as running when the job has ended were lost: they become `interrupted` with `error`. */
+/** Whether any step of the job (first run or revision) is running now. */
+export async function hasRunningStep(db: Db, jobId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('job_steps')
+    .select('id')
+    .where('job_id', '=', jobId)
+    .where('state', '=', 'running')
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function closeRunningSteps(db: Db, jobId: string, error: string): Promise<number> {
   const res = await db
     .updateTable('job_steps')

@@ -127,7 +127,17 @@ export interface LogPageJson {
  * the database, and whether more lines follow (one row past the page tells,
  * in the same snapshot, without a count over a million lines).
  */
-export async function logPageJson(db: Db, jobId: string, opts: { afterSeq: number; limit: number }): Promise<LogPageJson> {
+/**
+ * One page of a job's log, at most `limit` lines and (past its first line) at
+ * most `maxBytes` of JSON: 5,000 lines of 16 KB each would otherwise be 80 MB
+ * built in one request. A page cut short says hasMore, and the next one
+ * starts after its last line, so paging still visits every line once.
+ */
+export async function logPageJson(
+  db: Db,
+  jobId: string,
+  opts: { afterSeq: number; limit: number; maxBytes?: number },
+): Promise<LogPageJson> {
   const rows = await db
     .selectFrom('job_logs')
     .select(['seq', jsonObjectOf(db, LINE_JSON_FIELDS).as('json')])
@@ -136,14 +146,23 @@ export async function logPageJson(db: Db, jobId: string, opts: { afterSeq: numbe
     .orderBy('seq', 'asc')
     .limit(opts.limit + 1)
     .execute();
-  const count = Math.min(rows.length, opts.limit);
-  let linesJson = '[';
-  for (let i = 0; i < count; i++) linesJson += i === 0 ? rows[i].json : `,${rows[i].json}`;
+  const maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY;
+  let count = 0;
+  let bytes = 2;
+  const parts: string[] = [];
+  while (count < Math.min(rows.length, opts.limit)) {
+    const json = rows[count].json;
+    const size = Buffer.byteLength(json) + 1;
+    if (count > 0 && bytes + size > maxBytes) break;
+    parts.push(json);
+    bytes += size;
+    count++;
+  }
   return {
-    linesJson: `${linesJson}]`,
+    linesJson: `[${parts.join(',')}]`,
     count,
     lastSeq: count > 0 ? rows[count - 1].seq : null,
-    hasMore: rows.length > opts.limit,
+    hasMore: rows.length > count,
   };
 }
 

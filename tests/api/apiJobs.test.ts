@@ -4,14 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../../src/api/app.js';
+import { csrfTokenFor } from '../../src/api/auth.js';
 import { parseConfig, type Config } from '../../src/config.js';
 import { appendLogLines, type LogLineInput } from '../../src/db/logs.js';
-import { updateJob } from '../../src/db/jobs.js';
+import { finishStep, startStep, updateJob } from '../../src/db/jobs.js';
+import { insertRevision, updateRevision } from '../../src/db/revisions.js';
 import { SSE } from '../../src/api/routes/apiLogs.js';
 import { TEST_SECRET_KEY, testClient } from '../support/worker.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { SANDBOX_MODULE, waitForStatus, waitForStep } from '../support/jobs.js';
-import { ROOT } from '../support/processes.js';
+import { ROOT, waitFor } from '../support/processes.js';
 
 /**
  * Contract tests of the REST API through the whole app (auth, CSRF, body
@@ -359,11 +361,20 @@ describe('authentication and CSRF', () => {
     expect((await call('GET', '/api/jobs', { auth: { authorization: 'Bearer tok-2' } })).status).toBe(200);
   });
 
-  it('basic auth: GET works; a POST needs the CSRF token (403 without, 201 with); bearer needs none', async () => {
+  it('basic auth: GET works; a POST needs the CSRF token from /api/me (403 without, 201 with); bearer needs none', async () => {
     const get = await call('GET', '/api/jobs', { auth: BASIC });
     expect(get.status).toBe(200);
-    const token = get.headers.get('x-csrf-token');
-    expect(token).toBeTruthy();
+    // Not on every answer, where proxies and logs would copy it: only where a script asks for it.
+    expect(get.headers.get('x-csrf-token')).toBeNull();
+    const me = await call('GET', '/api/me', { auth: BASIC });
+    const token = me.body.csrfToken as string;
+    expect(token).toMatch(/^\d+\.[A-Za-z0-9_-]{43}$/);
+    // It lasts twelve hours, then a new one is needed.
+    const expiresIn = Number(token.split('.')[0]) - Date.now() / 1000;
+    expect(expiresIn).toBeGreaterThan(12 * 3600 - 60);
+    expect(expiresIn).toBeLessThanOrEqual(12 * 3600);
+    const past = Math.floor(Date.now() / 1000) - 1;
+    const expired = `${past}.${csrfTokenFor(TEST_SECRET_KEY, `basic:admin|${past}`)}`;
 
     expectError(await call('POST', '/api/jobs', { json: specBody(), auth: BASIC }), 403, 'csrf');
     expectError(
@@ -371,7 +382,12 @@ describe('authentication and CSRF', () => {
       403,
       'csrf',
     );
-    const ok = await call('POST', '/api/jobs', { json: specBody(), auth: BASIC, headers: { 'x-csrf-token': token! } });
+    expectError(
+      await call('POST', '/api/jobs', { json: specBody(), auth: BASIC, headers: { 'x-csrf-token': expired } }),
+      403,
+      'csrf',
+    );
+    const ok = await call('POST', '/api/jobs', { json: specBody(), auth: BASIC, headers: { 'x-csrf-token': token } });
     expect(ok.status, ok.text).toBe(201);
 
     const bearer = await call('POST', '/api/jobs', { json: specBody() });
@@ -380,10 +396,15 @@ describe('authentication and CSRF', () => {
   });
 
   it('a bearer request never falls back to a cookie: valid session + bad token is a 401', async () => {
+    const page = await app.request('/login');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
     const login = await app.request('/login', {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'username=admin&password=secret-pass&next=/',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: (page.headers.get('set-cookie') ?? '').split(';')[0]!,
+      },
+      body: new URLSearchParams({ username: 'admin', password: 'secret-pass', next: '/', _csrf: csrf }),
     });
     expect(login.status).toBe(303);
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0];
@@ -796,25 +817,88 @@ describe('GET /api/jobs/:id/logs/stream (SSE over real HTTP)', () => {
     expect(b.events.filter((e) => e.event === 'message').map((e) => e.id)).toEqual(['6', '7']);
   });
 
-  it('keeps streaming a succeeded job (it can still be destroyed); a failed job with nothing to destroy ends at once', async () => {
+  it('follows a live environment while anything runs on it, then ends; a failed job with nothing to destroy ends too', async () => {
     const job = await createDraft();
     await updateJob(temp.db, job.id, { status: 'succeeded', has_resources: 1 });
     await appendLogLines(temp.db, job.id, [line(1)]);
+    // The email step runs just after the status: its lines still reach the stream.
+    await startStep(temp.db, job.id, 'notify', 1);
     const reading = readEvents(await fetch(`${base}/api/jobs/${job.id}/logs/stream`, { headers: BEARER }), () => false);
-    await new Promise((r) => setTimeout(r, 4 * SSE.pollMs));
-    // The destroy's output still reaches the open stream.
-    await appendLogLines(temp.db, job.id, [{ ...line(1), step: 'destroy' }]);
-    await updateJob(temp.db, job.id, { status: 'destroyed', has_resources: 0 });
+    await new Promise((r) => setTimeout(r, SSE.settleMs + 4 * SSE.pollMs));
+    await appendLogLines(temp.db, job.id, [{ ...line(2), step: 'notify' }]);
+    // Then a revision: planning, still nothing settled.
+    const number = await insertRevision(temp.db, {
+      id: `rev-${job.id}`,
+      jobId: job.id,
+      kind: 'change',
+      requestedBy: 'tester',
+      requestedById: null,
+      reason: null,
+      differencesJson: '[]',
+      specJson: '{}',
+    });
+    await finishStep(temp.db, job.id, 'notify', 1, 'succeeded');
+    await new Promise((r) => setTimeout(r, SSE.settleMs + 4 * SSE.pollMs));
+    await appendLogLines(temp.db, job.id, [{ ...line(3), step: 'plan' }]);
+    const endsAfter = Date.now();
+    await updateRevision(temp.db, job.id, number, { state: 'applied' });
     const { events, ended } = await reading;
     expect(ended).toBe(true);
-    expect(events.filter((e) => e.event === 'message').map((e) => e.id)).toEqual(['1', '2']);
-    expect(events.filter((e) => e.event === 'status').map((e) => JSON.parse(e.data).status)).toEqual(['succeeded', 'destroyed']);
+    expect(Date.now() - endsAfter).toBeGreaterThanOrEqual(SSE.settleMs - SSE.pollMs);
+    expect(events.filter((e) => e.event === 'message').map((e) => e.id)).toEqual(['1', '2', '3']);
+    expect(events.filter((e) => e.event === 'status').map((e) => JSON.parse(e.data).status)).toEqual(['succeeded']);
+    expect(JSON.parse(events[events.length - 1].data)).toEqual({ status: 'succeeded', lastSeq: 3, final: false });
 
     const failed = await createDraft();
     await updateJob(temp.db, failed.id, { status: 'failed', has_resources: 0 });
     const f = await readEvents(await fetch(`${base}/api/jobs/${failed.id}/logs/stream`, { headers: BEARER }), () => false);
     expect(f.ended).toBe(true);
     expect(f.events.map((e) => e.event)).toEqual(['status', 'end']);
+    expect(JSON.parse(f.events[1].data)).toMatchObject({ status: 'failed', final: true });
+  });
+
+  it('holds at most LOG_STREAMS_PER_PRINCIPAL streams per caller and LOG_STREAMS_TOTAL in all: 503 with Retry-After past them', async () => {
+    const capped = createApp({
+      db: temp.db,
+      temporal: client,
+      config: { ...config, LOG_STREAMS_PER_PRINCIPAL: 2, LOG_STREAMS_TOTAL: 3 },
+    });
+    let server!: ServerType;
+    await new Promise<void>((resolve) => {
+      server = serve({ fetch: capped.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve());
+    });
+    const open: AbortController[] = [];
+    try {
+      const job = await createDraft();
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/jobs/${job.id}/logs/stream`;
+      const stream = async (auth: Record<string, string>) => {
+        const controller = new AbortController();
+        const res = await fetch(url, { headers: auth, signal: controller.signal });
+        if (res.status === 200) open.push(controller);
+        return res;
+      };
+      const refusal = async (res: Response) => {
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe(String(SSE.retryAfterSeconds));
+        return ((await res.json()) as { error: { code: string; message: string } }).error;
+      };
+      expect((await stream(BEARER)).status).toBe(200);
+      expect((await stream(BEARER)).status).toBe(200);
+      const mine = await refusal(await stream(BEARER));
+      expect(mine.code).toBe('unavailable');
+      expect(mine.message).toMatch(/you have 2 live log streams open/);
+      // Another caller is not held back by the first one's streams, until the process is full.
+      const other = APPROVER_BEARER;
+      expect((await stream(other)).status).toBe(200);
+      expect((await refusal(await stream(other))).message).toMatch(/holds 3 live log streams/);
+      // A stream that ends gives its place back.
+      open.shift()!.abort();
+      await waitFor('the freed place', async () => (await stream(BEARER)).status === 200, 5_000);
+    } finally {
+      for (const c of open) c.abort();
+      (server as http.Server).closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('a client that goes away is let go: polling stops; bad Last-Event-ID is a 400; auth applies', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { createApp } from '../../src/api/app.js';
 import { logLineJson } from '../../src/api/jobJson.js';
+import { LOG_PAGE_MAX_BYTES } from '../../src/api/routes/apiLogs.js';
 import { insertJob, updateJob } from '../../src/db/jobs.js';
 import { appendLogLines, listLogLines, type LogLineInput } from '../../src/db/logs.js';
 import { appOverDb } from '../support/appOverDb.js';
@@ -207,6 +208,29 @@ describe.each(dbKinds())('logs page on %s', (kind) => {
     const over = await newJob('failed', 0);
     await append(over, 2);
     expect((await page(over, '?after=0&limit=10')).res.headers.get('etag')).toMatch(/^"/);
+  });
+
+  it('bounds a page in bytes as well as lines, and paging still reads every line once, in order', async () => {
+    const id = await newJob('running');
+    // 300 lines of 16 KB, the longest a line is stored: 4.8 MB if one page took them all.
+    const long = (i: number) => `${String(i).padStart(6, '0')}${'x'.repeat(16_378)}`;
+    await append(id, 300, long);
+    const first = await page(id, '?after=0&limit=5000');
+    expect(first.text.length).toBeLessThanOrEqual(LOG_PAGE_MAX_BYTES);
+    expect(first.body.lines.length).toBeGreaterThan(1);
+    expect(first.body.lines.length).toBeLessThan(300);
+    expect(first.body.hasMore).toBe(true);
+    // A page cut short by its bytes is as fixed as a full one: the same bytes, with an ETag, again.
+    expect(first.res.headers.get('etag')).toBeTruthy();
+    let after = 0;
+    const seen: string[] = [];
+    for (let guard = 0; guard < 20; guard++) {
+      const p = await page(id, `?after=${after}&limit=5000`);
+      seen.push(...p.body.lines.map((l: { line: string }) => l.line.slice(0, 6)));
+      after = p.body.nextAfter;
+      if (!p.body.hasMore) break;
+    }
+    expect(seen).toEqual(Array.from({ length: 300 }, (_, i) => String(i).padStart(6, '0')));
   });
 
   it('still answers 404 for an unknown job and 400 for a bad query', async () => {

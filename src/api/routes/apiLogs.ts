@@ -4,15 +4,23 @@ import { streamSSE } from 'hono/streaming';
 import { validator } from 'hono/validator';
 import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
-import { ApiError, badRequest } from '../apiErrors.js';
+import { ApiError, badRequest, errorBody } from '../apiErrors.js';
 import { apiValidators, parseOr } from '../apiInput.js';
 import { apiRoutes, lastEventIdHeader, subPath } from '../apiRoutes.js';
 import { logLineJson } from '../jobJson.js';
 import { ifNoneMatchHits, LogPageCache } from '../logPageCache.js';
-import { getJob } from '../../db/jobs.js';
+import { getJob, hasRunningStep } from '../../db/jobs.js';
 import { listLogLines, logPageJson } from '../../db/logs.js';
+import { latestRevision } from '../../db/revisions.js';
 import type { JobRow } from '../../db/schema.js';
-import { allowedActions, FINAL_STATUSES, type JobStatus } from '../../domain/lifecycle.js';
+import {
+  allowedActions,
+  FINAL_STATUSES,
+  isActive,
+  revisionInProgress,
+  type JobStatus,
+} from '../../domain/lifecycle.js';
+import { StreamSlots } from '../streamSlots.js';
 
 /** A job's log through the API: pages (settled ones cached, with ETags) and a live stream (SSE, resumable). */
 
@@ -20,16 +28,36 @@ export const SSE = {
   pollMs: 250,
   heartbeatMs: 15_000,
   batch: 1000,
+  /** One write's lines stop here (past the first): a batch of 16 KB lines would otherwise be 16 MB at once. */
+  maxBatchBytes: 1024 * 1024,
   retryMs: 2000,
+  /** How long a job must stay settled, with no new line, before its stream ends: the email step's lines come just after the status. */
+  settleMs: 2000,
+  /** What a caller refused a stream (too many open) is told to wait. */
+  retryAfterSeconds: 10,
 };
 
+/** A log page's JSON stops growing here (past its first line), whatever its line count. */
+export const LOG_PAGE_MAX_BYTES = 2 * 1024 * 1024;
+
 /**
- * Whether nothing more will happen to the job, so no log line is coming: a log
- * stream ends there. A succeeded job (or a failed one with resources) can still
- * be destroyed, and its destroy output should reach an open job page live.
+ * Whether nothing more will happen to the job, so no log line is coming: a
+ * settled log page may be cached for good there.
  */
 function isFinal(job: JobRow): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(job.status) || (job.status === 'failed' && job.has_resources !== 1);
+}
+
+/**
+ * Whether nothing is happening to the job now: not running, no step and no
+ * revision in progress. A stream ends there rather than stay open for days on
+ * a live environment; the job page follows the job and streams again once an
+ * action (destroy, a change) starts something.
+ */
+async function isSettled(db: RouteDeps['db'], job: JobRow): Promise<boolean> {
+  if (job.status === 'draft' || isActive(job.status as JobStatus)) return false;
+  if (await hasRunningStep(db, job.id)) return false;
+  return !revisionInProgress((await latestRevision(db, job.id))?.state);
 }
 
 /**
@@ -48,6 +76,10 @@ export function apiLogsApp(deps: RouteDeps) {
   const R = apiRoutes(deps.specSchema, deps.changeSchema);
   const { idParam, query } = apiValidators(R);
   const logPages = new LogPageCache({ maxBytes: LOG_PAGE_CACHE_BYTES });
+  const streams = new StreamSlots({
+    perPrincipal: deps.config.LOG_STREAMS_PER_PRINCIPAL,
+    total: deps.config.LOG_STREAMS_TOTAL,
+  });
   const requireJob = async (id: string): Promise<JobRow> => {
     const job = await getJob(db, id);
     if (!job) throw new ApiError('not_found', `job ${id} not found`);
@@ -63,12 +95,12 @@ export function apiLogsApp(deps: RouteDeps) {
     if (!settled) {
       // Status first, lines second: a job final before the read has stored its last line.
       const job = await requireJob(id);
-      const page = await logPageJson(db, job.id, { afterSeq: after, limit });
+      const page = await logPageJson(db, job.id, { afterSeq: after, limit, maxBytes: LOG_PAGE_MAX_BYTES });
       const json =
         `{"jobId":${JSON.stringify(job.id)},"lines":${page.linesJson},` +
         `"nextAfter":${page.lastSeq ?? after},"hasMore":${page.hasMore}}`;
-      // Full with more after it, or nothing more to come: these bytes never change.
-      if (!((page.count === limit && page.hasMore) || isFinal(job))) {
+      // Lines after it (the page stopped at its line or byte bound), or nothing more to come: these bytes never change.
+      if (!(page.hasMore || isFinal(job))) {
         return c.body(json, 200, { 'Content-Type': 'application/json' });
       }
       settled = logPages.put(key, json);
@@ -92,12 +124,22 @@ export function apiLogsApp(deps: RouteDeps) {
     async (c) => {
       const job = await requireJob(c.req.valid('param').id);
       let after = c.req.valid('header').lastEventId ?? c.req.valid('query').after ?? 0;
+      const slot = streams.acquire(c.get('principal').userId);
+      if ('refused' in slot) {
+        // Answered, not thrown: a full house is the cap working, not a fault to log with a stack.
+        const message = `${slot.refused}; retry later, or read the log in pages meanwhile`;
+        return c.json(errorBody('unavailable', message), 503, { 'Retry-After': String(SSE.retryAfterSeconds) });
+      }
       return streamSSE(c, async (stream) => {
         const stop = new AbortController();
-        stream.onAbort(() => stop.abort());
+        stream.onAbort(() => {
+          slot.release();
+          stop.abort();
+        });
         c.req.raw.signal.addEventListener('abort', () => stop.abort(), { once: true });
         let lastState = '';
         let lastWrite = Date.now();
+        let settledSince: number | null = null;
         let first = true;
         try {
           while (!stop.signal.aborted) {
@@ -121,14 +163,21 @@ export function apiLogsApp(deps: RouteDeps) {
             }
             const lines = await listLogLines(db, job.id, { afterSeq: after, limit: SSE.batch });
             if (lines.length > 0) {
-              // One write per batch; JSON.stringify leaves no raw newline to split a data field.
-              await stream.write(lines.map((l) => `id: ${l.seq}\ndata: ${JSON.stringify(logLineJson(l))}\n\n`).join(''));
-              after = lines[lines.length - 1].seq;
+              // One write per batch (bounded in bytes); JSON.stringify leaves no raw newline to split a data field.
+              const { text, sent } = sseBatch(lines);
+              await stream.write(text);
+              after = lines[sent - 1].seq;
               lastWrite = Date.now();
-              if (lines.length === SSE.batch) continue;
+              settledSince = null;
+              if (sent < lines.length || lines.length === SSE.batch) continue;
             }
-            if (isFinal(current)) {
-              await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: current.status, lastSeq: after }) });
+            if (!(await isSettled(db, current))) settledSince = null;
+            else if (settledSince === null) settledSince = Date.now();
+            else if (Date.now() - settledSince >= SSE.settleMs) {
+              await stream.writeSSE({
+                event: 'end',
+                data: JSON.stringify({ status: current.status, lastSeq: after, final: isFinal(current) }),
+              });
               break;
             }
             if (Date.now() - lastWrite >= SSE.heartbeatMs) {
@@ -143,9 +192,24 @@ export function apiLogsApp(deps: RouteDeps) {
             event: 'error',
             data: JSON.stringify({ message: 'the log stream failed; reconnect to resume' }),
           });
+        } finally {
+          slot.release();
         }
       });
     },
   );
   return app;
+}
+
+/** Lines as SSE events, as many as fit in SSE.maxBatchBytes (at least one); `sent` says how many. */
+function sseBatch(lines: Parameters<typeof logLineJson>[0][]): { text: string; sent: number } {
+  let text = '';
+  let sent = 0;
+  for (const l of lines) {
+    const event = `id: ${l.seq}\ndata: ${JSON.stringify(logLineJson(l))}\n\n`;
+    if (sent > 0 && text.length + event.length > SSE.maxBatchBytes) break;
+    text += event;
+    sent++;
+  }
+  return { text, sent };
 }

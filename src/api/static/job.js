@@ -11,6 +11,8 @@
   var EVERY_MS = 2000;
   // A draft may be started elsewhere (the API, another tab): look now and then, and go live when it is.
   var DRAFT_EVERY_MS = 3000;
+  // A live environment waits, its log stream closed: someone may destroy or change it from elsewhere.
+  var SETTLED_EVERY_MS = 10000;
   var timer = null;
   var inflight = false;
   var again = false;
@@ -25,6 +27,7 @@
     window.clearTimeout(timer);
     if (active) timer = window.setTimeout(refresh, EVERY_MS);
     else if (status === 'draft') timer = window.setTimeout(refresh, DRAFT_EVERY_MS);
+    else if (status === 'succeeded' || status === 'failed') timer = window.setTimeout(refresh, SETTLED_EVERY_MS);
   }
 
   function refresh() {

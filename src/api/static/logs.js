@@ -302,6 +302,8 @@
       if (FINAL.indexOf(detail.status) !== -1) stopSoon();
     });
     es.addEventListener('end', () => {
+      // Settled: the stream is over until something starts again (job.js keeps looking, and job:refreshed reconnects).
+      box.dataset.live = '0';
       stop('');
     });
   }
