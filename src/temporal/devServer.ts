@@ -106,15 +106,22 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   child.once('exit', () => process.off('exit', killOnExit));
   let exitInfo: string | null = null;
   let tail = '';
+  // A Go panic's first line says why; the goroutine dump after it would push it out of the tail.
+  let panicLine: string | null = null;
   const collect = (chunk: Buffer) => {
     const text = chunk.toString();
     tail = (tail + text).slice(-4000);
-    for (const line of text.split('\n')) if (line.trim()) opts.log?.(line);
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      if (!panicLine && /^(panic|fatal error|Error):/.test(line)) panicLine = line.slice(0, 500);
+      opts.log?.(line);
+    }
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   child.once('exit', (code, signal) => {
-    exitInfo = `temporal dev server exited (${code ?? signal}) during start: ${tail.trim().slice(-1000)}`;
+    const why = panicLine ? `${panicLine} … ` : '';
+    exitInfo = `temporal dev server exited (${code ?? signal}) during start: ${why}${tail.trim().slice(-1000)}`;
   });
   try {
     await waitForPort(opts.port, host, opts.startTimeoutMs ?? 60_000, () => exitInfo);

@@ -47,7 +47,16 @@ export default async function setup(project: TestProject) {
   await startPostgres();
   try {
     const cli = await ensureTemporalCli();
-    server = await startDevServer({ cliPath: cli.path, port: await freePort(), uiPort: await freePort() });
+    // Ports are free when picked but another process may take one before the server binds it
+    // (its internal services pick theirs too): a server that dies while starting gets fresh ones.
+    for (let attempt = 1; !server; attempt++) {
+      try {
+        server = await startDevServer({ cliPath: cli.path, port: await freePort(), uiPort: await freePort() });
+      } catch (err) {
+        if (attempt >= 3 || !/exited .* during start/.test((err as Error).message)) throw err;
+        console.warn(`[globalSetup] ${(err as Error).message.slice(0, 400)}; starting it again on other ports`);
+      }
+    }
     project.provide('temporalAddress', server.address);
     // The workflow bundle the service itself uses (built in a child process into the shared
     // cache, or reused from it when the workflow sources have not changed since).
