@@ -45,11 +45,28 @@ export function parseEncryptionKeys(spec: string | undefined, secretKey: string)
   });
 }
 
+export interface CodecOptions {
+  /**
+   * Refuse a payload that is not encrypted (production): everything the
+   * service sends is, so a clear one came from someone else with access to
+   * Temporal (the CLI, the UI, a script) and must not start or steer work
+   * under the worker's AWS identity. Off, it passes through (development, and
+   * the UI's decode endpoint, which only displays).
+   */
+  refuseUnencrypted?: boolean;
+}
+
+export const UNENCRYPTED_REFUSED =
+  'an unencrypted payload was refused: every payload the service sends is encrypted with its key, so this one came from elsewhere (PAYLOAD_ENCRYPTION_KEYS)';
+
 export class EncryptionCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
   private readonly active: EncryptionKey;
 
-  constructor(keys: EncryptionKey[]) {
+  constructor(
+    keys: EncryptionKey[],
+    private readonly opts: CodecOptions = {},
+  ) {
     if (!keys.length) throw new Error('EncryptionCodec needs at least one key');
     this.active = keys[0];
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
@@ -74,7 +91,10 @@ export class EncryptionCodec implements PayloadCodec {
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
       const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
-      if (!encoding || Buffer.from(encoding).toString() !== ENCODING) return payload;
+      if (!encoding || Buffer.from(encoding).toString() !== ENCODING) {
+        if (this.opts.refuseUnencrypted) throw new CodecError(UNENCRYPTED_REFUSED);
+        return payload;
+      }
       const keyId = Buffer.from(payload.metadata?.[METADATA_KEY_ID] ?? []).toString();
       const key = this.byId.get(keyId);
       if (!key) throw new CodecError(`payload was encrypted with key "${keyId}", which this process does not have`);

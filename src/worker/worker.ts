@@ -57,7 +57,11 @@ export interface RunningWorker {
 }
 
 export async function startWorker(config: Config, db: Db): Promise<RunningWorker> {
-  const dataConverter = createDataConverter({ encryptionKeys: config.PAYLOAD_ENCRYPTION_KEYS, secretKey: config.SECRET_KEY });
+  const dataConverter = createDataConverter({
+    encryptionKeys: config.PAYLOAD_ENCRYPTION_KEYS,
+    secretKey: config.SECRET_KEY,
+    refuseUnencrypted: config.NODE_ENV === 'production',
+  });
   // Before connecting: the first start after a change to the workflows bundles them (in a child process).
   const bundle = await ensureWorkflowBundle({
     cacheDir: config.workflowBundleCacheDir,

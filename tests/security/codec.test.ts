@@ -1,14 +1,15 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, METADATA_ENCODING_KEY, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { CodecError, ENCODING, EncryptionCodec, parseEncryptionKeys } from '../../src/temporal/codec.js';
+import { CodecError, ENCODING, EncryptionCodec, parseEncryptionKeys, UNENCRYPTED_REFUSED } from '../../src/temporal/codec.js';
 import { createApp } from '../../src/api/app.js';
 import { createJob } from '../../src/api/jobCommands.js';
 import { AccessDeniedError } from '../../src/activities/awsErrors.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
-import { TEST_SECRET_KEY } from '../support/worker.js';
+import { TEST_SECRET_KEY, testDataConverter } from '../support/worker.js';
+import { waitFor } from '../support/processes.js';
 import { sampleSpec, waitForStatus, testActor } from '../support/jobs.js';
 import { API_TOKEN, UI_ORIGIN, bearer, basic, login, securityConfig, type App } from './support.js';
 
@@ -47,6 +48,15 @@ describe('EncryptionCodec', () => {
     const codec = new EncryptionCodec([key('k1')]);
     const plain = toPayload('hello');
     expect(await codec.decode([plain])).toEqual([plain]);
+  });
+
+  it('refuses payloads it did not encrypt when told to (production), with a message saying why', async () => {
+    const codec = new EncryptionCodec([key('k1')], { refuseUnencrypted: true });
+    await expect(codec.decode([toPayload({ jobId: 'j1' })])).rejects.toThrow(CodecError);
+    await expect(codec.decode([toPayload(null)])).rejects.toThrow(UNENCRYPTED_REFUSED);
+    // Its own payloads still decode.
+    const [enc] = await codec.encode([toPayload('fine')]);
+    expect(defaultPayloadConverter.fromPayload((await codec.decode([enc]))[0])).toBe('fine');
   });
 
   it('fails clearly with an unknown key id, a wrong key under the same id, or tampered data', async () => {
@@ -204,6 +214,40 @@ describe('failure messages and inputs in a real workflow history', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(String((err as WorkflowFailedError).cause?.message)).toContain(MARKER);
+  });
+});
+
+describe('a job started around the service, in clear text', () => {
+  it('is refused by the worker: no step runs, no job row is touched, the reason is in the history', async () => {
+    // Someone with the Temporal port but not the key: a client with no codec at all.
+    const plain = new Client({ connection: client.connection, namespace: 'default' });
+    const forgedId = `forged${crypto.randomBytes(4).toString('hex')}`;
+    const handle = await plain.workflow.start('provisionJob', {
+      taskQueue: stack.worker.taskQueue,
+      workflowId: `job-${forgedId}`,
+      args: [{ jobId: forgedId, spec: { ...sampleSpec(), region: 'ap-south-2' } }],
+    });
+    try {
+      const failure = await waitFor(
+        'the refused workflow task',
+        async () => {
+          const h = await handle.fetchHistory();
+          const failure = h.events?.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes?.failure;
+          if (!failure?.encodedAttributes) return undefined;
+          // The worker encrypts its failure text too: read it with the key.
+          const [attrs] = await testDataConverter().payloadCodecs![0].decode([failure.encodedAttributes as Payload]);
+          return (defaultPayloadConverter.fromPayload(attrs) as { message: string }).message;
+        },
+        30_000,
+        200,
+      );
+      expect(failure).toContain('unencrypted payload was refused');
+      const h = await handle.fetchHistory();
+      expect(h.events?.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
+      expect(await temp.db.selectFrom('jobs').select('id').where('id', '=', forgedId).executeTakeFirst()).toBeUndefined();
+    } finally {
+      await handle.terminate('test over');
+    }
   });
 });
 

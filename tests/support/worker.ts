@@ -33,8 +33,12 @@ export function uniqueQueue(prefix = 'test'): string {
   return `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
 }
 
-export function testDataConverter() {
-  return createDataConverter({ secretKey: TEST_SECRET_KEY });
+/**
+ * Test workers refuse clear payloads, as production's do: the whole suite then
+ * shows the service never sends one. Clients stay lenient, as the web's is.
+ */
+export function testDataConverter(opts: { refuseUnencrypted?: boolean } = {}) {
+  return createDataConverter({ secretKey: TEST_SECRET_KEY, refuseUnencrypted: opts.refuseUnencrypted });
 }
 
 export async function testClient(): Promise<{ client: Client; close: () => Promise<void> }> {
@@ -74,7 +78,7 @@ export async function startTestWorker(activityDeps: ActivityDeps, options: TestW
     connection,
     namespace: 'default',
     taskQueue,
-    dataConverter: testDataConverter(),
+    dataConverter: testDataConverter({ refuseUnencrypted: true }),
     workflowBundle: { codePath: options.workflowBundlePath ?? inject('workflowBundlePath') },
     shutdownGraceTime: '2s',
   };
