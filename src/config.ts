@@ -6,6 +6,7 @@ import { SECRET_RULES, weakSecretProblem } from './security/secretStrength.js';
 import { parse as parseDotenv } from 'dotenv';
 import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
 import { DEFAULT_INFRA_RETRY_HOURS } from './domain/failures.js';
+import type { JobSpecPolicy } from './domain/jobSpec.js';
 import { oidcConfigShape, oidcSettings, type OidcSettings } from './oidcConfig.js';
 
 /**
@@ -445,4 +446,16 @@ export function durationSeconds(value: string): number {
 /** Only this machine can reach a listener on these. */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** The lists a job spec is checked against, the same for the API, the form and the worker. */
+export function jobSpecPolicyOf(config: Config): JobSpecPolicy {
+  return {
+    allowedRegions: config.ALLOWED_REGIONS,
+    allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES,
+    allowAccessKeys: config.ALLOW_ACCESS_KEY_AUTH,
+    allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
+    // The files travel through S3: only the users CSV's own limit applies, not user data's 16 KB.
+    artifactsInS3: Boolean(config.ARTIFACTS_BUCKET),
+  };
 }

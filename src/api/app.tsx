@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { jsxRenderer } from 'hono/jsx-renderer';
 import { bodyLimit } from 'hono/body-limit';
 import type { Client } from '@temporalio/client';
-import { TEMPORAL_UI_PATH, type Config } from '../config.js';
+import { jobSpecPolicyOf, TEMPORAL_UI_PATH, type Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { Authenticator, requireAuth, requireCsrf, type AppEnv } from './auth.js';
 import { healthApp } from './health.js';
@@ -75,14 +75,7 @@ export function createApp(deps: AppDeps) {
     ...deps,
     auth,
     commands,
-    specSchema: createJobSpecSchema({
-      allowedRegions: config.ALLOWED_REGIONS,
-      allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES,
-      allowAccessKeys: config.ALLOW_ACCESS_KEY_AUTH,
-      allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
-      // The files travel through S3: only the users CSV's own limit applies, not user data's 16 KB.
-      artifactsInS3: Boolean(config.ARTIFACTS_BUCKET),
-    }),
+    specSchema: createJobSpecSchema(jobSpecPolicyOf(config)),
     changeSchema: createSpecChangeSchema({ allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES }),
   };
 

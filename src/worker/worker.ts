@@ -1,6 +1,6 @@
 import { recordWorkerPrincipal } from '../activities/teamAccountCheck.js';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import type { Config } from '../config.js';
+import { jobSpecPolicyOf, type Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createDataConverter } from '../temporal/dataConverter.js';
 import { notifierFromConfig } from '../notifications/notifier.js';
@@ -25,6 +25,7 @@ export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
       instanceConsole: config.INSTANCE_CONSOLE,
       skipInstanceStatusChecks: !config.READINESS_STATUS_CHECKS,
       allowedAccountIds: config.ALLOWED_ACCOUNT_IDS,
+      specPolicy: jobSpecPolicyOf(config),
       extraTfvars: config.TERRAFORM_EXTRA_VARS_JSON ? () => config.TERRAFORM_EXTRA_VARS_JSON! : undefined,
       pluginCacheDir: config.pluginCacheDir,
       stateBackend: config.TF_STATE_BUCKET

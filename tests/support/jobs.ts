@@ -56,6 +56,7 @@ export function sandboxSettings(jobsWorkdir: string, extra: Partial<ActivitySett
     readinessPollMs: 200,
     instanceConsole: 'sandbox',
     skipInstanceStatusChecks: true,
+    specPolicy: testPolicy,
     allowedAccountIds: [],
     heartbeatMs: 500,
     ...extra,
