@@ -122,7 +122,10 @@ export class LogSink {
   #clean(line: string): string {
     const text = this.redact(line);
     if (text.length <= this.#maxLineLength) return text;
-    return `${text.slice(0, this.#maxLineLength)}… [${text.length - this.#maxLineLength} characters cut]`;
+    // Never between the halves of a surrogate pair: a lone half is not text, and would be stored garbled.
+    const last = text.charCodeAt(this.#maxLineLength - 1);
+    const end = last >= 0xd800 && last <= 0xdbff ? this.#maxLineLength - 1 : this.#maxLineLength;
+    return `${text.slice(0, end)}… [${text.length - end} characters cut]`;
   }
 
   #clearTimer() {

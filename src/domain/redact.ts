@@ -28,9 +28,9 @@ const SESSION_TOKEN_ASSIGNMENT = new RegExp(
 
 // A 40-character secret key with no key name of its own, after a word that
 // says what it is, or right after an (already hidden) access key id as in a
-// pasted "AKIA… wJalr…" pair.
+// pasted "AKIA… wJalr…" pair. "=" may separate them (SECRET=…, token = …).
 const SECRET_KEY_IN_CONTEXT =
-  /((?:(?<![a-z])(?:secret|credentials?|key|token)|\[REDACTED\])[^A-Za-z0-9/+=\n]{1,4})[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/gi;
+  /((?:(?<![a-z])(?:secret|credentials?|key|token)|\[REDACTED\])[^A-Za-z0-9/+\n]{1,4})[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/gi;
 
 // STS session tokens start with one of these base64 prefixes, wherever they appear.
 const BARE_SESSION_TOKEN = /(?:FwoGZXIvYXdz|IQoJb3JpZ2luX2Vj)[A-Za-z0-9/+=%]{20,}/g;

@@ -42,6 +42,10 @@ const YAML_OPTIONS = {
   lineWidth: 0,
 } as const;
 
+function misreadWhenPlain(name: string) {
+  return YAML.parse(name, { version: '1.1' }) !== name;
+}
+
 export function renderComposeYaml(containers: readonly ContainerSpec[]): string {
   const services: Record<string, unknown> = {};
   for (const c of containers) {
@@ -67,11 +71,15 @@ export function renderComposeYaml(containers: readonly ContainerSpec[]): string 
   }
   const doc = new YAML.Document({ services });
   // Environment names are map keys; quote them too, so TRUE or 1X never become booleans or numbers.
+  // Service names likewise, where a YAML 1.1 reader would take the plain name for one ("no", "y", "0b1");
+  // others stay plain, as the sandbox's stand-in docker reads them.
   YAML.visit(doc, {
     Pair(_key, pair: Pair, path) {
       const parent = path[path.length - 2];
-      if (YAML.isPair(parent) && isScalar(parent.key) && parent.key.value === 'environment' && isMap(path[path.length - 1])) {
-        if (isScalar(pair.key)) pair.key.type = 'QUOTE_DOUBLE';
+      if (!YAML.isPair(parent) || !isScalar(parent.key) || !isMap(path[path.length - 1]) || !isScalar(pair.key)) return;
+      if (parent.key.value === 'environment') pair.key.type = 'QUOTE_DOUBLE';
+      else if (parent.key.value === 'services' && path.length === 4 && misreadWhenPlain(String(pair.key.value))) {
+        pair.key.type = 'QUOTE_DOUBLE';
       }
     },
   });
