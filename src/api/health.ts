@@ -4,6 +4,7 @@ import type { Db } from '../db/database.js';
 import { checkDb } from '../db/database.js';
 import { checkTemporal } from '../temporal/connection.js';
 import { getLogger } from '../observability/logger.js';
+import { methodNotAllowed } from './apiErrors.js';
 
 /**
  * `GET /health`: 200 when the database and Temporal answer, 503 naming what is
@@ -16,7 +17,7 @@ export function healthApp(deps: { db: Db; temporal: Client }) {
     log.warn({ err: e.message.split('\n')[0] }, `health: ${what} is down`);
     return 'down';
   };
-  return new Hono().get('/', async (c) => {
+  const app = new Hono().get('/', async (c) => {
     const [db, temporal] = await Promise.all([
       checkDb(deps.db).then(() => 'ok', down('the database')),
       checkTemporal(deps.temporal).then(() => 'ok', down('Temporal')),
@@ -24,4 +25,5 @@ export function healthApp(deps: { db: Db; temporal: Client }) {
     const healthy = db === 'ok' && temporal === 'ok';
     return c.json({ status: healthy ? 'ok' : 'degraded', db, temporal }, healthy ? 200 : 503);
   });
+  return app.all('/', methodNotAllowed(['GET']));
 }

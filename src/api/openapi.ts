@@ -1,49 +1,34 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import { type JsonSchema, toJsonSchema as jsonSchema } from '../domain/documentedSchema.js';
 import { errorSchema } from './apiErrors.js';
 import { openApiPath, type RouteDef } from './apiRoutes.js';
 import { auditListSchema, jobJsonSchema, jobListSchema, logPageSchema, stepListSchema } from './jobJson.js';
+import { multipartJobSchema, responseLinks } from './openapiLinks.js';
 
-/** The OpenAPI 3.1 document of the route table (apiRoutes.ts), served at /api/openapi.json. */
-
-type JsonSchema = Record<string, unknown>;
-
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
-    io,
-    unrepresentable: 'any',
-    target: 'draft-2020-12',
-  }) as JsonSchema;
-  return rest;
-}
+/**
+ * The OpenAPI 3.1 document of the route table (apiRoutes.ts), served at /api/openapi.json.
+ * The schemas come from the running configuration (allowlists, whether access keys are on):
+ * the document states what this service enforces.
+ */
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'malformed JSON, bad query parameter or header',
   401: 'no or wrong credentials',
-  403: 'CSRF token missing or wrong (session and basic auth; bearer tokens are exempt)',
-  404: 'no such job',
-  409: "the action is not valid in the job's current status, or a request with this Idempotency-Key is in progress",
+  403: "refused: the caller's role or the job's owner does not allow it; or (session and basic auth, not bearer tokens) the CSRF token is missing or wrong",
+  404: 'no such job (or token, user, revision)',
+  409:
+    "the action is not valid in the job's current status, a change conflicts with the environment as it is (it changes " +
+    'nothing, or shrinks the volume), or a request with this Idempotency-Key is in progress',
   413: 'body larger than 2 MB',
   415: 'content type other than application/json (or multipart/form-data where accepted)',
   422: 'validation failed: each field named in error.fields; or an Idempotency-Key reused with another body',
+  429: 'too many wrong credentials from this address (on POST /api/jobs also: too many jobs created from it); Retry-After says when to try again',
   503: 'Temporal (or the database) is unavailable, or too many live log streams are open; retry later (Retry-After)',
 };
 
 export interface OpenApiOptions {
   publicBaseUrl: string;
   version?: string;
-  /** The operator's allowlists: the schema checks them with refinements, the document lists them as enums. */
-  allowedRegions?: string[];
-  allowedInstanceTypes?: string[];
-}
-
-type ObjectSchema = { properties?: Record<string, JsonSchema & ObjectSchema> };
-
-function addAllowlists(spec: JsonSchema, opts: OpenApiOptions): JsonSchema {
-  const props = (spec as ObjectSchema).properties;
-  if (props?.region && opts.allowedRegions?.length) props.region.enum = opts.allowedRegions;
-  const type = props?.instance?.properties?.type;
-  if (type && opts.allowedInstanceTypes?.length) type.enum = opts.allowedInstanceTypes;
-  return spec;
 }
 
 export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: OpenApiOptions) {
@@ -64,8 +49,12 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
   };
   const errorResponse = (status: number) => ({
     description: ERROR_DESCRIPTIONS[status] ?? 'error',
+    ...(status === 429
+      ? { headers: { 'Retry-After': { required: true, description: 'seconds', schema: { type: 'integer', minimum: 1 } } } }
+      : {}),
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
   });
+  const links = responseLinks(routes);
 
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [operationId, route] of Object.entries(routes)) {
@@ -103,10 +92,12 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
         ...(route.response.schema
           ? { content: { [route.response.contentType ?? 'application/json']: { schema: ref(route.response.schema, 'output') } } }
           : {}),
+        ...(links.has(operationId) ? { links: links.get(operationId) } : {}),
       },
     };
     const errors = new Set(route.errors);
-    if (route.auth !== false) errors.add(401);
+    // Wrong credentials are throttled per address before any route is reached (signInThrottle.ts).
+    if (route.auth !== false) errors.add(401).add(429);
     for (const status of [...errors].sort()) {
       responses[status] =
         route.tag === 'meta' && status === 503 && route.response.schema
@@ -128,9 +119,9 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
     if (route.body) {
       const content: Record<string, unknown> = {};
       if (route.body.json) content['application/json'] = { schema: ref(route.body.json, 'input') };
-      if (route.body.multipart) {
+      if (route.body.multipart && route.body.json) {
         content['multipart/form-data'] = {
-          schema: ref(route.body.multipart, 'input'),
+          schema: multipartJobSchema(ref(route.body.json, 'input'), jsonSchema(route.body.json, 'input')),
           encoding: { spec: { contentType: 'application/json' }, usersCsv: { contentType: 'text/csv' } },
         };
       }
@@ -160,12 +151,7 @@ export function buildOpenApiDocument(routes: Record<string, RouteDef>, opts: Ope
     ],
     paths,
     components: {
-      schemas: Object.fromEntries(
-        Object.entries(components).map(([name, c]) => {
-          const schema = jsonSchema(c.schema, c.io);
-          return [name, name === 'JobSpec' ? addAllowlists(schema, opts) : schema];
-        }),
-      ),
+      schemas: Object.fromEntries(Object.entries(components).map(([name, c]) => [name, jsonSchema(c.schema, c.io)])),
       securitySchemes: {
         bearerAuth: {
           type: 'http',

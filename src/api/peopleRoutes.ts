@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { ROLES } from '../domain/permissions.js';
+import { documented } from '../domain/documentedSchema.js';
+import { trimmedTo } from '../domain/specPatterns.js';
 import type { RouteDef } from './apiRoutes.js';
 
 /**
@@ -19,14 +21,18 @@ export const MAX_TOKEN_DAYS = 366;
 
 export const tokenInput = z.strictObject(
   {
-    name: z
-      .string({ error: 'name is required: say what the token is for' })
-      .trim()
-      .min(1, { error: 'name is required: say what the token is for' })
-      .max(64, { error: 'name must be at most 64 characters' })
-      .regex(/^[\w .:@-]*$/, { error: 'name may hold letters, digits, spaces and . _ - : @' }),
+    name: documented(
+      z
+        .string({ error: 'name is required: say what the token is for' })
+        .trim()
+        .min(1, { error: 'name is required: say what the token is for' })
+        .max(64, { error: 'name must be at most 64 characters' })
+        .regex(/^[\w .:@-]*$/, { error: 'name may hold letters, digits, spaces and . _ - : @' }),
+      // 1-64 characters once the spaces around them are trimmed away.
+      { type: 'string', pattern: trimmedTo('[A-Za-z0-9_.:@-](?:[A-Za-z0-9_ .:@-]{0,62}[A-Za-z0-9_.:@-])?') },
+    ),
     role: role.optional().describe("the token's role, at most your own; your role when left out"),
-    expiresInDays: z.coerce
+    expiresInDays: z
       .number({ error: 'expiresInDays must be a number' })
       .int({ error: 'expiresInDays must be a whole number of days' })
       .min(1, { error: 'expiresInDays must be at least 1' })

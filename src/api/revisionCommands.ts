@@ -64,18 +64,16 @@ export async function requestRevision(
   const before = changeableOf(JSON.parse(job.spec_json) as PublicJobSpec);
   const after = applySpecChange(before, change);
   if (kind === 'change') {
-    const problems = changeProblems(before, after, { artifactsInS3: opts.artifactsInS3 });
-    // A team's narrower instance types hold for its jobs' changes as for their first run.
+    // Each is about the environment as it is now (a volume can only grow from its size, a change must change
+    // something, the result must fit): a conflict with the job's state, not a malformed request.
+    const conflicts = changeProblems(before, after, { artifactsInS3: opts.artifactsInS3 });
+    if (conflicts.length) throw new CommandError('conflict', conflicts.map((p) => p.message).join('; '), conflicts);
+    // A team's narrower instance types hold for its jobs' changes as for their first run (a 422, as there).
     const team = job.team_id ? await getTeam(deps.db, job.team_id) : undefined;
     const allowed = team ? teamPolicyOf(team).instanceTypes : null;
     if (team && allowed && !allowed.includes(after.instance.type) && after.instance.type !== before.instance.type) {
-      problems.push({
-        path: 'instance.type',
-        message: `instance.type "${after.instance.type}" is not one team ${team.name} may use: ${allowed.join(', ')}`,
-      });
-    }
-    if (problems.length) {
-      throw new CommandError('validation_failed', problems.map((p) => p.message).join('; '), problems);
+      const message = `instance.type "${after.instance.type}" is not one team ${team.name} may use: ${allowed.join(', ')}`;
+      throw new CommandError('validation_failed', message, [{ path: 'instance.type', message }]);
     }
   }
   const differences = specDifferences(before, after);

@@ -52,9 +52,12 @@ export async function placeJob(db: Db, actor: Actor, spec: JobSpec, opts: { team
   let account: TeamAccountRow | undefined;
   if (auth.teamAccountId) {
     account = await getAccount(db, auth.teamAccountId);
+    // The same refusal as for another team's account: which ids exist is no business of a non-member.
     if (!account) {
-      const message = `auth.teamAccountId: there is no team account ${auth.teamAccountId}`;
-      throw new CommandError('validation_failed', message, [{ path: 'auth.teamAccountId', message }]);
+      throw new CommandError(
+        'account_not_in_team',
+        `auth.teamAccountId: ${auth.teamAccountId} is not a team account you may use`,
+      );
     }
     if (!(await mayUse(db, actor, account))) {
       throw new CommandError('account_not_in_team', `account ${account.label} belongs to a team you are not in`);

@@ -1,4 +1,14 @@
 import { z } from 'zod';
+import { documented, toJsonSchema } from './documentedSchema.js';
+import { imageProblem } from './imageReference.js';
+import {
+  ENV_VALUE,
+  IMAGE_REFERENCE,
+  NON_BLANK_TEXT,
+  PORT_MAPPING as PORT_MAPPING_PATTERN,
+  TEXT,
+  VOLUME,
+} from './specPatterns.js';
 
 /**
  * The container list a job deploys with docker-compose. Each container is
@@ -29,46 +39,8 @@ export const USERS_FILE_ENV_NAME = 'APP_USERS_FILE';
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PORT_MAPPING = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/;
-// Docker's distribution/reference grammar, split into the parts users get wrong.
-const REGISTRY_HOST = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d{1,5})?$/;
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 // Paths end up inside YAML and a shell heredoc; keep them to characters that mean nothing to either.
 const SAFE_PATH = /^\/[A-Za-z0-9._@%+=,~/-]*$/;
-
-const IMAGE_HINT = 'expected name[:tag] or name@sha256:<64 hex digits>, e.g. nginx:1.27';
-
-function imageProblem(image: string): string | null {
-  if (image.length > 255) return `image is longer than 255 characters`;
-  let rest = image;
-  const at = rest.indexOf('@');
-  if (at !== -1) {
-    if (!DIGEST.test(rest.slice(at + 1)))
-      return `image "${image}" has an invalid digest (expected @sha256:<64 lowercase hex digits>)`;
-    rest = rest.slice(0, at);
-  }
-  const lastSlash = rest.lastIndexOf('/');
-  const colon = rest.indexOf(':', lastSlash + 1);
-  if (colon !== -1) {
-    if (!TAG.test(rest.slice(colon + 1))) return `image "${image}" has an invalid tag (letters, digits, _ . -, at most 128)`;
-    rest = rest.slice(0, colon);
-  }
-  const parts = rest.split('/');
-  const first = parts[0];
-  if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    if (!REGISTRY_HOST.test(first)) return `image "${image}" has an invalid registry host "${first}"`;
-    parts.shift();
-  }
-  if (parts.length === 0 || parts.some((p) => p === '')) return `image "${image}" is not a valid image reference (${IMAGE_HINT})`;
-  for (const p of parts) {
-    if (!PATH_COMPONENT.test(p)) {
-      if (PATH_COMPONENT.test(p.toLowerCase())) return `image "${image}" must be lowercase (repository names are lowercase)`;
-      return `image "${image}" is not a valid image reference (${IMAGE_HINT})`;
-    }
-  }
-  return null;
-}
 
 export interface PortMapping {
   hostPort: number;
@@ -90,7 +62,7 @@ function inPortRange(n: number) {
   return n >= 1 && n <= 65535;
 }
 
-const portSchema = z.string({ error: 'each port must be a string like "8080:80"' }).superRefine((text, ctx) => {
+const checkedPort = z.string({ error: 'each port must be a string like "8080:80"' }).superRefine((text, ctx) => {
   const m = PORT_MAPPING.exec(text);
   if (!m) {
     ctx.addIssue({
@@ -101,6 +73,7 @@ const portSchema = z.string({ error: 'each port must be a string like "8080:80"'
     ctx.addIssue({ code: 'custom', message: `port "${text}" is out of range (1-65535)` });
   }
 });
+const portSchema = documented(checkedPort, { type: 'string', pattern: PORT_MAPPING_PATTERN });
 
 function hasDotDot(path: string) {
   return path.split('/').includes('..');
@@ -111,7 +84,7 @@ function isSameOrAncestor(path: string, of: string) {
   return p === '/' || of === p || of.startsWith(`${p}/`);
 }
 
-const volumeSchema = z.string({ error: 'each volume must be a string like "/srv/data:/data"' }).superRefine((text, ctx) => {
+const checkedVolume = z.string({ error: 'each volume must be a string like "/srv/data:/data"' }).superRefine((text, ctx) => {
   const fail = (message: string) => ctx.addIssue({ code: 'custom', message });
   const parts = text.split(':');
   if (parts.length < 2 || parts.length > 3) {
@@ -138,6 +111,7 @@ const volumeSchema = z.string({ error: 'each volume must be a string like "/srv/
   if (target.replace(/\/+$/, '') === USERS_CSV_PATH)
     return fail(`volume "${text}" uses ${USERS_CSV_PATH}, which the service mounts itself`);
 });
+const volumeSchema = documented(checkedVolume, { type: 'string', pattern: VOLUME });
 
 const environmentSchema = z
   .record(z.string(), z.unknown(), { error: 'environment must be an object of NAME: "value" pairs' })
@@ -174,8 +148,13 @@ const environmentSchema = z
       }
     }
   })
-  .transform((env) => env as Record<string, string>)
-  .meta({ additionalProperties: { type: 'string' } });
+  .transform((env) => env as Record<string, string>);
+documented(environmentSchema, {
+  type: 'object',
+  maxProperties: MAX_ENV_PER_CONTAINER,
+  propertyNames: { pattern: ENV_NAME.source, not: { enum: [USERS_ENV_NAME, USERS_FILE_ENV_NAME, '__proto__'] } },
+  additionalProperties: { type: 'string', pattern: ENV_VALUE },
+});
 
 // Compose durations: "30s", "1m30s", "500ms".
 const DURATION = /^(\d+(\.\d+)?(us|ms|s|m|h))+$/;
@@ -187,21 +166,34 @@ const durationSchema = (field: string) =>
 /** Compose's healthcheck, as docker-compose takes it; the instance waits for "healthy" before the job succeeds. */
 const healthcheckSchema = z.strictObject(
   {
-    test: z
-      .union([z.string(), z.array(z.string())], { error: 'healthcheck test must be a string or a list of strings' })
-      .superRefine((test, ctx) => {
-        if (typeof test === 'string') {
-          if (test.trim() === '') ctx.addIssue({ code: 'custom', message: 'healthcheck test must not be empty' });
-          return;
-        }
-        if (!['CMD', 'CMD-SHELL'].includes(test[0] ?? '') || test.length < 2) {
-          ctx.addIssue({
-            code: 'custom',
-            message:
-              'healthcheck test as a list must start with "CMD" or "CMD-SHELL" and hold a command, e.g. ["CMD", "curl", "-f", "http://localhost/"]',
-          });
-        }
-      }),
+    test: documented(
+      z
+        .union([z.string(), z.array(z.string())], { error: 'healthcheck test must be a string or a list of strings' })
+        .superRefine((test, ctx) => {
+          if (typeof test === 'string') {
+            if (test.trim() === '') ctx.addIssue({ code: 'custom', message: 'healthcheck test must not be empty' });
+            return;
+          }
+          if (!['CMD', 'CMD-SHELL'].includes(test[0] ?? '') || test.length < 2) {
+            ctx.addIssue({
+              code: 'custom',
+              message:
+                'healthcheck test as a list must start with "CMD" or "CMD-SHELL" and hold a command, e.g. ["CMD", "curl", "-f", "http://localhost/"]',
+            });
+          }
+        }),
+      {
+        anyOf: [
+          { type: 'string', pattern: NON_BLANK_TEXT },
+          {
+            type: 'array',
+            minItems: 2,
+            prefixItems: [{ enum: ['CMD', 'CMD-SHELL'] }],
+            items: { type: 'string', pattern: TEXT },
+          },
+        ],
+      },
+    ),
     interval: durationSchema('interval').optional(),
     timeout: durationSchema('timeout').optional(),
     retries: z
@@ -231,6 +223,12 @@ const commandSchema = z
       ctx.addIssue({ code: 'custom', message: 'command must not be empty (leave it out to use the image default)' });
     }
   });
+documented(commandSchema, {
+  anyOf: [
+    { type: 'string', pattern: NON_BLANK_TEXT },
+    { type: 'array', minItems: 1, items: { type: 'string', pattern: TEXT } },
+  ],
+});
 
 /** One container, checked on its own; containerListSchema adds the container's name to each message. */
 const containerSchema = z.strictObject(
@@ -241,12 +239,15 @@ const containerSchema = z.strictObject(
         error: (iss) =>
           `name "${String(iss.input)}" must be a DNS label: 1-63 lowercase letters, digits or hyphens, not starting or ending with a hyphen`,
       }),
-    image: z
-      .string({ error: (iss) => (iss.input === undefined ? 'image is required' : 'image must be a string') })
-      .superRefine((image, ctx) => {
-        const problem = imageProblem(image);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }),
+    image: documented(
+      z
+        .string({ error: (iss) => (iss.input === undefined ? 'image is required' : 'image must be a string') })
+        .superRefine((image, ctx) => {
+          const problem = imageProblem(image);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      { type: 'string', maxLength: 255, pattern: IMAGE_REFERENCE },
+    ),
     ports: z
       .array(portSchema, { error: 'ports must be a list like ["8080:80"]' })
       .max(MAX_PORTS_PER_CONTAINER, { error: `ports: at most ${MAX_PORTS_PER_CONTAINER} per container` })
@@ -272,8 +273,7 @@ export type ContainerSpec = z.output<typeof containerSchema>;
 export type ContainerSpecInput = z.input<typeof containerSchema>;
 
 function containerJsonSchema() {
-  const { $schema: _ignored, ...schema } = z.toJSONSchema(containerSchema, { io: 'input', unrepresentable: 'any' });
-  return schema;
+  return toJsonSchema(containerSchema);
 }
 
 function label(item: unknown, index: number) {
@@ -310,7 +310,14 @@ function validateList(items: unknown[]): { specs: ContainerSpec[]; issues: Issue
   items.forEach((item, i) => {
     if (!item || typeof item !== 'object') return;
     const who = label(item, i);
-    const { name, ports } = item as { name?: unknown; ports?: unknown };
+    const { name, ports, environment } = item as { name?: unknown; ports?: unknown; environment?: unknown };
+    // The record schema skips this key (and no JavaScript object can hold it as data): refused, not silently lost.
+    if (environment && typeof environment === 'object' && Object.hasOwn(environment, '__proto__')) {
+      issues.push({
+        path: [i, 'environment', '__proto__'],
+        message: `${who}: environment variable name "__proto__" cannot be used; choose another name`,
+      });
+    }
     if (typeof name === 'string' && name !== '') {
       const first = names.get(name);
       if (first === undefined) names.set(name, i);
@@ -352,7 +359,12 @@ export const containerListSchema = z
   .min(1, { error: 'containers: at least one container is required' })
   // Items are checked in the transform (to name the container in messages);
   // this tells z.toJSONSchema (the OpenAPI document) what an item looks like.
-  .meta({ items: containerJsonSchema() })
+  .meta({
+    items: containerJsonSchema(),
+    description:
+      `names unique; each host port (with its protocol) published once in the list, at most ${MAX_PUBLISHED_PORTS} in all; ` +
+      "with the users CSV, small enough for EC2's 16 KB of user data (unless the service has an ARTIFACTS_BUCKET)",
+  })
   .max(MAX_CONTAINERS, {
     error: (iss) => `containers: at most ${MAX_CONTAINERS} containers are allowed (got ${(iss.input as unknown[]).length})`,
   })

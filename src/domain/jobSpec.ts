@@ -3,6 +3,12 @@ import { containerListSchema, type ContainerSpec } from './containers.js';
 import { renderUserData, USER_DATA_LIMIT_BYTES, UserDataTooLargeError } from './userDataScript.js';
 import { formatCsvError, parseUsersCsv, usersToCsv } from './usersCsv.js';
 import { MAX_TTL_HOURS } from './lifecycle.js';
+import { documented, orNotGiven, toJsonSchema } from './documentedSchema.js';
+import { blankMeansNoUsers, documentAuth, networkJsonSchema, USERS_CSV_DESCRIPTION } from './jobSpecDocs.js';
+import { emailPatterns, ipv4NetworkPattern, textFrom, USERS_CSV } from './specPatterns.js';
+import { formatIssuePath, textProblems } from './specText.js';
+
+export { formatIssuePath, MAX_SPEC_DEPTH, textProblems } from './specText.js';
 
 /**
  * The job spec: what a requester asks for. One schema for the form, the API
@@ -45,9 +51,10 @@ export function text(field: string) {
   return z.string({ error: (iss) => (iss.input === undefined ? `${field} is required` : `${field} must be a string`) });
 }
 
-/** Form posts send "" for an untouched optional input; that means "not given". */
+/** Form posts send "" for an untouched optional input; that means "not given", and so does null. */
 export function optionalText<T extends z.ZodType>(schema: T) {
-  return z.preprocess((v) => (v === '' || v === null ? undefined : v), schema.optional()) as unknown as z.ZodOptional<T>;
+  const optional = z.preprocess((v) => (v === '' || v === null ? undefined : v), schema.optional());
+  return documented(optional, orNotGiven(toJsonSchema(schema))) as unknown as z.ZodOptional<T>;
 }
 
 export function strictObject<T extends z.core.$ZodLooseShape>(field: string, shape: T) {
@@ -77,11 +84,14 @@ function cidrProblem(field: string, value: string): string | null {
   return null;
 }
 
+const IPV4_NETWORK = ipv4NetworkPattern();
+
 export function cidr(field: string) {
-  return text(field).superRefine((v, ctx) => {
+  const checked = text(field).superRefine((v, ctx) => {
     const problem = cidrProblem(field, v);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
+  return documented(checked, { type: 'string', pattern: IPV4_NETWORK });
 }
 
 function pattern(field: string, re: RegExp, expected: string) {
@@ -122,16 +132,20 @@ const accessKeysShape = {
     error: 'auth.secretAccessKey must be the 40-character secret that belongs to the access key',
   }),
   sessionToken: optionalText(
-    text('auth.sessionToken').min(16, { error: 'auth.sessionToken is too short to be a session token' }),
+    documented(text('auth.sessionToken').min(16, { error: 'auth.sessionToken is too short to be a session token' }), {
+      type: 'string',
+      pattern: textFrom(16),
+    }),
   ),
 };
 
 /** The instance type, one of those the operator allows. */
 export function instanceTypeField(policy: Pick<JobSpecPolicy, 'allowedInstanceTypes'>) {
-  return text('instance.type').refine((t) => policy.allowedInstanceTypes.includes(t), {
+  const allowed = text('instance.type').refine((t) => policy.allowedInstanceTypes.includes(t), {
     error: (iss) =>
       `instance.type "${String(iss.input)}" is not allowed; allowed types: ${policy.allowedInstanceTypes.join(', ')}`,
   });
+  return documented(allowed, { type: 'string', enum: policy.allowedInstanceTypes });
 }
 
 export function volumeSizeField() {
@@ -148,7 +162,7 @@ export function volumeSizeField() {
  * users leaves those columns out of what is stored and sent to the instance.
  */
 export function usersCsvField() {
-  return text('usersCsv').transform((csv, ctx) => {
+  const parsed = text('usersCsv').transform((csv, ctx) => {
     const { users, errors } = parseUsersCsv(csv);
     if (errors.length === 0) return usersToCsv(users);
     for (const e of errors) {
@@ -156,6 +170,7 @@ export function usersCsvField() {
     }
     return z.NEVER;
   });
+  return documented(parsed, { type: 'string', pattern: USERS_CSV, description: USERS_CSV_DESCRIPTION });
 }
 
 export function createJobSpecSchema(policy: JobSpecPolicy) {
@@ -206,6 +221,7 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
         ? 'auth.method must be "assume_role" or "access_keys"'
         : 'auth must be an object with a method ("assume_role" or "access_keys")',
   });
+  documentAuth({ auth, assumeRole, accessKeysAllowed }, policy, ROLE_ARN);
 
   const network = strictObject('network', {
     vpcId: optionalText(pattern('network.vpcId', VPC_ID, 'a VPC id (vpc- and 8 or 17 hex digits)')),
@@ -218,7 +234,8 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
         error: `network.securityGroupIds: at most ${MAX_SECURITY_GROUPS} security groups (the job's own group makes five, EC2's default limit)`,
       })
       .optional(),
-  }).superRefine((net, ctx) => {
+  });
+  const checkedNetwork = network.superRefine((net, ctx) => {
     // The subnet decides the VPC the instance lands in; a VPC alone would
     // put a created security group in one VPC and the instance in the default one.
     if (net.subnetId && !net.vpcId) {
@@ -241,6 +258,7 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
       }
     });
   });
+  documented(checkedNetwork, networkJsonSchema(toJsonSchema(network)));
 
   const instance = strictObject('instance', {
     type: instanceTypeField(policy),
@@ -269,22 +287,28 @@ export function createJobSpecSchema(policy: JobSpecPolicy) {
       error: (iss) =>
         `name "${String(iss.input)}" must be 2-63 lowercase letters, digits or hyphens, starting with a letter or digit`,
     }),
-    requesterEmail: text('requesterEmail')
-      .trim()
-      // RFC 5321's longest address: longer text is no address, and is not echoed back.
-      .max(254, { error: 'requesterEmail must be at most 254 characters' })
-      .pipe(z.email({ error: (iss) => `requesterEmail "${String(iss.input)}" is not a valid email address` })),
-    region: text('region').refine((r) => policy.allowedRegions.includes(r), {
-      error: (iss) => `region "${String(iss.input)}" is not allowed; allowed regions: ${policy.allowedRegions.join(', ')}`,
-    }),
+    requesterEmail: documented(
+      text('requesterEmail')
+        .trim()
+        // RFC 5321's longest address: longer text is no address, and is not echoed back.
+        .max(254, { error: 'requesterEmail must be at most 254 characters' })
+        .pipe(z.email({ error: (iss) => `requesterEmail "${String(iss.input)}" is not a valid email address` })),
+      { type: 'string', allOf: emailPatterns(z.regexes.email) },
+    ),
+    region: documented(
+      text('region').refine((r) => policy.allowedRegions.includes(r), {
+        error: (iss) => `region "${String(iss.input)}" is not allowed; allowed regions: ${policy.allowedRegions.join(', ')}`,
+      }),
+      { type: 'string', enum: policy.allowedRegions },
+    ),
     auth,
-    network: network.optional(),
+    network: checkedNetwork.optional(),
     instance,
     containers: containerListSchema,
     // Stored canonical (fixed header, no BOM, LF), which is what the instance receives.
-    usersCsv: z.preprocess(
-      (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
-      usersCsv.optional(),
+    usersCsv: blankMeansNoUsers(
+      z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), usersCsv.optional()),
+      false,
     ) as unknown as z.ZodOptional<typeof usersCsv>,
     options: options.default({ requireApproval: false }),
   });
@@ -332,56 +356,6 @@ export function userDataSizeProblem(
   }
 }
 
-/** Deeper than any valid spec (containers[0].environment.NAME is 4 levels). */
-export const MAX_SPEC_DEPTH = 32;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function stringProblem(value: string): string | null {
-  const where = (index: number) => {
-    const line = value.slice(0, index).split('\n').length;
-    return value.includes('\n') ? ` (line ${line})` : '';
-  };
-  const lone = LONE_SURROGATE.exec(value);
-  if (lone) {
-    const code = lone[0].charCodeAt(0).toString(16).toUpperCase();
-    return `contains a lone UTF-16 surrogate (\\u${code})${where(lone.index)}, which is not valid Unicode text`;
-  }
-  const replaced = value.indexOf('\uFFFD');
-  if (replaced >= 0) {
-    return `contains the replacement character U+FFFD${where(replaced)}: the text was not valid UTF-8 when it was read; send UTF-8`;
-  }
-  return null;
-}
-
-/**
- * Every string (and object key) of a raw spec that is not valid Unicode: lone
- * surrogates arrive through JSON escapes ("\ud800"), U+FFFD through bytes
- * that were not UTF-8. Both would reach the instance's files garbled. Walks
- * at most MAX_SPEC_DEPTH levels, so hostile nesting costs nothing.
- */
-export function textProblems(value: unknown, path: PropertyKey[] = []): { path: PropertyKey[]; message: string }[] {
-  const at = (p: PropertyKey[]) => formatIssuePath(p) || 'the job spec';
-  if (typeof value === 'string') {
-    const problem = stringProblem(value);
-    return problem ? [{ path, message: `${at(path)} ${problem}` }] : [];
-  }
-  if (value === null || typeof value !== 'object') return [];
-  if (path.length >= MAX_SPEC_DEPTH) {
-    return [{ path, message: `${at(path)} is nested more than ${MAX_SPEC_DEPTH} levels deep; no job spec needs that` }];
-  }
-  const out: { path: PropertyKey[]; message: string }[] = [];
-  const entries: [PropertyKey, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
-  for (const [key, item] of entries) {
-    if (typeof key === 'string') {
-      const problem = stringProblem(key);
-      if (problem) out.push({ path: [...path, key], message: `the field name ${JSON.stringify(key)} at ${at(path)} ${problem}` });
-    }
-    out.push(...textProblems(item, [...path, key]));
-    if (out.length >= 20) break;
-  }
-  return out;
-}
-
 export type JobSpecSchema = ReturnType<typeof createJobSpecSchema>;
 export type JobSpec = z.output<JobSpecSchema>;
 export type JobSpecInput = z.input<JobSpecSchema>;
@@ -399,16 +373,6 @@ export function maskAccessKeyId(id: string): string {
 export function publicSpec(spec: JobSpec): PublicJobSpec {
   if (spec.auth.method === 'assume_role') return { ...spec, auth: { ...spec.auth } };
   return { ...spec, auth: { method: 'access_keys', accessKeyId: maskAccessKeyId(spec.auth.accessKeyId) } };
-}
-
-/** ["containers", 0, "ports", 1] → "containers[0].ports[1]". */
-export function formatIssuePath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
-  }
-  return out;
 }
 
 export function zodIssuesToFields(error: z.ZodError): { path: string; message: string }[] {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { containerListSchema, type ContainerSpec } from './containers.js';
+import { documented, orNotGiven, toJsonSchema } from './documentedSchema.js';
+import { TEXT } from './specPatterns.js';
+import { blankMeansNoUsers } from './jobSpecDocs.js';
 import {
   cidr,
   instanceTypeField,
@@ -24,18 +27,25 @@ export function createSpecChangeSchema(policy: Pick<JobSpecPolicy, 'allowedInsta
     type: instanceTypeField(policy).optional(),
     volumeSizeGb: volumeSizeField().optional(),
     // "": no SSH (or, for the ports, anyone), as on the new-job form.
-    sshCidr: z.preprocess((v) => (v === '' ? null : v), cidr('instance.sshCidr').nullable().optional()),
+    sshCidr: documented(
+      z.preprocess((v) => (v === '' ? null : v), cidr('instance.sshCidr').nullable().optional()),
+      orNotGiven(toJsonSchema(cidr('instance.sshCidr'))),
+    ),
     ingressCidr: optionalText(cidr('instance.ingressCidr')),
   });
   const change = strictObject('', {
     containers: containerListSchema.optional(),
     // "" or null: the environment keeps no users.
-    usersCsv: z.preprocess(
-      (v) => (typeof v === 'string' && v.trim() === '' ? null : v),
-      usersCsvField().nullable().optional(),
+    usersCsv: blankMeansNoUsers(
+      z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), usersCsvField().nullable().optional()),
+      true,
     ) as unknown as z.ZodOptional<z.ZodNullable<ReturnType<typeof usersCsvField>>>,
     instance: instance.optional(),
-    reason: z.string({ error: 'reason must be a string' }).max(500, { error: 'reason: at most 500 characters' }).optional(),
+    reason: documented(z.string({ error: 'reason must be a string' }).max(500, { error: 'reason: at most 500 characters' }), {
+      type: 'string',
+      maxLength: 500,
+      pattern: TEXT,
+    }).optional(),
   });
   return z.preprocess((input, ctx) => {
     for (const problem of textProblems(input)) {

@@ -469,7 +469,11 @@ describe('GET /api/jobs and /api/jobs/:id', () => {
       expectError(await call('GET', `/api/jobs/jdoesnotexist/${sub}`), 404, 'not_found');
     }
     expectError(await call('GET', '/api/nope'), 404, 'not_found');
-    expectError(await call('DELETE', '/api/jobs'), 404, 'not_found');
+    // A path that is served, with a method it is not: 405 and the methods it is (RFC 9110).
+    const wrongMethod = await call('DELETE', '/api/jobs');
+    expectError(wrongMethod, 405, 'method_not_allowed');
+    expect(wrongMethod.headers.get('allow')).toBe('GET, POST, HEAD, OPTIONS');
+    expect((await call('PUT', '/api/jobs/jdoesnotexist')).headers.get('allow')).toBe('GET, HEAD, OPTIONS');
   });
 });
 

@@ -261,8 +261,9 @@ describe('revisions of a live environment', () => {
 
   it('refuses what cannot change, before and inside the workflow', { timeout: 120_000 }, async () => {
     const id = await liveJob('rev-refusals');
+    // A conflict with the environment as it is (409 in the API), not a malformed change.
     await expect(requestRevision(stack.commands, id, change({ instance: { volumeSizeGb: 10 } }), owner)).rejects.toMatchObject({
-      code: 'validation_failed',
+      code: 'conflict',
       fields: [{ path: 'instance.volumeSizeGb', message: expect.stringMatching(/may only grow/) }],
     });
     await expect(requestRevision(stack.commands, id, change({ instance: { type: 't3.micro' } }), owner)).rejects.toThrow(
@@ -330,7 +331,7 @@ describe('revisions of a live environment', () => {
     expect(bad.status).toBe(422);
     expect(bad.body.error.fields[0].path).toBe('instance.type');
     const shrink = await api('POST', `/api/jobs/${id}/revisions`, { instance: { volumeSizeGb: 8 } });
-    expect(shrink.status).toBe(422);
+    expect(shrink.status).toBe(409);
     expect(shrink.body.error.fields[0]).toMatchObject({ path: 'instance.volumeSizeGb' });
 
     const created = await api('POST', `/api/jobs/${id}/revisions`, {

@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../auth.js';
 import type { RouteDeps } from './deps.js';
-import { apiErrorHandler, apiNotFound } from '../apiErrors.js';
-import { apiRoutes, subPath, type RouteDef } from '../apiRoutes.js';
+import { apiErrorHandler, apiNotFound, methodNotAllowed } from '../apiErrors.js';
+import { API_BASE, apiRoutes, subPath, type RouteDef } from '../apiRoutes.js';
 import { buildOpenApiDocument } from '../openapi.js';
 import { apiJobsApp } from './apiJobs.js';
 import { apiLogsApp } from './apiLogs.js';
@@ -36,15 +36,17 @@ export function apiApp(deps: RouteDeps) {
   app.route('/', apiRevisionsApp(deps));
 
   app.on(R.getOpenApi.method, subPath(R.getOpenApi), (c) => {
-    openApiDoc ??= JSON.stringify(
-      buildOpenApiDocument(R as Record<string, RouteDef>, {
-        publicBaseUrl: config.publicBaseUrl,
-        allowedRegions: config.ALLOWED_REGIONS,
-        allowedInstanceTypes: config.ALLOWED_INSTANCE_TYPES,
-      }),
-    );
+    openApiDoc ??= JSON.stringify(buildOpenApiDocument(R as Record<string, RouteDef>, { publicBaseUrl: config.publicBaseUrl }));
     return c.body(openApiDoc, 200, { 'Content-Type': 'application/json' });
   });
+
+  // A served path asked with a method it is not served with: 405 and its methods, not the 404 below.
+  const methodsByPath = new Map<string, string[]>();
+  for (const route of Object.values(R) as RouteDef[]) {
+    if (route.path.startsWith(`${API_BASE}/`))
+      methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
+  }
+  for (const [path, methods] of methodsByPath) app.all(subPath({ path }), methodNotAllowed(methods));
 
   // notFound is not inherited when this app is mounted with route(); this catch-all is, and
   // keeps unknown /api paths from falling through to the HTML pages.

@@ -13,13 +13,7 @@ import { getJob, hasRunningStep } from '../../db/jobs.js';
 import { listLogLines, logPageJson } from '../../db/logs.js';
 import { latestRevision } from '../../db/revisions.js';
 import type { JobRow } from '../../db/schema.js';
-import {
-  allowedActions,
-  FINAL_STATUSES,
-  isActive,
-  revisionInProgress,
-  type JobStatus,
-} from '../../domain/lifecycle.js';
+import { allowedActions, FINAL_STATUSES, isActive, revisionInProgress, type JobStatus } from '../../domain/lifecycle.js';
 import { StreamSlots } from '../streamSlots.js';
 
 /** A job's log through the API: pages (settled ones cached, with ETags) and a live stream (SSE, resumable). */

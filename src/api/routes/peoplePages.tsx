@@ -71,7 +71,8 @@ export function peoplePagesApp(deps: RouteDeps) {
       const parsed = tokenInput.safeParse({
         name: values.name,
         ...(values.role ? { role: values.role } : {}),
-        ...(values.expiresInDays.trim() ? { expiresInDays: values.expiresInDays.trim() } : {}),
+        // The API takes a JSON number; the form's text is one once it is read as a number.
+        ...(values.expiresInDays.trim() ? { expiresInDays: Number(values.expiresInDays.trim()) } : {}),
       });
       if (!parsed.success) {
         c.status(422);
