@@ -8,6 +8,7 @@ import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
 import { DEFAULT_INFRA_RETRY_HOURS } from './domain/failures.js';
 import type { JobSpecPolicy } from './domain/jobSpec.js';
 import { oidcConfigShape, oidcSettings, type OidcSettings } from './oidcConfig.js';
+import { temporalConnectionSettings, temporalConnectionShape, type TemporalConnectionSettings } from './temporalConfig.js';
 
 /**
  * Every setting the service reads, parsed once at start. A wrong value stops
@@ -273,6 +274,7 @@ export const configSchema = z.object({
   PAYLOAD_ENCRYPTION_KEYS: z.string().optional(),
   API_TOKENS: z.string().optional(),
   ...oidcConfigShape,
+  ...temporalConnectionShape,
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
@@ -293,6 +295,8 @@ export interface Config extends RawConfig {
   /** True when the app must start (and own) a Temporal dev server. */
   embeddedTemporal: boolean;
   temporalAddress: string;
+  /** TLS, mTLS and API key for a Temporal cluster (TEMPORAL_TLS_*, TEMPORAL_API_KEY), files read and checked. */
+  temporalConnection: TemporalConnectionSettings;
   /** Sign-in through the organisation's identity provider; null: the local admin account only. */
   oidc: OidcSettings | null;
 }
@@ -392,6 +396,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     );
   }
   const oidc = oidcSettings(raw, problems);
+  const temporalConnection = temporalConnectionSettings(raw, cwd, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = path.resolve(cwd, raw.DATA_DIR);
@@ -419,6 +424,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     ).replace(/\/$/, ''),
     embeddedTemporal,
     temporalAddress: raw.TEMPORAL_ADDRESS ?? `127.0.0.1:${raw.TEMPORAL_DEV_PORT}`,
+    temporalConnection,
     oidc,
   };
 }

@@ -1,4 +1,5 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import type { TemporalConnectionSettings } from '../temporalConfig.js';
 import { createDataConverter } from './dataConverter.js';
 
 export interface TemporalSettings {
@@ -6,6 +7,26 @@ export interface TemporalSettings {
   TEMPORAL_NAMESPACE: string;
   PAYLOAD_ENCRYPTION_KEYS?: string;
   SECRET_KEY: string;
+  /** Absent: plain gRPC. */
+  temporalConnection?: TemporalConnectionSettings;
+}
+
+/**
+ * What the web's client, the worker's native connection and the scripts all
+ * connect with: the address, TLS (server CA, client certificate, server
+ * name) and the API key, from one place.
+ */
+export function temporalConnectionOptions(settings: Pick<TemporalSettings, 'temporalAddress' | 'temporalConnection'>): {
+  address: string;
+  tls?: TLSConfig;
+  apiKey?: string;
+} {
+  const c = settings.temporalConnection;
+  return {
+    address: settings.temporalAddress,
+    ...(c?.tls ? { tls: c.tls } : {}),
+    ...(c?.apiKey ? { apiKey: c.apiKey } : {}),
+  };
 }
 
 /**
@@ -13,7 +34,7 @@ export interface TemporalSettings {
  * /health) even while the Temporal server is still starting or unreachable.
  */
 export function createTemporalClient(settings: TemporalSettings): { client: Client; connection: Connection } {
-  const connection = Connection.lazy({ address: settings.temporalAddress });
+  const connection = Connection.lazy(temporalConnectionOptions(settings));
   const client = new Client({
     connection,
     namespace: settings.TEMPORAL_NAMESPACE,

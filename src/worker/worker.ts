@@ -3,6 +3,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { jobSpecPolicyOf, type Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createDataConverter } from '../temporal/dataConverter.js';
+import { temporalConnectionOptions } from '../temporal/connection.js';
 import { notifierFromConfig } from '../notifications/notifier.js';
 import type { ActivityDeps } from '../activities/index.js';
 import { createProvisioningWorker } from './createWorker.js';
@@ -69,7 +70,7 @@ export async function startWorker(config: Config, db: Db): Promise<RunningWorker
     failureConverterPath: dataConverter.failureConverterPath!,
     log: getLogger('workflow-bundle'),
   });
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   let worker: Worker;
   try {
     worker = await createProvisioningWorker({
