@@ -8,7 +8,7 @@
 //         always, before the npm packages are installed: g++, make, python3 (better-sqlite3 is
 //           compiled where its prebuilt binary cannot be downloaded; only a note when they
 //           cannot be installed, as the download may work);
-//         tests: chromium, shellcheck, docker-compose, procps, postgresql, python3-venv; and
+//         tests: chromium, shellcheck, docker-compose, procps, openssl, postgresql, python3-venv; and
 //           Terraform on PATH (not a Debian package: only checked, with the commands).
 //   ensureMoto()
 //       The project's own venv of test tools from PyPI, .venv-moto/ (git-ignored, reused; rebuilt
@@ -115,6 +115,7 @@ function requirements({ tests }) {
       present: () => Boolean(onPath('docker-compose')),
     },
     { what: 'ps and pgrep', deb: ['procps'], present: () => Boolean(onPath('ps') && onPath('pgrep')) },
+    { what: 'openssl (certificates for the Temporal TLS tests)', deb: ['openssl'], present: () => Boolean(onPath('openssl')) },
     { what: 'a PostgreSQL server (initdb, pg_ctl)', deb: ['postgresql'], present: () => Boolean(postgresBin()) },
     {
       what: "a Java JDK and Maven (Temporal's time-skipping test server comes from Maven Central)",
