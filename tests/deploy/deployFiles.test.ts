@@ -132,15 +132,22 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('takes secrets from an env file that exists as an example and is never committed', () => {
+  it('gives each container only the secrets it needs, from env files that exist as examples and are never committed', () => {
     const files = new Set(Object.values(services).flatMap(envFilesOf));
-    expect([...files]).toEqual(['.env.production']);
-    for (const name of ['web', 'worker', 'postgres', 'temporal']) expect(envFilesOf(services[name])).toContain('.env.production');
-    expect(fs.existsSync(path.join(ROOT, '.env.production.example'))).toBe(true);
+    expect([...files].sort()).toEqual(['.env.database', '.env.production']);
+    // The service's keys, tokens and AWS credentials reach web and worker only; the database password
+    // reaches postgres and temporal only; the UI gets neither.
+    for (const name of ['web', 'worker']) expect(envFilesOf(services[name])).toEqual(['.env.production']);
+    for (const name of ['postgres', 'temporal']) expect(envFilesOf(services[name])).toEqual(['.env.database']);
+    expect(envFilesOf(services['temporal-ui'])).toEqual([]);
     const ignores = read('.gitignore')
       .split('\n')
       .map((l) => l.trim());
-    expect(ignores, '.env.production must be git-ignored').toContain('.env.production');
+    for (const file of files) {
+      expect(fs.existsSync(path.join(ROOT, `${file}.example`)), `${file}.example`).toBe(true);
+      expect(ignores, `${file} must be git-ignored`).toContain(file);
+    }
+    expect(envFileKeys(read('.env.database.example')).sort()).toEqual(['POSTGRES_PASSWORD', 'POSTGRES_PWD', 'POSTGRES_USER']);
 
     // No secret inline: nothing that looks like a password, key or token has a value in the compose file.
     for (const [name, s] of Object.entries(services)) {
@@ -151,12 +158,12 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('.env.production.example lists only settings of the app, Postgres/Temporal and the AWS SDK, and parses', () => {
+  it('.env.production.example lists only settings of the app and the AWS SDK, and parses', () => {
     const text = read('.env.production.example');
     const keys = envFileKeys(text);
-    const outside = keys.filter((k) => !configKeys.has(k) && !/^(POSTGRES_(USER|PASSWORD|PWD)|AWS_[A-Z_]+)$/.test(k));
+    const outside = keys.filter((k) => !configKeys.has(k) && !/^AWS_[A-Z_]+$/.test(k));
     expect(outside).toEqual([]);
-    for (const k of ['SECRET_KEY', 'APP_ADMIN_PASS', 'POSTGRES_PASSWORD', 'POSTGRES_PWD', 'DATABASE_URL']) {
+    for (const k of ['SECRET_KEY', 'APP_ADMIN_PASS', 'DATABASE_URL']) {
       expect(keys).toContain(k);
     }
   });
@@ -164,12 +171,13 @@ describe('docker-compose.yml', () => {
   const dockerCompose = onPath('docker-compose');
   it('passes `docker-compose config`', (ctx) => {
     if (!dockerCompose) ctx.skip("docker-compose is not on PATH (npm test installs Debian's docker-compose)");
-    // In a copy with an .env.production made from the example, as a deployment would have it.
+    // In a copy with env files made from the examples, as a deployment would have it.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prov-compose-'));
     try {
       for (const f of ['docker-compose.yml', 'Dockerfile', '.dockerignore'])
         fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
       fs.copyFileSync(path.join(ROOT, '.env.production.example'), path.join(dir, '.env.production'));
+      fs.copyFileSync(path.join(ROOT, '.env.database.example'), path.join(dir, '.env.database'));
       const res = spawnSync(dockerCompose!, ['-f', 'docker-compose.yml', 'config', '-q'], {
         cwd: dir,
         encoding: 'utf8',
@@ -186,6 +194,12 @@ describe('docker-compose.yml', () => {
       ) as ComposeFile;
       expect(resolved.services.worker.depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
       expect(envOf(resolved.services['temporal-ui']).TEMPORAL_CODEC_ENDPOINT).toBe('/codec');
+      // What each container is actually given, once compose has read the files.
+      expect(Object.keys(envOf(resolved.services.postgres))).not.toContain('SECRET_KEY');
+      expect(Object.keys(envOf(resolved.services.temporal))).not.toContain('PAYLOAD_ENCRYPTION_KEYS');
+      expect(Object.keys(envOf(resolved.services.temporal))).not.toContain('AWS_SECRET_ACCESS_KEY');
+      expect(Object.keys(envOf(resolved.services.web))).not.toContain('POSTGRES_PASSWORD');
+      expect(envOf(resolved.services.temporal).POSTGRES_PWD).toBe('change-me');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
