@@ -33,7 +33,12 @@ export interface CommandDeps {
   teamAccountsOnly?: boolean;
   /** Events after which a waiting job's workflow continues as new; unset: the workflow's default (tests set it low). */
   historyBound?: number;
+  /** How long an Update (TTL, revision) waits for a worker to take it; unset: UPDATE_WAIT_MS (tests on a loaded machine set more). */
+  updateWaitMs?: number;
 }
+
+/** An Update waits this long for a worker before the request answers "try again shortly". */
+export const UPDATE_WAIT_MS = 20_000;
 
 /** Who acts: the principal of the request, as the permission rules and the audit need it. */
 export interface Actor extends Subject {

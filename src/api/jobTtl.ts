@@ -6,14 +6,13 @@ import { getTeam } from '../db/teams.js';
 import { workflowIdFor } from '../domain/lifecycle.js';
 import { setTtlUpdate } from '../workflows/messages.js';
 import { CommandError } from './commandError.js';
-import { type Actor, authorize, type CommandDeps } from './jobCommands.js';
+import { type Actor, authorize, type CommandDeps, UPDATE_WAIT_MS } from './jobCommands.js';
 
 /**
  * A live environment's time to live, changed while it runs: an Update of the
  * job's workflow, which refuses (saying why) what its state does not allow
  * and reschedules the destroy and its warnings. `null` takes the TTL away.
  */
-const UPDATE_WAIT_MS = 20_000;
 /** gRPC's status code for a call past its deadline. */
 const GRPC_DEADLINE_EXCEEDED = 4;
 
@@ -33,7 +32,7 @@ export async function setJobTtl(deps: CommandDeps, jobId: string, ttlHours: numb
   const handle = deps.temporal.workflow.getHandle(job.workflow_id ?? workflowIdFor(jobId));
   try {
     // An Update waits for a worker to take it: bounded, so a request does not hang while none is up.
-    await deps.temporal.withDeadline(Date.now() + UPDATE_WAIT_MS, () =>
+    await deps.temporal.withDeadline(Date.now() + (deps.updateWaitMs ?? UPDATE_WAIT_MS), () =>
       handle.executeUpdate(setTtlUpdate, { args: [{ by: actor.user, ttlHours }] }),
     );
   } catch (err) {
@@ -43,7 +42,10 @@ export async function setJobTtl(deps: CommandDeps, jobId: string, ttlHours: numb
     }
     if (err instanceof WorkflowNotFoundError) throw new CommandError('conflict', `job ${jobId} has no running workflow`);
     if ((err as { code?: number }).code === GRPC_DEADLINE_EXCEEDED || /deadline/i.test((err as Error).message)) {
-      throw new CommandError('unavailable', `no worker took the change within ${UPDATE_WAIT_MS / 1000} s; try again shortly`);
+      throw new CommandError(
+        'unavailable',
+        `no worker took the change within ${(deps.updateWaitMs ?? UPDATE_WAIT_MS) / 1000} s; try again shortly`,
+      );
     }
     throw new CommandError('unavailable', `could not reach Temporal: ${(err as Error).message}`);
   }

@@ -11,7 +11,7 @@ import { approveSignal, cancelSignal, rejectSignal, reviseUpdate } from '../work
 import { getTeam } from '../db/teams.js';
 import { CommandError } from './commandError.js';
 import { teamPolicyOf } from './teamPlacement.js';
-import { type Actor, authorize, type CommandDeps, type SignalArgs } from './jobCommands.js';
+import { type Actor, authorize, type CommandDeps, type SignalArgs, UPDATE_WAIT_MS } from './jobCommands.js';
 
 /**
  * Changes to a live environment: each one a revision, asked of the job's
@@ -20,7 +20,6 @@ import { type Actor, authorize, type CommandDeps, type SignalArgs } from './jobC
  * and brings the instance to the new spec.
  */
 
-const UPDATE_WAIT_MS = 20_000;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
 export function changeableOf(spec: PublicJobSpec): ChangeableSpec {
@@ -81,7 +80,7 @@ export async function requestRevision(
   const handle = deps.temporal.workflow.getHandle(job.workflow_id ?? workflowIdFor(jobId));
   let number: number;
   try {
-    const result = await deps.temporal.withDeadline(Date.now() + UPDATE_WAIT_MS, () =>
+    const result = await deps.temporal.withDeadline(Date.now() + (deps.updateWaitMs ?? UPDATE_WAIT_MS), () =>
       handle.executeUpdate(reviseUpdate, {
         updateId: revisionId,
         args: [
@@ -99,7 +98,7 @@ export async function requestRevision(
     );
     number = result.revision;
   } catch (err) {
-    throw updateError(err, jobId);
+    throw updateError(err, jobId, deps.updateWaitMs ?? UPDATE_WAIT_MS);
   }
   await recordAudit(deps.db, {
     actor,
@@ -110,14 +109,14 @@ export async function requestRevision(
   return { job: (await getJob(deps.db, jobId))!, revision: (await getRevision(deps.db, jobId, number))! };
 }
 
-function updateError(err: unknown, jobId: string): CommandError {
+function updateError(err: unknown, jobId: string, waitMs: number): CommandError {
   if (err instanceof WorkflowUpdateFailedError) {
     const reason = (err.cause as Error | undefined)?.message ?? err.message;
     return new CommandError('conflict', `cannot change job ${jobId}: ${reason}`);
   }
   if (err instanceof WorkflowNotFoundError) return new CommandError('conflict', `job ${jobId} has no running workflow`);
   if ((err as { code?: number }).code === GRPC_DEADLINE_EXCEEDED || /deadline/i.test((err as Error).message)) {
-    return new CommandError('unavailable', `no worker took the change within ${UPDATE_WAIT_MS / 1000} s; try again shortly`);
+    return new CommandError('unavailable', `no worker took the change within ${waitMs / 1000} s; try again shortly`);
   }
   return new CommandError('unavailable', `could not reach Temporal: ${(err as Error).message}`);
 }

@@ -43,7 +43,9 @@ async function runs(workflowId: string) {
 
 describe('a long wait continues as new', () => {
   it('carries the job across runs without losing an Update, a status or the destroy', { timeout: 180_000 }, async () => {
-    const commands = { ...stack.commands, historyBound: 40 };
+    // Dozens of Updates across switches on a 2-core CI machine under load: a minute, not 20 s, before
+    // "try again" (what is tested is that none is lost, not how fast a loaded machine takes them).
+    const commands = { ...stack.commands, historyBound: 40, updateWaitMs: 60_000 };
     const spec = sampleSpec({ name: 'can-job', options: { requireApproval: false, ttlHours: 100 } });
     const job = await createJob(commands, spec, actor);
     await startJob(commands, job.id, spec, actor);
@@ -88,7 +90,9 @@ describe('a long wait continues as new', () => {
   });
 
   it('runs a revision asked at a switch, and the next run holds the revised spec', { timeout: 180_000 }, async () => {
-    const commands = { ...stack.commands, historyBound: 40 };
+    // Dozens of Updates across switches on a 2-core CI machine under load: a minute, not 20 s, before
+    // "try again" (what is tested is that none is lost, not how fast a loaded machine takes them).
+    const commands = { ...stack.commands, historyBound: 40, updateWaitMs: 60_000 };
     const spec = sampleSpec({ name: 'can-revision', options: { requireApproval: false, ttlHours: 100 } });
     const job = await createJob(commands, spec, actor);
     await startJob(commands, job.id, spec, actor);
