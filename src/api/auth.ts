@@ -210,7 +210,8 @@ export class Authenticator {
    */
   csrfToken(binding: string): string {
     if (!binding.startsWith('basic:')) return csrfTokenFor(this.settings.secretKey, binding);
-    const expires = Math.floor(this.now().getTime() / 1000) + BASIC_CSRF_SECONDS;
+    // Whole hours, so pages and scripts get the same token for an hour rather than a new one each second.
+    const expires = Math.ceil((this.now().getTime() / 1000 + BASIC_CSRF_SECONDS) / 3600) * 3600;
     return `${expires}.${csrfTokenFor(this.settings.secretKey, `${binding}|${expires}`)}`;
   }
 
@@ -219,7 +220,7 @@ export class Authenticator {
     if (!binding.startsWith('basic:')) return safeEqual(token, csrfTokenFor(this.settings.secretKey, binding));
     const [expires, mac] = token.split('.', 2);
     const left = Number(expires) - this.now().getTime() / 1000;
-    if (!/^\d{1,12}$/.test(expires ?? '') || !mac || left <= 0 || left > BASIC_CSRF_SECONDS) return false;
+    if (!/^\d{1,12}$/.test(expires ?? '') || !mac || left <= 0 || left > BASIC_CSRF_SECONDS + 3600) return false;
     return safeEqual(mac, csrfTokenFor(this.settings.secretKey, `${binding}|${expires}`));
   }
 
