@@ -71,8 +71,19 @@ export async function startServiceProcesses(opts: ServiceOptions = {}): Promise<
   const databaseUrl = opts.databaseUrl ?? `sqlite:${path.join(dir, 'app.db')}`;
   const temporalPorts = { port: await freePort(), uiPort: await freePort() };
   const cliPath = inject('temporalCliPath');
-  const startTemporal = () =>
-    startDevServer({ cliPath, ...temporalPorts, dbFile: path.join(dir, 'temporal.db'), startTimeoutMs: 60_000 });
+  const startTemporal = async (): Promise<DevServer> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startDevServer({ cliPath, ...temporalPorts, dbFile: path.join(dir, 'temporal.db'), startTimeoutMs: 60_000 });
+      } catch (err) {
+        // A port free when picked (or free before a restart's downtime) may be taken meanwhile by any
+        // process on the machine. The gRPC port is what web and workers dial, so it stays; the UI's moves.
+        if (attempt >= 4 || !/address already in use/.test((err as Error).message)) throw err;
+        temporalPorts.uiPort = await freePort();
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  };
 
   const mails: ReceivedMail[] = [];
   const smtp = new SMTPServer({
