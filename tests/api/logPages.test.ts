@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { createApp } from '../../src/api/app.js';
 import { logLineJson } from '../../src/api/jobJson.js';
 import { LOG_PAGE_MAX_BYTES } from '../../src/api/routes/apiLogs.js';
-import { insertJob, updateJob } from '../../src/db/jobs.js';
+import { updateJob } from '../../src/db/jobs.js';
+import { newJobRow } from '../support/jobRows.js';
 import { appendLogLines, listLogLines, type LogLineInput } from '../../src/db/logs.js';
 import { appOverDb } from '../support/appOverDb.js';
 import { createTempDbOf, dbKinds, tempDir, type TempDb } from '../support/tempDb.js';
@@ -31,7 +32,6 @@ describe.each(dbKinds())('logs page on %s', (kind) => {
   let t: TempDb;
   let app: ReturnType<typeof createApp>;
   let closeTemporal: () => Promise<void>;
-  let n = 0;
 
   beforeAll(async () => {
     t = await createTempDbOf(kind);
@@ -47,25 +47,7 @@ describe.each(dbKinds())('logs page on %s', (kind) => {
     await t?.cleanup();
   });
 
-  async function newJob(status: string, hasResources = 0): Promise<string> {
-    n += 1;
-    const id = `jlogs${process.pid}x${n}`;
-    const now = new Date(Date.UTC(2030, 0, 1, 0, 0, n)).toISOString();
-    await insertJob(t.db, {
-      id,
-      name: `logs-${n}`,
-      status,
-      requester_email: 'alice@example.com',
-      region: 'us-east-1',
-      instance_type: 't3.micro',
-      auth_method: 'assume_role',
-      spec_json: '{}',
-      has_resources: hasResources,
-      created_at: now,
-      updated_at: now,
-    });
-    return id;
-  }
+  const newJob = (status: string, hasResources = 0) => newJobRow(t.db, { status, hasResources, prefix: 'jlogs' });
 
   let lineNo = 0;
   async function append(jobId: string, count: number, text = (i: number) => `line ${i}`): Promise<void> {

@@ -6,7 +6,7 @@ import { updateJob } from '../../src/db/jobs.js';
 import { appendLogLines, type LogLineInput } from '../../src/db/logs.js';
 import { appOverDb } from '../support/appOverDb.js';
 import { createTempDb, tempDir } from '../support/tempDb.js';
-import { newJob } from './support/jobRows.js';
+import { newJobRow } from '../support/jobRows.js';
 
 /**
  * GET /api/jobs/{id}/logs?after=N&limit=M as a client pages through it:
@@ -109,7 +109,7 @@ describe('log page cursor (property)', () => {
         fc.integer({ min: 1, max: 8 }),
         fc.array(delivery, { maxLength: 6 }),
         async (first, limit, later) => {
-          const jobId = await newJob(t.db);
+          const jobId = await newJobRow(t.db, { prefix: 'jprop' });
           const log = appender(jobId);
           await log.deliver({ redeliver: false, lines: first });
           const seen = await follow(

@@ -5,7 +5,7 @@ import { listLogLines } from '../../src/db/logs.js';
 import { REDACTED, redactLine, redactorFor } from '../../src/domain/redact.js';
 import { createTempDb } from '../support/tempDb.js';
 import { awkwardChar, userText } from './arbitraries/text.js';
-import { newJob } from './support/jobRows.js';
+import { newJobRow } from '../support/jobRows.js';
 
 /**
  * What a user depends on: a secret the job registered never reaches the
@@ -208,7 +208,7 @@ describe('redaction (property)', () => {
             // The secret starts before the cut and ends after it.
             const cutInto = 1 + (into % (s.length - 1));
             const line = `${'x'.repeat(Math.max(0, maxLineLength - cutInto))}${s}${rest}`;
-            const jobId = await newJob(t.db);
+            const jobId = await newJobRow(t.db, { prefix: 'jprop' });
             const sink = new LogSink({ db: t.db, jobId, step: 'apply', attempt: 1, secrets: [s], maxLineLength });
             sink.write('stdout', line);
             await sink.close();
