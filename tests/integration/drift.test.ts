@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { getJob } from '../../src/db/jobs.js';
@@ -71,6 +72,14 @@ describe('drift of a live environment', () => {
     ).toMatch(/created|updated/);
     const described = await stack.client.schedule.getHandle(DRIFT_SCHEDULE_ID).describe();
     expect(described.spec.intervals?.[0]?.every).toBe(6 * 3_600_000);
+    // Temporal's time-skipping test server has no Schedules, so the timing is read from the real
+    // server's own plan rather than waited for: its next passes come every 6 h, and a pass still
+    // running when the next is due makes that one skip rather than pile up.
+    const next = described.info.nextActionTimes.map((d) => d.getTime());
+    expect(next.length).toBeGreaterThanOrEqual(2);
+    expect(next[0]! - Date.now()).toBeLessThanOrEqual(6 * 3_600_000);
+    for (let i = 1; i < next.length; i++) expect(next[i]! - next[i - 1]!).toBe(6 * 3_600_000);
+    expect(described.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
     // Set again with the same settings: the one schedule is updated, not doubled.
     expect(await ensureDriftSchedule(stack.client, { interval: '6h', concurrency: 2, taskQueue: stack.worker.taskQueue })).toBe(
       'updated',
