@@ -6,6 +6,7 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -62,6 +63,8 @@ export interface CarriedState {
 }
 
 const DEFAULT_HISTORY_BOUND = 10_000;
+/** Patch: a destroy that arrives while a waiting run finishes its handlers before switching is kept. */
+const DESTROY_BEFORE_SWITCH = 'destroy-before-switch';
 
 export interface ProvisionJobResult {
   status: JobStatus;
@@ -349,6 +352,9 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
     await condition(allHandlersFinished);
     // A revision an Update took meanwhile runs in this run first: the next run is never told of it.
     if (changes.pending) return;
+    // So does a destroy that came while the handlers finished: the carried state has no place for it,
+    // and runs from before this check switched without it (the destroy was lost).
+    if (destroyRequested && patched(DESTROY_BEFORE_SWITCH)) return;
     const destroyAtMs = life.destroyAtMs;
     const state: CarriedState = {
       status: progress.status === 'failed' ? 'failed' : 'succeeded',

@@ -5,13 +5,14 @@ import { encodeHistory, HISTORIES_DIR } from '../support/histories.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { setJobTtl } from '../../src/api/jobTtl.js';
 import { getJob } from '../../src/db/jobs.js';
-import { progressQuery, reviseUpdate } from '../../src/workflows/messages.js';
+import { destroySignal, progressQuery, reviseUpdate, setTtlUpdate } from '../../src/workflows/messages.js';
 import { requestRevision } from '../../src/api/revisionCommands.js';
 import { getRevision } from '../../src/db/revisions.js';
 import { createSpecChangeSchema } from '../../src/domain/specChange.js';
 import { sampleSpec, testActor, testPolicy, waitForStatus } from '../support/jobs.js';
 import { waitFor } from '../support/processes.js';
 import { startSandboxStack, type SandboxStack } from '../support/stack.js';
+import { uniqueQueue } from '../support/worker.js';
 
 /**
  * A job whose environment waits long enough for its history to grow
@@ -138,5 +139,72 @@ describe('a long wait continues as new', () => {
     expect(row.status).toBe('succeeded');
     await signalJob(commands, job.id, 'destroy', actor);
     expect((await waitForStatus(stack.temp.db, job.id, ['destroyed', 'failed'])).status).toBe('destroyed');
+  });
+  it('keeps a destroy that arrives while the run waits for an Update to finish before switching', {
+    timeout: 180_000,
+  }, async () => {
+    // The TTL Updates' writes (local activities) are held at a gate the test opens, so the
+    // order is certain: Update A done (the run decides to switch), Update B still writing,
+    // then the destroy, then B done. The switch must not take the destroy's place.
+    let armed = false;
+    const held: Array<{ release: () => void }> = [];
+    const worker = await stack.startWorker({
+      taskQueue: uniqueQueue('can-gate'),
+      wrapActivities: (real) => ({
+        ...real,
+        async recordJob(input: Parameters<typeof real.recordJob>[0]) {
+          if (armed && input.status === undefined && input.destroyAt !== undefined) {
+            await new Promise<void>((release) => held.push({ release }));
+          }
+          return real.recordJob(input);
+        },
+      }),
+    });
+    const commands = { ...stack.commandsFor(worker.taskQueue), historyBound: 12 };
+    const spec = sampleSpec({ name: 'can-destroy', options: { requireApproval: false, ttlHours: 100 } });
+    const job = await createJob(commands, spec, actor);
+    await startJob(commands, job.id, spec, actor);
+    await waitForStatus(stack.temp.db, job.id, ['succeeded']);
+    const workflowId = `job-${job.id}`;
+    await waitFor('a continued run', async () => (await runs(workflowId)).some((r) => r.status === 'CONTINUED_AS_NEW'), 30_000);
+    const handle = stack.client.workflow.getHandle(workflowId);
+    const runsBefore = (await runs(workflowId)).length;
+
+    armed = true;
+    const updateA = handle.executeUpdate(setTtlUpdate, { args: [{ ttlHours: 50, by: 'can-tester' }] });
+    await waitFor('update A writing', async () => held.length === 1, 30_000);
+    const updateB = handle.executeUpdate(setTtlUpdate, { args: [{ ttlHours: 60, by: 'can-tester' }] });
+    await waitFor('update B writing', async () => held.length === 2, 30_000);
+    held[0]!.release();
+    await updateA;
+    await handle.signal(destroySignal, { by: 'can-tester' });
+    // The destroy is in the run's history and a workflow task has delivered it: only then B ends.
+    await waitFor(
+      'the destroy delivered',
+      async () => {
+        const events = (await handle.fetchHistory()).events ?? [];
+        const signaled = events.findIndex((e) => e.workflowExecutionSignaledEventAttributes);
+        return signaled >= 0 && events.slice(signaled).some((e) => e.workflowTaskStartedEventAttributes);
+      },
+      30_000,
+      200,
+    );
+    held[1]!.release();
+    await updateB;
+    armed = false;
+
+    expect((await waitForStatus(stack.temp.db, job.id, ['destroyed', 'failed'], 60_000)).status).toBe('destroyed');
+    expect(await handle.result()).toEqual({ status: 'destroyed' });
+    // The run that took the destroy is the one that destroyed: no switch in between.
+    expect((await runs(workflowId)).length).toBe(runsBefore);
+    // `UPDATE_HISTORIES=1 npx vitest run tests/integration/continueAsNew.test.ts -t "keeps a destroy"`
+    // records that run (the destroy-before-switch path) for the replay test.
+    if (process.env.UPDATE_HISTORIES) {
+      fs.writeFileSync(
+        path.join(HISTORIES_DIR, 'provision-carried-destroy-before-switch-v4.binpb'),
+        encodeHistory(await handle.fetchHistory()),
+      );
+    }
+    await worker.stop();
   });
 });

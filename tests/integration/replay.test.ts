@@ -34,6 +34,7 @@ describe('workflow replay', () => {
         'provision-carried-run-v3.binpb',
         'revision-awaiting-approval-v4.binpb',
         'revision-applied-v4.binpb',
+        'provision-carried-destroy-before-switch-v4.binpb',
       ]),
     );
   });
