@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { validator } from 'hono/validator';
@@ -9,12 +8,12 @@ import { apiValidators, parseOr } from '../apiInput.js';
 import { apiRoutes, lastEventIdHeader, subPath } from '../apiRoutes.js';
 import { logLineJson } from '../jobJson.js';
 import { ifNoneMatchHits, LogPageCache } from '../logPageCache.js';
-import { getJob, hasRunningStep } from '../../db/jobs.js';
+import { getJob } from '../../db/jobs.js';
 import { listLogLines, logPageJson } from '../../db/logs.js';
-import { latestRevision } from '../../db/revisions.js';
 import type { JobRow } from '../../db/schema.js';
-import { allowedActions, FINAL_STATUSES, isActive, revisionInProgress, type JobStatus } from '../../domain/lifecycle.js';
+import { allowedActions, FINAL_STATUSES, type JobStatus } from '../../domain/lifecycle.js';
 import { StreamSlots } from '../streamSlots.js';
+import { LogFeeds } from '../logFeed.js';
 
 /** A job's log through the API: pages (settled ones cached, with ETags) and a live stream (SSE, resumable). */
 
@@ -25,6 +24,9 @@ export const SSE = {
   /** One write's lines stop here (past the first): a batch of 16 KB lines would otherwise be 16 MB at once. */
   maxBatchBytes: 1024 * 1024,
   retryMs: 2000,
+  /** The newest lines a job's feed keeps for its streams (see logFeed.ts), and at most their bytes. */
+  feedLines: 5000,
+  feedBytes: 2 * 1024 * 1024,
   /** How long a job must stay settled, with no new line, before its stream ends: the email step's lines come just after the status. */
   settleMs: 2000,
   /** What a caller refused a stream (too many open) is told to wait. */
@@ -43,18 +45,6 @@ function isFinal(job: JobRow): boolean {
 }
 
 /**
- * Whether nothing is happening to the job now: not running, no step and no
- * revision in progress. A stream ends there rather than stay open for days on
- * a live environment; the job page follows the job and streams again once an
- * action (destroy, a change) starts something.
- */
-async function isSettled(db: RouteDeps['db'], job: JobRow): Promise<boolean> {
-  if (job.status === 'draft' || isActive(job.status as JobStatus)) return false;
-  if (await hasRunningStep(db, job.id)) return false;
-  return !revisionInProgress((await latestRevision(db, job.id))?.state);
-}
-
-/**
  * Settled log pages kept in memory per web process (see logPageCache.ts); a
  * few dozen 1,000-line pages, a small part of the web's memory.
  */
@@ -70,6 +60,8 @@ export function apiLogsApp(deps: RouteDeps) {
   const R = apiRoutes(deps.specSchema, deps.changeSchema);
   const { idParam, query } = apiValidators(R);
   const logPages = new LogPageCache({ maxBytes: LOG_PAGE_CACHE_BYTES });
+  // SSE itself: its figures are read at each use (tests lower them).
+  const feeds = new LogFeeds(db, SSE);
   const streams = new StreamSlots({
     perPrincipal: deps.config.LOG_STREAMS_PER_PRINCIPAL,
     total: deps.config.LOG_STREAMS_TOTAL,
@@ -124,21 +116,29 @@ export function apiLogsApp(deps: RouteDeps) {
         const message = `${slot.refused}; retry later, or read the log in pages meanwhile`;
         return c.json(errorBody('unavailable', message), 503, { 'Retry-After': String(SSE.retryAfterSeconds) });
       }
+      const watching = feeds.subscribe(job.id);
+      const { feed } = watching;
       return streamSSE(c, async (stream) => {
         const stop = new AbortController();
-        stream.onAbort(() => {
+        const release = () => {
           slot.release();
+          watching.release();
+        };
+        stream.onAbort(() => {
+          release();
           stop.abort();
         });
         c.req.raw.signal.addEventListener('abort', () => stop.abort(), { once: true });
         let lastState = '';
         let lastWrite = Date.now();
-        let settledSince: number | null = null;
         let first = true;
         try {
+          await feed.ready;
           while (!stop.signal.aborted) {
-            // Status first, lines second: a job final before the read has stored its last line.
-            const current = await getJob(db, job.id);
+            const seen = feed.currentVersion;
+            if (feed.error) throw feed.error;
+            // The job as of the feed's last poll, whose lines were all stored before it was read.
+            const current = feed.job;
             if (!current) break;
             const state = `${current.status}|${current.step ?? ''}`;
             if (state !== lastState) {
@@ -155,19 +155,18 @@ export function apiLogsApp(deps: RouteDeps) {
               first = false;
               lastWrite = Date.now();
             }
-            const lines = await listLogLines(db, job.id, { afterSeq: after, limit: SSE.batch });
+            // Behind what the feed keeps: from the database, as a stream of its own would.
+            const lines =
+              feed.linesAfter(after, SSE.batch) ?? (await listLogLines(db, job.id, { afterSeq: after, limit: SSE.batch }));
             if (lines.length > 0) {
               // One write per batch (bounded in bytes); JSON.stringify leaves no raw newline to split a data field.
               const { text, sent } = sseBatch(lines);
               await stream.write(text);
               after = lines[sent - 1].seq;
               lastWrite = Date.now();
-              settledSince = null;
-              if (sent < lines.length || lines.length === SSE.batch) continue;
+              continue;
             }
-            if (!(await isSettled(db, current))) settledSince = null;
-            else if (settledSince === null) settledSince = Date.now();
-            else if (Date.now() - settledSince >= SSE.settleMs) {
+            if (after >= feed.tailSeq && feed.settledSince !== null && Date.now() - feed.settledSince >= SSE.settleMs) {
               await stream.writeSSE({
                 event: 'end',
                 data: JSON.stringify({ status: current.status, lastSeq: after, final: isFinal(current) }),
@@ -178,7 +177,7 @@ export function apiLogsApp(deps: RouteDeps) {
               await stream.write(': heartbeat\n\n');
               lastWrite = Date.now();
             }
-            await sleep(SSE.pollMs, undefined, { signal: stop.signal }).catch(() => undefined);
+            await feed.changed(seen, SSE.heartbeatMs, stop.signal);
           }
         } catch (err) {
           console.error(`[api] log stream of job ${job.id} failed:`, err);
@@ -187,7 +186,7 @@ export function apiLogsApp(deps: RouteDeps) {
             data: JSON.stringify({ message: 'the log stream failed; reconnect to resume' }),
           });
         } finally {
-          slot.release();
+          release();
         }
       });
     },
