@@ -1,11 +1,13 @@
 import path from 'node:path';
 import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SECRET_RULES, weakSecretProblem } from './security/secretStrength.js';
 import { parse as parseDotenv } from 'dotenv';
 import { AWS_REGIONS, isInstanceType } from './domain/allowlists.js';
 import { DEFAULT_INFRA_RETRY_HOURS } from './domain/failures.js';
+import { terraformSlotsFor } from './domain/terraformCapacity.js';
 import type { JobSpecPolicy } from './domain/jobSpec.js';
 import { oidcConfigShape, oidcSettings, type OidcSettings } from './oidcConfig.js';
 import { temporalConnectionSettings, temporalConnectionShape, type TemporalConnectionSettings } from './temporalConfig.js';
@@ -261,6 +263,16 @@ export const configSchema = z.object({
     .int()
     .refine((n) => n === 0 || n >= 2, 'must be 0 (no cache) or at least 2')
     .default(DEFAULT_MAX_CACHED_WORKFLOWS),
+  /**
+   * Terraform runs one worker process runs at once (its own slots, apart from the quick steps,
+   * which never wait behind them). Default: sized from the memory the worker may use.
+   */
+  TERRAFORM_MAX_CONCURRENT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(() => terraformSlotsFor(availableMemoryBytes())),
   /** Where the workflow bundle is cached (built on first start, or by `npm run bundle-workflows`). */
   WORKFLOW_BUNDLE_CACHE_DIR: z.string().min(1).optional(),
   /** Port of the worker's Prometheus endpoint for the Temporal SDK's metrics; unset or 0: off. */
@@ -447,6 +459,16 @@ export function durationSeconds(value: string): number {
   const m = /^(\d+)(s|m|h|d)$/.exec(value);
   if (!m) return 0;
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/**
+ * The memory this process may use: the machine's, or its container's limit when lower
+ * (os.totalmem() sees the host's memory inside a container; an unlimited cgroup reports 2^64).
+ */
+export function availableMemoryBytes(): number {
+  const limit = process.constrainedMemory?.() ?? 0;
+  const total = os.totalmem();
+  return limit > 0 && limit < total ? limit : total;
 }
 
 /** Only this machine can reach a listener on these. */

@@ -13,6 +13,8 @@ export interface JobJson {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** GET /api/jobs/:id only: the step scheduled that no worker has taken yet. */
+  waitingForWorker?: { step: string; terraform: boolean; since: string } | null;
 }
 
 export interface StepJson {

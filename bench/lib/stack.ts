@@ -104,6 +104,8 @@ export interface AppOptions {
   worker?: boolean;
   /** An already prepared (seeded) data directory. */
   dataDir?: string;
+  /** More environment for both processes (set last), e.g. TERRAFORM_MAX_CONCURRENT. */
+  env?: Record<string, string>;
 }
 
 export interface App {
@@ -153,6 +155,7 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
     ...(opts.extraVars ? { TERRAFORM_EXTRA_VARS_JSON: JSON.stringify(opts.extraVars) } : {}),
     BENCH_LOOP_PROBE_DIR: probeDir,
     NODE_OPTIONS: `--import=${LOOP_PROBE}`,
+    ...opts.env,
   });
   // What `npm run web` / `npm run worker` run (node, its flags, the compiled entry point), so the figures are those of a production start.
   const nodeArgs = (service: 'web' | 'worker') => [

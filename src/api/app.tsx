@@ -70,6 +70,7 @@ export function createApp(deps: AppDeps) {
     approvalTimeoutMs: config.APPROVAL_TIMEOUT_HOURS * 3_600_000,
     infraRetryBudgetMs: config.STEP_INFRA_RETRY_HOURS * 3_600_000,
     teamAccountsOnly: config.TEAM_ACCOUNTS_ONLY,
+    publicBaseUrl: config.publicBaseUrl,
   };
   const routeDeps: RouteDeps = {
     ...deps,

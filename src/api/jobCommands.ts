@@ -11,6 +11,7 @@ import { decide, type JobPermission, type Subject } from '../domain/permissions.
 import { CommandError } from './commandError.js';
 import { checkTeamRoom, placeJob } from './teamPlacement.js';
 import { signalRevision } from './revisionCommands.js';
+import { jobWorkflowStartOptions } from './jobWorkflowStart.js';
 
 /** The job commands' error (one class for every command of the web layer). */
 export { CommandError as JobCommandError } from './commandError.js';
@@ -35,6 +36,8 @@ export interface CommandDeps {
   historyBound?: number;
   /** How long an Update (TTL, revision) waits for a worker to take it; unset: UPDATE_WAIT_MS (tests on a loaded machine set more). */
   updateWaitMs?: number;
+  /** PUBLIC_BASE_URL: a job's workflow links to its page in the Temporal UI; unset: no link. */
+  publicBaseUrl?: string;
 }
 
 /** An Update waits this long for a worker before the request answers "try again shortly". */
@@ -142,6 +145,7 @@ export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec |
       taskQueue: deps.taskQueue,
       args: [input],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      ...jobWorkflowStartOptions(job, fullSpec, { status: 'running', publicBaseUrl: deps.publicBaseUrl }),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -247,6 +251,7 @@ async function destroyWithNewRun(deps: CommandDeps, job: JobRow, actor: Actor): 
       args: [input],
       // The earlier run is closed: this one takes over its id, so the job's links and signals stay the same.
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      ...jobWorkflowStartOptions(job, spec, { status: 'destroying', mode: 'destroy', publicBaseUrl: deps.publicBaseUrl }),
     });
   } catch (err) {
     await transitionJob(deps.db, job.id, ['destroying'], { status: job.status, error: job.error });

@@ -55,6 +55,22 @@ export const jobJsonSchema = z.object({
     ui: z.string().describe('the job page'),
     temporal: z.string().nullable().describe("the workflow in Temporal's Web UI, once started"),
   }),
+  waitingForWorker: z
+    .object({
+      step: z.string().describe('the step that waits: init, plan, apply, output, destroy, verify, …'),
+      terraform: z
+        .boolean()
+        .describe(
+          "true: a Terraform step, queued until a worker has a free Terraform slot (the workers' TERRAFORM_MAX_CONCURRENT)",
+        ),
+      since: isoTime.describe('when the step was scheduled'),
+    })
+    .nullable()
+    .optional()
+    .describe(
+      "GET /api/jobs/{id} only: the job's step that Temporal has scheduled and no worker has taken yet (every worker's " +
+        'Terraform slots are busy, or no worker runs); null when no step waits, or when Temporal could not be asked',
+    ),
 });
 export type JobJson = z.infer<typeof jobJsonSchema>;
 

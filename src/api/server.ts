@@ -7,6 +7,7 @@ import { configureLogging, getLogger } from '../observability/logger.js';
 import { startReconciler } from '../reconciler/reconciler.js';
 import { notifierFromConfig } from '../notifications/notifier.js';
 import { ensureDriftSchedule } from '../temporal/driftSchedule.js';
+import { registerInBackground } from '../temporal/searchAttributeRegistration.js';
 import type { Client } from '@temporalio/client';
 
 /** How long in-flight requests may run after the web server is asked to stop. */
@@ -34,6 +35,8 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
         })
       : undefined;
   const schedule = keepDriftScheduleSet(client, config);
+  // The web starts jobs with search attributes: a web deployed before any worker registers them too.
+  const attributes = registerInBackground(connection, config.TEMPORAL_NAMESPACE, getLogger('search-attributes'));
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
   });
@@ -54,6 +57,7 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
       })
         .then(() => reconciler?.stop())
         .then(() => schedule.stop())
+        .then(() => attributes.stop())
         .finally(() => connection.close().catch(() => undefined)),
   };
 }

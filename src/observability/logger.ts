@@ -77,12 +77,16 @@ export function jobIdOfWorkflow(workflowId: string | undefined): string | undefi
   return workflowId?.startsWith('job-') ? workflowId.slice('job-'.length) : undefined;
 }
 
+/** Warnings of the SDK about what the service does on purpose (logged as info): the Terraform worker runs activities only. */
+export const EXPECTED_SDK_WARNINGS: ReadonlySet<string> = new Set(['No workflows registered, not polling for workflow tasks']);
+
 /**
  * The Temporal SDK's logger interface over pino: the SDK's own lines about a
  * workflow or activity carry its workflowId, and from it the jobId.
  */
 export function temporalSdkLogger() {
   const log = (level: 'trace' | 'debug' | 'info' | 'warn' | 'error', message: string, meta?: Record<string, unknown>) => {
+    if (level === 'warn' && EXPECTED_SDK_WARNINGS.has(message)) level = 'info';
     const logger = root.child({ component: 'temporal-sdk' });
     const fields: Record<string, unknown> = { ...(meta ?? {}) };
     const jobId = jobIdOfWorkflow(typeof fields.workflowId === 'string' ? fields.workflowId : undefined);

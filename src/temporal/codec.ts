@@ -59,6 +59,23 @@ export interface CodecOptions {
 export const UNENCRYPTED_REFUSED =
   'an unencrypted payload was refused: every payload the service sends is encrypted with its key, so this one came from elsewhere (PAYLOAD_ENCRYPTION_KEYS)';
 
+/**
+ * The one payload the Temporal server writes itself: the details of an activity cancelled
+ * before any worker started it (a step still queued for a Terraform slot when its job is
+ * cancelled). Refusing it would leave the workflow unable to take in its own cancel. A fixed
+ * string, so letting it through cannot start or steer anything.
+ */
+const SERVER_WRITTEN = { encoding: 'json/plain', data: '"ACTIVITY_ID_NOT_STARTED"' };
+
+function isServerWritten(payload: Payload): boolean {
+  const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+  return (
+    encoding !== undefined &&
+    Buffer.from(encoding).toString() === SERVER_WRITTEN.encoding &&
+    Buffer.from(payload.data ?? []).toString() === SERVER_WRITTEN.data
+  );
+}
+
 export class EncryptionCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
   private readonly active: EncryptionKey;
@@ -92,7 +109,7 @@ export class EncryptionCodec implements PayloadCodec {
     return payloads.map((payload) => {
       const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
       if (!encoding || Buffer.from(encoding).toString() !== ENCODING) {
-        if (this.opts.refuseUnencrypted) throw new CodecError(UNENCRYPTED_REFUSED);
+        if (this.opts.refuseUnencrypted && !isServerWritten(payload)) throw new CodecError(UNENCRYPTED_REFUSED);
         return payload;
       }
       const keyId = Buffer.from(payload.metadata?.[METADATA_KEY_ID] ?? []).toString();

@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TEMPORAL_UI_PATH } from '../config.js';
+import { devServerSearchAttributeArgs, type WantedAttributes } from './searchAttributeRegistration.js';
 
 export interface DevServerOptions {
   cliPath: string;
@@ -20,6 +21,11 @@ export interface DevServerOptions {
   codecEndpoint?: string;
   /** The path the UI serves under (`/temporal` behind the web app's proxy); default `/`. */
   uiPublicPath?: string;
+  /**
+   * Registered when the server creates its database (an existing `dbFile` keeps what it has:
+   * the workers add what is missing); default the service's own.
+   */
+  searchAttributes?: WantedAttributes;
   log?: (line: string) => void;
 }
 
@@ -92,6 +98,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     '--log-level',
     'warn',
   ];
+  args.push(...devServerSearchAttributeArgs(opts.searchAttributes));
   if (opts.codecEndpoint) args.push('--ui-codec-endpoint', opts.codecEndpoint);
   if (opts.uiPublicPath) args.push('--ui-public-path', opts.uiPublicPath);
   if (opts.dbFile) {

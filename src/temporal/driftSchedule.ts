@@ -40,6 +40,7 @@ export async function ensureDriftSchedule(
     taskQueue: s.taskQueue,
     args,
     workflowExecutionTimeout: `${Math.max(seconds, 3600)}s`,
+    staticSummary: `drift check of every live environment (every ${s.interval})`,
   };
   const spec = { intervals: [{ every: `${seconds}s` }] };
   try {

@@ -24,9 +24,16 @@ async function main() {
         isRunning: () => running.worker.getState() === 'RUNNING',
       })
     : undefined;
+  const terraformQueue = running.worker.terraform.options.taskQueue;
   log.info(
-    { taskQueue: config.TEMPORAL_TASK_QUEUE, temporalAddress: config.temporalAddress },
-    `worker polling task queue "${config.TEMPORAL_TASK_QUEUE}" on ${config.temporalAddress}`,
+    {
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      terraformTaskQueue: terraformQueue,
+      terraformMaxConcurrent: config.TERRAFORM_MAX_CONCURRENT,
+      temporalAddress: config.temporalAddress,
+    },
+    `worker polling task queue "${config.TEMPORAL_TASK_QUEUE}" on ${config.temporalAddress}, ` +
+      `and "${terraformQueue}" for Terraform, ${config.TERRAFORM_MAX_CONCURRENT} at a time`,
   );
   await running.done;
   log.info('worker stopped');

@@ -1,12 +1,12 @@
 import { recordWorkerPrincipal } from '../activities/teamAccountCheck.js';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { jobSpecPolicyOf, type Config } from '../config.js';
 import type { Db } from '../db/database.js';
 import { createDataConverter } from '../temporal/dataConverter.js';
 import { temporalConnectionOptions } from '../temporal/connection.js';
 import { notifierFromConfig } from '../notifications/notifier.js';
 import type { ActivityDeps } from '../activities/index.js';
-import { createProvisioningWorker } from './createWorker.js';
+import { createProvisioningWorkers, type ProvisioningWorkers } from './createWorker.js';
 import { ensureWorkflowBundle } from './workflowBundle.js';
 import { getLogger } from '../observability/logger.js';
 
@@ -52,7 +52,8 @@ export function activityDepsFromConfig(config: Config, db: Db): ActivityDeps {
 }
 
 export interface RunningWorker {
-  worker: Worker;
+  /** The workflows and quick steps on TEMPORAL_TASK_QUEUE, and the Terraform steps on its Terraform queue. */
+  worker: ProvisioningWorkers;
   /** Resolves when the worker has stopped (after shutdown()). */
   done: Promise<void>;
   shutdown(): Promise<void>;
@@ -71,9 +72,9 @@ export async function startWorker(config: Config, db: Db): Promise<RunningWorker
     log: getLogger('workflow-bundle'),
   });
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  let worker: Worker;
+  let worker: ProvisioningWorkers;
   try {
-    worker = await createProvisioningWorker({
+    worker = await createProvisioningWorkers({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -82,6 +83,7 @@ export async function startWorker(config: Config, db: Db): Promise<RunningWorker
       workflowBundle: { codePath: bundle.codePath },
       shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
       maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+      terraformMaxConcurrent: config.TERRAFORM_MAX_CONCURRENT,
     });
   } catch (err) {
     await connection.close().catch(() => undefined);
@@ -95,7 +97,7 @@ export async function startWorker(config: Config, db: Db): Promise<RunningWorker
     worker,
     done,
     async shutdown() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      worker.shutdown();
       await done;
     },
   };

@@ -1,6 +1,7 @@
 import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NON_RETRYABLE_TYPES, NOTIFY_MAX_ATTEMPTS } from '../domain/failures.js';
+import { proxyWithTerraformQueue } from './terraformRouting.js';
 
 /**
  * Timeouts and retries, set once per proxy by the kind of work. Attempts are
@@ -47,7 +48,9 @@ export function activityProxies(infraBudgetMs: number) {
 
   // On cancel, wait until the activity has really stopped (Terraform exited, state saved)
   // before the clean-up destroys from that state: never two Terraform runs in one workspace.
-  const terraform = proxyActivities<Activities>({
+  // The steps that run Terraform wait on their own task queue for a worker's Terraform slot
+  // (TERRAFORM_MAX_CONCURRENT); the time waiting counts against the step's budget, not its timeouts.
+  const terraform = proxyWithTerraformQueue<Activities>({
     startToCloseTimeout: '2h',
     scheduleToCloseTimeout: infraBudgetMs,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

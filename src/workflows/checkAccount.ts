@@ -1,5 +1,6 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { ACTIVITY_SUMMARIES_PATCH, summarizedActivity } from './visibility.js';
 
 /**
  * "Test connection" for a team account: on a worker, with the worker's own
@@ -17,5 +18,5 @@ export interface CheckAccountInput {
 }
 
 export async function checkTeamAccount(input: CheckAccountInput) {
-  return check(input);
+  return patched(ACTIVITY_SUMMARIES_PATCH) ? summarizedActivity('checkTeamAccount', check)(input) : check(input);
 }

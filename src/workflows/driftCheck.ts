@@ -1,6 +1,8 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NOTIFY_MAX_ATTEMPTS } from '../domain/failures.js';
+import { proxyWithTerraformQueue } from './terraformRouting.js';
+import { ACTIVITY_SUMMARIES_PATCH, summarizedActivity } from './visibility.js';
 
 /**
  * Every live environment looked at for drift, a few at a time: started by
@@ -8,7 +10,8 @@ import { NOTIFY_MAX_ATTEMPTS } from '../domain/failures.js';
  * on its job and the others go on; a job newly found drifted emails its
  * owner once. Checks change nothing: Reconcile, from the job page, does.
  */
-const { listLiveJobs, checkDrift } = proxyActivities<Activities>({
+const { listLiveJobs, checkDrift } = proxyWithTerraformQueue<Activities>({
+  // checkDrift runs a refresh-only plan: it waits for a worker's Terraform slot like a job's steps.
   startToCloseTimeout: '30m',
   heartbeatTimeout: '30s',
   // A failed check is recorded and tried again at the next interval, not in a loop now.
@@ -34,7 +37,16 @@ export interface DriftCheckResult {
 }
 
 export async function driftCheck(input: DriftCheckInput): Promise<DriftCheckResult> {
-  const jobIds = await listLiveJobs();
+  // Each check names its job in the UI; decided at the start, so a pass begun before replays as it ran.
+  const summaries = patched(ACTIVITY_SUMMARIES_PATCH);
+  const [list, check, mail] = summaries
+    ? [
+        summarizedActivity('listLiveJobs', listLiveJobs),
+        summarizedActivity('checkDrift', checkDrift),
+        summarizedActivity('notify', notify),
+      ]
+    : [listLiveJobs, checkDrift, notify];
+  const jobIds = await list();
   // One time for the whole pass: the emails it sends are named after it, so a retried email is the same one.
   const at = workflowInfo().startTime.getTime();
   const checkedAt = new Date(at).toISOString();
@@ -44,7 +56,7 @@ export async function driftCheck(input: DriftCheckInput): Promise<DriftCheckResu
     while (next < jobIds.length) {
       const jobId = jobIds[next++]!;
       try {
-        const outcome = await checkDrift({ jobId, checkedAt });
+        const outcome = await check({ jobId, checkedAt });
         if (outcome.state === 'skipped') {
           result.skipped++;
           continue;
@@ -53,7 +65,7 @@ export async function driftCheck(input: DriftCheckInput): Promise<DriftCheckResu
         if (outcome.state === 'error') result.errors.push(jobId);
         if (outcome.state === 'drifted') {
           result.drifted.push(jobId);
-          if (outcome.newlyDrifted) await notify({ jobId, event: `drift_${at}` }).catch(() => undefined);
+          if (outcome.newlyDrifted) await mail({ jobId, event: `drift_${at}` }).catch(() => undefined);
         }
       } catch {
         result.errors.push(jobId);

@@ -29,6 +29,7 @@ import {
 import { describeFailure as describe } from './failureText.js';
 import { lifetime } from './lifetime.js';
 import { liveChanges } from './revision.js';
+import { jobVisibility, type JobVisibility } from './visibility.js';
 
 export interface ProvisionJobInput {
   jobId: string;
@@ -81,7 +82,10 @@ const HOUR = 3_600_000;
  * reconciler in the web process).
  */
 export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJobResult> {
-  const acts = activityProxies(input.infraRetryBudgetMs ?? DEFAULT_INFRA_RETRY_HOURS * HOUR);
+  // Before any command: whether this run keeps its search attributes current (a patch).
+  const startStatus = input.carried?.status ?? (input.mode === 'destroy' ? 'destroying' : 'running');
+  const visible = jobVisibility({ jobId: input.jobId, spec: input.spec, status: startStatus });
+  const acts = visible.summarized(activityProxies(input.infraRetryBudgetMs ?? DEFAULT_INFRA_RETRY_HOURS * HOUR));
   // A run that carries on a waiting job starts as what it carries: handlers registered
   // below take Updates buffered for this run at once, and must see the job as it is.
   const carried = input.carried;
@@ -95,11 +99,12 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
     ...(carried?.destroyAt ? { destroyAt: carried.destroyAt } : {}),
   };
   try {
-    return await runJob(input, acts, progress);
+    return await runJob(input, acts, progress, visible);
   } catch (err) {
     if ((err as ApplicationFailure)?.type === JOB_FAILED_TYPE) throw err; // recorded already
     if (err instanceof ContinueAsNew) throw err; // not an ending: the job goes on in the next run
     const error = `the workflow stopped on an unexpected error: ${describe(err)}`;
+    visible.status('failed');
     await CancellationScope.nonCancellable(async () => {
       try {
         await acts.quick.recordJob({ jobId: input.jobId, status: 'failed', error, finishedAt: new Date().toISOString() });
@@ -117,7 +122,12 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
   }
 }
 
-async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress: JobProgress): Promise<ProvisionJobResult> {
+async function runJob(
+  input: ProvisionJobInput,
+  acts: ActivityProxies,
+  progress: JobProgress,
+  visible: JobVisibility,
+): Promise<ProvisionJobResult> {
   const { quick, aws, terraform, readiness, mail } = acts;
   const { jobId, spec } = input;
   const now = () => new Date().toISOString();
@@ -128,7 +138,16 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
   /** A live environment waiting for its destroy: what its TTL and revisions may change. */
   const isLive = () => progress.status === 'succeeded' && !destroyRequested;
   // Before the signal handlers, which may run at once for signals buffered for this run.
-  const changes = liveChanges({ jobId, spec, acts, progress, approvalTimeoutMs: input.approvalTimeoutMs, isLive, describe });
+  const changes = liveChanges({
+    jobId,
+    spec,
+    acts,
+    progress,
+    approvalTimeoutMs: input.approvalTimeoutMs,
+    isLive,
+    describe,
+    onStep: visible.step,
+  });
 
   setHandler(progressQuery, () => progress);
   setHandler(cancelSignal, () => {
@@ -154,6 +173,7 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
 
   const setStatus = async (status: JobStatus, extra: { error?: string | null; finished?: boolean } = {}) => {
     progress.status = status;
+    visible.status(status);
     if (extra.error !== undefined) progress.error = extra.error ?? undefined;
     if (extra.finished) progress.finishedAt = now();
     await quick.recordJob({
@@ -168,6 +188,7 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
   async function step<T>(name: JobStep, run: () => Promise<T>): Promise<T> {
     const record: StepRecord = { step: name, state: 'running', startedAt: now() };
     progress.step = name;
+    visible.step(name);
     progress.steps.push(record);
     try {
       const result = await run();
@@ -247,6 +268,7 @@ async function runJob(input: ProvisionJobInput, acts: ActivityProxies, progress:
   try {
     outcome = await mainScope.run(async () => {
       const identity = await step('verify', () => aws.verifyCredentials({ jobId, spec }));
+      visible.account(identity.accountId);
       const pre = await step('preflight', () => aws.preflight({ jobId, spec, accountId: identity.accountId }));
       await step('render', () => terraform.renderWorkspace({ jobId, spec, amiId: pre.amiId }));
       await step('init', () => terraform.terraformInit({ jobId, spec }));

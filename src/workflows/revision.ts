@@ -22,6 +22,8 @@ export interface RevisionRun {
   /** Cancelled by the cancel signal, or by a destroy asked meanwhile. */
   scope: CancellationScope;
   describe: (err: unknown) => string;
+  /** Told of each step as it starts (the job's JobStep search attribute). */
+  onStep?: (step: JobStep) => void;
 }
 
 export interface RevisionOutcome {
@@ -77,6 +79,7 @@ export async function runRevision(r: RevisionRun): Promise<RevisionOutcome> {
   };
   const step = <T>(name: JobStep, run: () => Promise<T>): Promise<T> => {
     state.step = name;
+    r.onStep?.(name);
     return run();
   };
   const notify = async (outcome: RevisionMail) => {
@@ -187,6 +190,7 @@ export function liveChanges(ctx: {
   approvalTimeoutMs: number;
   isLive: () => boolean;
   describe: (err: unknown) => string;
+  onStep?: (step: JobStep) => void;
 }): LiveChanges {
   const { jobId, progress } = ctx;
   let spec = ctx.spec;
@@ -246,6 +250,7 @@ export function liveChanges(ctx: {
           decision: () => decision,
           scope,
           describe: ctx.describe,
+          onStep: ctx.onStep,
         });
         spec = outcome.spec;
       } finally {

@@ -147,4 +147,38 @@ describe('job page', () => {
     const none = await seedJob(null);
     expect((await get(`/jobs/${none.id}`)).html).toContain('No users CSV was given.');
   });
+
+  it("links to the job's workflow in the Temporal UI of its namespace, once it has one", async () => {
+    // Not a running job: its page would ask Temporal whether it waits for a worker (this one answers nothing).
+    const job = await seedJob(undefined, 'failed');
+    await updateJob(temp.db, job.id, { workflow_id: `job-${job.id}` });
+    const draft = await seedJob(undefined, 'draft');
+    const base = { APP_ADMIN_PASS: 'job-pass', SECRET_KEY: 'job-test-secret-key-0123456789abcdef', DATA_DIR: temp.dir };
+    const cases: Array<{ env: Record<string, string>; href: string }> = [
+      // A UI of its own (Temporal Cloud's namespace, say), named by TEMPORAL_UI_URL.
+      {
+        env: { TEMPORAL_UI_URL: 'https://temporal.example.com/', TEMPORAL_NAMESPACE: 'prov.a1b2c' },
+        href: `https://temporal.example.com/namespaces/prov.a1b2c/workflows/job-${job.id}`,
+      },
+      // The UI the web app serves at /temporal (npm start, compose).
+      {
+        env: { PUBLIC_BASE_URL: 'http://prov.test:8000', TEMPORAL_UI_UPSTREAM: 'http://127.0.0.1:8233' },
+        href: `http://prov.test:8000/temporal/namespaces/default/workflows/job-${job.id}`,
+      },
+    ];
+    for (const c of cases) {
+      const other = appOverDb(temp.db, { ...base, ...c.env });
+      try {
+        const page = async (id: string) =>
+          (await other.app.request(`/jobs/${id}`, { headers: { authorization: AUTH, accept: 'text/html' } })).text();
+        const html = await page(job.id);
+        expect(html).toContain(
+          `<a href="${c.href}" class="button secondary" rel="noopener noreferrer" target="_blank">Workflow in Temporal UI</a>`,
+        );
+        expect(await page(draft.id)).not.toContain('Workflow in Temporal UI');
+      } finally {
+        await other.close();
+      }
+    }
+  });
 });

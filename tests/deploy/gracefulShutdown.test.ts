@@ -5,6 +5,7 @@ import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { getJob, listSteps } from '../../src/db/jobs.js';
 import { listLogLines } from '../../src/db/logs.js';
 import { startSandboxStack, type WorkerlessStack } from '../support/stack.js';
+import { terraformTaskQueue } from '../../src/domain/terraformCapacity.js';
 import { uniqueQueue } from '../support/worker.js';
 import { sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 import { ROOT, childEnv, collectOutput, descendants, isAlive, waitExit, waitFor } from '../support/processes.js';
@@ -133,6 +134,17 @@ describe('SIGTERM to a worker during apply', () => {
       jobId: job.id,
       workflowId: `job-${job.id}`,
     });
+    // The apply ran on the process's Terraform worker (its own task queue), which stopped with the other.
+    expect(lines.find((l) => String(l.msg).startsWith('worker polling'))).toMatchObject({
+      terraformTaskQueue: terraformTaskQueue(taskQueue),
+    });
+    const history = await stack.client.workflow.getHandle(`job-${job.id}`).fetchHistory();
+    const applyQueues = (history.events ?? []).flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      return a?.activityType?.name === 'terraformApply' ? [a.taskQueue?.name] : [];
+    });
+    expect(applyQueues.length).toBeGreaterThan(0);
+    expect(new Set(applyQueues)).toEqual(new Set([terraformTaskQueue(taskQueue)]));
 
     // The state holds each resource once.
     const state = execFileSync('terraform', ['state', 'list'], { cwd: path.join(jobsWorkdir, job.id), encoding: 'utf8' })

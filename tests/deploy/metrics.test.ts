@@ -12,6 +12,7 @@ import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { TEST_SECRET_KEY } from '../support/worker.js';
 import { SANDBOX_MODULE, sampleSpec, waitForStatus, waitForStep, testActor } from '../support/jobs.js';
 import { ROOT } from '../support/processes.js';
+import { terraformTaskQueue } from '../../src/domain/terraformCapacity.js';
 
 /**
  * /metrics and the JSON logs after a real sandbox job: a worker with the
@@ -133,6 +134,15 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^temporal_[a-z_]+(\{[^}]*\})? /m);
     expect(text).toMatch(/^temporal_activity_execution_latency/m);
     expect(text).toMatch(new RegExp(`task_queue="${worker.taskQueue}"`));
+    // Both of the worker's SDK workers: the Terraform one's slots are what TERRAFORM_MAX_CONCURRENT bounds.
+    const terraformQueue = terraformTaskQueue(worker.taskQueue);
+    const terraformSlots = text
+      .split('\n')
+      .filter((l) => l.startsWith('temporal_worker_task_slots_available{') && l.includes(`task_queue="${terraformQueue}"`));
+    expect(
+      terraformSlots.some((l) => l.includes('worker_type="ActivityWorker"')),
+      'Terraform worker slots',
+    ).toBe(true);
   });
 
   it('is valid Prometheus text: one TYPE per family', async () => {

@@ -59,6 +59,15 @@ describe('EncryptionCodec', () => {
     expect(defaultPayloadConverter.fromPayload((await codec.decode([enc]))[0])).toBe('fine');
   });
 
+  it("lets through the one payload the server writes itself: a queued activity's cancel details", async () => {
+    const codec = new EncryptionCodec([key('k1')], { refuseUnencrypted: true });
+    const serverWritten = toPayload('ACTIVITY_ID_NOT_STARTED');
+    expect(await codec.decode([serverWritten])).toEqual([serverWritten]);
+    // Nothing else in clear text, however close.
+    await expect(codec.decode([toPayload('ACTIVITY_ID_NOT_STARTED ')])).rejects.toThrow(UNENCRYPTED_REFUSED);
+    await expect(codec.decode([toPayload({ reason: 'ACTIVITY_ID_NOT_STARTED' })])).rejects.toThrow(UNENCRYPTED_REFUSED);
+  });
+
   it('fails clearly with an unknown key id, a wrong key under the same id, or tampered data', async () => {
     const a = new EncryptionCodec([key('a')]);
     const [enc] = await a.encode([toPayload('secret stuff')]);

@@ -1,8 +1,15 @@
 import crypto from 'node:crypto';
 import { inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createProvisioningWorker } from '../../src/worker/createWorker.js';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  createProvisioningWorkers,
+  type ProvisioningWorkers,
+  terraformActivitiesOf,
+  workerPair,
+} from '../../src/worker/createWorker.js';
+import { terraformTaskQueue } from '../../src/domain/terraformCapacity.js';
+import { EXPECTED_SDK_WARNINGS } from '../../src/observability/logger.js';
 import { createDataConverter } from '../../src/temporal/dataConverter.js';
 import { createActivities, type Activities, type ActivityDeps } from '../../src/activities/index.js';
 
@@ -20,7 +27,7 @@ export function quietRuntime() {
         trace() {},
         debug() {},
         info() {},
-        warn: (m: string, meta?: unknown) => console.warn(m, meta ?? ''),
+        warn: (m: string, meta?: unknown) => (EXPECTED_SDK_WARNINGS.has(m) ? undefined : console.warn(m, meta ?? '')),
         error: (m: string, meta?: unknown) => console.error(m, meta ?? ''),
       } as never,
     });
@@ -48,7 +55,10 @@ export async function testClient(): Promise<{ client: Client; close: () => Promi
 }
 
 export interface TestWorker {
+  /** The main worker: the workflows and every activity. */
   worker: Worker;
+  /** The Terraform activities' worker, on the Terraform task queue. */
+  terraformWorker: Worker;
   taskQueue: string;
   /** Shuts the worker down and closes its connection; a second call waits for the first. */
   stop: () => Promise<void>;
@@ -58,6 +68,8 @@ export interface TestWorkerOptions {
   /** Default: a fresh unique queue. Workers given the same queue share its tasks. */
   taskQueue?: string;
   maxCachedWorkflows?: number;
+  /** Terraform runs at once (TERRAFORM_MAX_CONCURRENT); default the production default's floor, 2. */
+  terraformMaxConcurrent?: number;
   /** Default: the run's one workflow bundle (globalSetup). */
   workflowBundlePath?: string;
   /**
@@ -82,29 +94,51 @@ export async function startTestWorker(activityDeps: ActivityDeps, options: TestW
     workflowBundle: { codePath: options.workflowBundlePath ?? inject('workflowBundlePath') },
     shutdownGraceTime: '2s',
   };
-  let worker: Worker;
+  let workers: ProvisioningWorkers;
   try {
-    worker = options.wrapActivities
-      ? await Worker.create({ ...common, activities: options.wrapActivities(createActivities(activityDeps)) })
-      : await createProvisioningWorker({
+    workers = options.wrapActivities
+      ? await plainWorkers(common, options.wrapActivities(createActivities(activityDeps)))
+      : await createProvisioningWorkers({
           ...common,
           activityDeps,
           ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
+          ...(options.terraformMaxConcurrent !== undefined ? { terraformMaxConcurrent: options.terraformMaxConcurrent } : {}),
         });
   } catch (err) {
     await connection.close();
     throw err;
   }
-  const done = worker.run();
+  const done = workers.run();
   let stopped: Promise<void> | undefined;
   return {
-    worker,
+    worker: workers.main,
+    terraformWorker: workers.terraform,
     taskQueue,
     stop: () =>
       (stopped ??= (async () => {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
+        workers.shutdown();
         await done.catch(() => undefined);
         await connection.close();
       })()),
   };
+}
+
+/** Plain SDK workers on the production worker's two queues, with the SDK's defaults for everything else. */
+async function plainWorkers(
+  common: Pick<
+    WorkerOptions,
+    'connection' | 'namespace' | 'taskQueue' | 'dataConverter' | 'workflowBundle' | 'shutdownGraceTime'
+  >,
+  activities: Activities,
+): Promise<ProvisioningWorkers> {
+  const main = await Worker.create({ ...common, activities });
+  const terraform = await Worker.create({
+    connection: common.connection,
+    namespace: common.namespace,
+    dataConverter: common.dataConverter,
+    shutdownGraceTime: common.shutdownGraceTime,
+    taskQueue: terraformTaskQueue(common.taskQueue),
+    activities: terraformActivitiesOf(activities),
+  });
+  return workerPair(main, terraform);
 }

@@ -13,6 +13,8 @@ import { createJob, signalJob, startJob, type SignalArgs } from '../jobCommands.
 import { setJobTtl } from '../jobTtl.js';
 import { getJob, listJobs, listSteps } from '../../db/jobs.js';
 import { listAudit } from '../../db/audit.js';
+import { listRevisions } from '../../db/revisions.js';
+import { mayWaitForWorker, workerWaitsOf } from '../workerWait.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobAction } from '../../domain/lifecycle.js';
 import { formatCsvError, parseUsersCsv } from '../../domain/usersCsv.js';
@@ -35,6 +37,13 @@ export function apiJobsApp(deps: RouteDeps) {
     return job;
   };
   const noBodyOrJson = bodyGuard({ multipart: false, bodyRequired: false });
+  const workerWaits = workerWaitsOf(deps.temporal);
+  /** Asked of Temporal only while the job (or its revision) runs steps; null whenever it cannot say. */
+  const waitingForWorker = async (job: JobRow) => {
+    if (!job.workflow_id) return null;
+    const revision = job.status === 'succeeded' ? (await listRevisions(db, job.id, 1))[0]?.state : undefined;
+    return mayWaitForWorker(job.status, revision) ? workerWaits(job.workflow_id) : null;
+  };
 
   /** What a valid spec's input had that its stored form leaves out: the users CSV's dropped columns. */
   const specWarnings = (input: unknown, hasUsers: boolean): SpecWarning[] => {
@@ -71,7 +80,8 @@ export function apiJobsApp(deps: RouteDeps) {
   );
 
   app.on(R.getJob.method, subPath(R.getJob), idParam, async (c) => {
-    return c.json(viewJson(c)(await requireJob(c.req.valid('param').id)), 200);
+    const job = await requireJob(c.req.valid('param').id);
+    return c.json({ ...viewJson(c)(job), waitingForWorker: await waitingForWorker(job) }, 200);
   });
 
   app.on(R.runJob.method, subPath(R.runJob), idParam, noBodyOrJson, jsonBody(R.runJob.body.json), async (c) => {

@@ -21,6 +21,7 @@ import { teamAccountOnboarding } from '../teamOnboarding.js';
 import { getTeam, listAccounts, listMembers, listTeams, usableAccounts } from '../../db/teams.js';
 import { listUsers } from '../../db/users.js';
 import { zodIssuesToFields } from '../../domain/jobSpec.js';
+import { AWS_ACCOUNT_ID, REGION, TEAM } from '../../domain/searchAttributes.js';
 import type { TeamRow } from '../../db/schema.js';
 import { AccountPage, type AccountCheckView } from '../views/teams/AccountPage.js';
 import { AccountsPage } from '../views/teams/AccountsPage.js';
@@ -221,12 +222,20 @@ export function teamPagesApp(deps: RouteDeps) {
         if (!(await workerPolls(deps.temporal, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE))) {
           throw new Error(`no worker is running on task queue ${config.TEMPORAL_TASK_QUEUE}; start one and test again`);
         }
+        const region = config.ALLOWED_REGIONS[0] ?? 'us-east-1';
         check = await deps.temporal.withDeadline(Date.now() + CHECK_WAIT_MS, () =>
           deps.temporal.workflow.execute('checkTeamAccount', {
             taskQueue: config.TEMPORAL_TASK_QUEUE,
             workflowId: `check-${account.id}-${Date.now()}`,
-            args: [{ teamAccountId: account.id, region: config.ALLOWED_REGIONS[0] ?? 'us-east-1' }],
+            args: [{ teamAccountId: account.id, region }],
             workflowExecutionTimeout: CHECK_WAIT_MS,
+            // Findable with the team's jobs (Team, AwsAccountId), and named in the Temporal UI.
+            staticSummary: `test connection: ${account.label} (${account.account_id}) · ${region}`,
+            typedSearchAttributes: [
+              { key: TEAM, value: account.team_id },
+              { key: AWS_ACCOUNT_ID, value: account.account_id },
+              { key: REGION, value: region },
+            ],
           }),
         );
       } catch (err) {

@@ -10,6 +10,7 @@ import { JobActions, TtlForm } from './JobActions.js';
 import { InstanceCard } from './InstanceCard.js';
 import { RevisionsCard, type RevisionsCardProps } from './RevisionsCard.js';
 import type { InstanceProgress } from '../../../domain/instanceEvents.js';
+import type { WorkerWait } from '../../workerWait.js';
 
 /** What changes while a job runs: re-rendered as a fragment for the page's live refresh. */
 export interface JobLiveProps {
@@ -21,6 +22,19 @@ export interface JobLiveProps {
   csrfToken: string;
   /** The live environment's changes and drift (absent on pages of jobs that never had any). */
   changes?: Omit<RevisionsCardProps, 'jobId' | 'jobName' | 'csrfToken'>;
+  /** The step Temporal scheduled and no worker has taken yet; null: none waits, or Temporal could not say. */
+  waiting?: WorkerWait | null;
+}
+
+/** A step queued for a worker: said plainly, with since when, so a slow start is not mistaken for a stuck job. */
+function WaitingForWorker({ waiting }: { waiting: WorkerWait }) {
+  return (
+    <p class="notice" id="job-waiting">
+      Waiting for a worker: the {waiting.step} step is queued{' '}
+      {waiting.terraform ? 'until a worker has a free Terraform slot' : 'until a worker takes it'} (since{' '}
+      {formatTime(waiting.since)}).
+    </p>
+  );
 }
 
 /** Only an http(s) value becomes a link: outputs are whatever the module printed. */
@@ -130,7 +144,7 @@ function Summary(props: JobLiveProps) {
           <StatusBadge status={view.status} label={view.statusLabel} id="job-status" />
         </dd>
         <dt>Current step</dt>
-        <dd id="job-step">{view.stepLabel}</dd>
+        <dd id="job-step">{props.waiting ? `${props.waiting.step}: waiting for a worker` : view.stepLabel}</dd>
         <dt>Requester</dt>
         <dd>{job.requester_email}</dd>
         <dt>Created</dt>
@@ -157,6 +171,7 @@ function Summary(props: JobLiveProps) {
           <strong>Error:</strong> {job.error}
         </div>
       ) : null}
+      {props.waiting ? <WaitingForWorker waiting={props.waiting} /> : null}
       {view.status === 'awaiting_approval' ? (
         <p class="notice">The plan is ready and waits for approval. Review the plan below, then approve or reject it.</p>
       ) : null}
