@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runConcurrency } from './concurrency.js';
+import { runLogFanout } from './logFanout.js';
 import { runLogPipeline, logVars } from './logPipeline.js';
 import { memoryAtRest, memoryRows, type AtRest } from './memory.js';
 import { runOverhead } from './overhead.js';
@@ -16,10 +17,10 @@ import { startApp, startInfra, type App, type Infra } from './lib/stack.js';
 /**
  * `npm run bench`: the whole service for real on this machine (Temporal dev
  * server, moto, the worker and web processes, the sandbox Terraform module),
- * seven workloads, one table. It reports and exits 0 whatever the figures.
+ * eight workloads, one table. It reports and exits 0 whatever the figures.
  *
  *   --quick           reduced sizes, for a smoke check
- *   --only=1,3        run only these workloads (5 comes with 2; 6, redaction, needs no services; 7: Terraform slots)
+ *   --only=1,3        run only these workloads (5 comes with 2; 6, redaction, needs no services; 7: Terraform slots; 8: live-log fan-out)
  *   --markdown=FILE   also write the table as Markdown (for the README)
  *   --profile         run web and worker with --cpu-prof (profiles are kept)
  *   --keep            keep the temporary directory (logs, databases, workspaces)
@@ -30,7 +31,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 const quick = flag('quick');
-const only = new Set((option('only') ?? '1,2,3,4,5,6,7').split(',').map((s) => s.trim()));
+const only = new Set((option('only') ?? '1,2,3,4,5,6,7,8').split(',').map((s) => s.trim()));
 if (only.has('5')) only.add('2');
 const profile = flag('profile');
 const keep = flag('keep') || profile;
@@ -48,6 +49,10 @@ const sizes = quick
       bigJobLines: 20_000,
       loadSeconds: 3,
       terraformSlots: { slots: 2, jobs: 6, probes: 5, sleepSeconds: 3 },
+      fanout: [
+        { viewers: 100, jobs: 1, linesPerSecond: 2_000, seconds: 3 },
+        { viewers: 50, jobs: 10, linesPerSecond: 2_000, seconds: 3 },
+      ],
     }
   : {
       overheadRuns: 10,
@@ -61,6 +66,10 @@ const sizes = quick
       loadSeconds: 15,
       // Three times the slots, so most jobs wait; each job's Terraform takes a slot for the apply's sleep and ~1 s more.
       terraformSlots: { slots: 2, jobs: 6, probes: 10, sleepSeconds: 5 },
+      fanout: [
+        { viewers: 500, jobs: 1, linesPerSecond: 2_000, seconds: 10 },
+        { viewers: 200, jobs: 50, linesPerSecond: 2_000, seconds: 10 },
+      ],
     };
 
 /** Thrown past the services' set-up when no workload asked for needs them. */
@@ -205,6 +214,7 @@ async function main() {
         ),
       );
     }
+    if (only.has('8')) await attempt('8 live-log fan-out', () => runLogFanout(inf, sizes.fanout));
   } catch (err) {
     if (err !== NO_SERVICES) {
       log(`benchmark set-up failed: ${(err as Error).stack ?? err}`);

@@ -5,6 +5,7 @@ import { latestRevision } from '../db/revisions.js';
 import type { Db } from '../db/database.js';
 import type { JobLogRow, JobRow } from '../db/schema.js';
 import { isActive, revisionInProgress, type JobStatus } from '../domain/lifecycle.js';
+import { logLineJson } from './jobJson.js';
 
 /**
  * One reader of the database per job being watched, however many people
@@ -17,11 +18,44 @@ import { isActive, revisionInProgress, type JobStatus } from '../domain/lifecycl
  * or its client stalled) reads those lines from the database itself, as before.
  */
 
+/** A log line as one SSE event: its id is the line's seq, so a reconnect resumes after it. */
+export interface LineEvent {
+  seq: number;
+  text: string;
+}
+
+/** JSON.stringify leaves no raw newline to split a data field. */
+export function lineEvent(row: JobLogRow): LineEvent {
+  return { seq: row.seq, text: `id: ${row.seq}\ndata: ${JSON.stringify(logLineJson(row))}\n\n` };
+}
+
+/** One write of a stream: events as bytes, how many, and the last one's seq. */
+export interface EventBatch {
+  bytes: Uint8Array;
+  sent: number;
+  lastSeq: number;
+}
+
+const utf8 = new TextEncoder();
+
+/** As many events as fit in `maxBytes` (at least one) as one write. */
+export function eventBatch(events: readonly LineEvent[], maxBytes: number): EventBatch {
+  let size = 0;
+  let sent = 0;
+  for (const e of events) {
+    if (sent > 0 && size + e.text.length > maxBytes) break;
+    size += e.text.length;
+    sent++;
+  }
+  const batch = events.slice(0, sent);
+  return { bytes: utf8.encode(batch.map((e) => e.text).join('')), sent, lastSeq: batch[sent - 1]?.seq ?? 0 };
+}
+
 export interface LogFeedSettings {
   pollMs: number;
   /** Lines per read; a full read is followed by another at once. */
   batch: number;
-  /** How many of the newest lines a feed keeps, and at most how many bytes of them. */
+  /** How many of the newest lines a feed keeps (as events, made once for every stream), and at most how many bytes of them. */
   feedLines: number;
   feedBytes: number;
 }
@@ -44,7 +78,9 @@ class JobFeed implements FeedState {
   error: unknown = undefined;
   /** The feed holds every line with keptFrom < seq ≤ tailSeq. */
   private keptFrom = 0;
-  private lines: JobLogRow[] = [];
+  private events: LineEvent[] = [];
+  /** Batches made since the last new line, by the place they start after. */
+  private batches = new Map<number, EventBatch>();
   private bytes = 0;
   private version = 0;
   private waiters = new Set<() => void>();
@@ -59,18 +95,27 @@ class JobFeed implements FeedState {
     this.ready = this.run();
   }
 
-  /** Lines after `after` the feed holds, or `undefined` when some of them are older than what it keeps. */
-  linesAfter(after: number, limit: number): JobLogRow[] | undefined {
+  /**
+   * The next write for a stream that has sent up to `after`, or `undefined` when some of its
+   * lines are older than what the feed keeps. Streams at the same place (most are: they all
+   * follow the tail) share one batch, made and encoded once per poll.
+   */
+  batchAfter(after: number, limit: number, maxBytes: number): EventBatch | undefined {
     if (after < this.keptFrom) return undefined;
-    // Lines are in seq order: find the first one past `after`.
+    const made = this.batches.get(after);
+    if (made) return made;
+    // Events are in seq order: find the first one past `after`.
     let lo = 0;
-    let hi = this.lines.length;
+    let hi = this.events.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.lines[mid]!.seq <= after) lo = mid + 1;
+      if (this.events[mid]!.seq <= after) lo = mid + 1;
       else hi = mid;
     }
-    return this.lines.slice(lo, lo + limit);
+    if (lo === this.events.length) return { bytes: new Uint8Array(), sent: 0, lastSeq: after };
+    const batch = eventBatch(this.events.slice(lo, lo + limit), maxBytes);
+    this.batches.set(after, batch);
+    return batch;
   }
 
   /** Resolves at the next poll, after `timeoutMs`, or when `signal` aborts. */
@@ -140,12 +185,14 @@ class JobFeed implements FeedState {
   }
 
   private keep(row: JobLogRow): void {
-    this.lines.push(row);
-    this.bytes += row.line.length;
+    this.batches.clear();
+    const event = lineEvent(row);
+    this.events.push(event);
+    this.bytes += event.text.length;
     this.tailSeq = row.seq;
-    while (this.lines.length > this.s.feedLines || (this.bytes > this.s.feedBytes && this.lines.length > 1)) {
-      const dropped = this.lines.shift()!;
-      this.bytes -= dropped.line.length;
+    while (this.events.length > this.s.feedLines || (this.bytes > this.s.feedBytes && this.events.length > 1)) {
+      const dropped = this.events.shift()!;
+      this.bytes -= dropped.text.length;
       this.keptFrom = dropped.seq;
     }
   }
@@ -164,7 +211,7 @@ async function isSettled(db: Db, job: JobRow): Promise<boolean> {
 }
 
 export interface FeedSubscription {
-  feed: FeedState & Pick<JobFeed, 'linesAfter' | 'changed' | 'currentVersion' | 'ready'>;
+  feed: FeedState & Pick<JobFeed, 'batchAfter' | 'changed' | 'currentVersion' | 'ready'>;
   release(): void;
 }
 

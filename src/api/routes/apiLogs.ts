@@ -6,14 +6,13 @@ import type { RouteDeps } from './deps.js';
 import { ApiError, badRequest, errorBody } from '../apiErrors.js';
 import { apiValidators, parseOr } from '../apiInput.js';
 import { apiRoutes, lastEventIdHeader, subPath } from '../apiRoutes.js';
-import { logLineJson } from '../jobJson.js';
 import { ifNoneMatchHits, LogPageCache } from '../logPageCache.js';
 import { getJob } from '../../db/jobs.js';
 import { listLogLines, logPageJson } from '../../db/logs.js';
 import type { JobRow } from '../../db/schema.js';
 import { allowedActions, FINAL_STATUSES, type JobStatus } from '../../domain/lifecycle.js';
 import { StreamSlots } from '../streamSlots.js';
-import { LogFeeds } from '../logFeed.js';
+import { eventBatch, LogFeeds, lineEvent } from '../logFeed.js';
 
 /** A job's log through the API: pages (settled ones cached, with ETags) and a live stream (SSE, resumable). */
 
@@ -156,13 +155,16 @@ export function apiLogsApp(deps: RouteDeps) {
               lastWrite = Date.now();
             }
             // Behind what the feed keeps: from the database, as a stream of its own would.
-            const lines =
-              feed.linesAfter(after, SSE.batch) ?? (await listLogLines(db, job.id, { afterSeq: after, limit: SSE.batch }));
-            if (lines.length > 0) {
-              // One write per batch (bounded in bytes); JSON.stringify leaves no raw newline to split a data field.
-              const { text, sent } = sseBatch(lines);
-              await stream.write(text);
-              after = lines[sent - 1].seq;
+            const batch =
+              feed.batchAfter(after, SSE.batch, SSE.maxBatchBytes) ??
+              eventBatch(
+                (await listLogLines(db, job.id, { afterSeq: after, limit: SSE.batch })).map(lineEvent),
+                SSE.maxBatchBytes,
+              );
+            if (batch.sent > 0) {
+              // One write per batch, bounded in bytes (a batch of 16 KB lines would otherwise be 16 MB at once).
+              await stream.write(batch.bytes);
+              after = batch.lastSeq;
               lastWrite = Date.now();
               continue;
             }
@@ -192,17 +194,4 @@ export function apiLogsApp(deps: RouteDeps) {
     },
   );
   return app;
-}
-
-/** Lines as SSE events, as many as fit in SSE.maxBatchBytes (at least one); `sent` says how many. */
-function sseBatch(lines: Parameters<typeof logLineJson>[0][]): { text: string; sent: number } {
-  let text = '';
-  let sent = 0;
-  for (const l of lines) {
-    const event = `id: ${l.seq}\ndata: ${JSON.stringify(logLineJson(l))}\n\n`;
-    if (sent > 0 && text.length + event.length > SSE.maxBatchBytes) break;
-    text += event;
-    sent++;
-  }
-  return { text, sent };
 }
