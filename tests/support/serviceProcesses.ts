@@ -16,6 +16,9 @@ import { collectOutput, runTsx, waitExit, waitFor } from './processes.js';
  * file, the worker and the web as separate processes (their production entry
  * points), moto for AWS, and a real SMTP server in the test process. Each
  * part can be killed and started again, which is what the fault tests do.
+ * With `temporal` given (tests/cluster/: the real server on Postgres,
+ * tests/support/temporalCluster.ts) no dev server is started, and any number
+ * of workers and web processes share it and the database.
  */
 
 export const API_TOKEN = 'fault-test-token-0123456789';
@@ -31,20 +34,26 @@ export interface ServiceProcesses {
   /** The service's database as the test sees it (SQLite file or Postgres URL). */
   databaseUrl: string;
   db: Db;
-  temporal: DevServer;
+  /** The dev server, or undefined when the options gave a Temporal of their own. */
+  temporal: DevServer | undefined;
   temporalAddress: string;
+  /** The first web process's address (`webUrlOf(i)` for the others). */
   webUrl: string;
+  webUrlOf(index: number): string;
   mails: ReceivedMail[];
   /** Starts a worker and waits until it polls. */
   startWorker(extraEnv?: Record<string, string>): Promise<ChildProcess>;
   /** SIGKILL of every worker's process group (tsx and node; Terraform, in its own group, lives on as after a crash). */
   killWorkers(): Promise<void>;
   workerCount(): number;
-  startWeb(extraEnv?: Record<string, string>): Promise<void>;
-  stopWeb(): Promise<void>;
+  /** Starts web process `index` (default 0; each has its own port, all share one PUBLIC_BASE_URL, as behind a proxy). */
+  startWeb(extraEnv?: Record<string, string>, index?: number): Promise<void>;
+  /** SIGKILL of web process `index`, or of all of them. */
+  stopWeb(index?: number): Promise<void>;
   /** SIGKILL of the Temporal server, then the same server started again on the same ports and file. */
   restartTemporal(downMs?: number): Promise<void>;
-  api(pathname: string, init?: RequestInit): Promise<Response>;
+  /** A request to web process `web` (default 0) with the API token. */
+  api(pathname: string, init?: RequestInit, web?: number): Promise<Response>;
   stop(): Promise<void>;
 }
 
@@ -54,6 +63,8 @@ export interface ServiceOptions {
   /** Sandbox knobs for every job (TERRAFORM_EXTRA_VARS_JSON). */
   sandbox?: Record<string, unknown>;
   env?: Record<string, string>;
+  /** A Temporal server of the test's own (address, and how to kill and restart it) instead of a dev server. */
+  temporal?: { address: string; restart(downMs?: number): Promise<void> };
 }
 
 function killGroup(child: ChildProcess) {
@@ -104,23 +115,24 @@ export async function startServiceProcesses(opts: ServiceOptions = {}): Promise<
   let moto: Moto | undefined;
   let temporal: DevServer | undefined;
   const workers: ChildProcess[] = [];
-  let web: ChildProcess | undefined;
-  const webPort = await freePort();
+  const webs: (ChildProcess | undefined)[] = [];
+  const webPorts = [await freePort()];
+  const webPort = webPorts[0];
   const stopAll = async () => {
     for (const w of workers) killGroup(w);
-    if (web) killGroup(web);
+    for (const w of webs) if (w) killGroup(w);
     if (temporal) killGroup(temporal.process);
     await moto?.stop();
     await new Promise<void>((resolve) => smtp.close(() => resolve()));
   };
   try {
     moto = await startMoto();
-    temporal = await startTemporal();
+    if (!opts.temporal) temporal = await startTemporal();
   } catch (err) {
     await stopAll();
     throw err;
   }
-  const temporalAddress = temporal.address;
+  const temporalAddress = opts.temporal?.address ?? temporal!.address;
   const taskQueue = uniqueQueue('faults');
 
   const baseEnv = (): Record<string, string> => ({
@@ -165,6 +177,7 @@ export async function startServiceProcesses(opts: ServiceOptions = {}): Promise<
     temporal,
     temporalAddress,
     webUrl: `http://127.0.0.1:${webPort}`,
+    webUrlOf: (index) => `http://127.0.0.1:${webPorts[index]}`,
     mails,
     async startWorker(extraEnv = {}) {
       // Own process group, so a kill reaches tsx and its node child together, as a crash would.
@@ -187,10 +200,12 @@ export async function startServiceProcesses(opts: ServiceOptions = {}): Promise<
       await Promise.all(alive.map((w) => waitExit(w, 10_000).catch(() => undefined)));
     },
     workerCount: () => workers.length,
-    async startWeb(extraEnv = {}) {
-      const child = runTsx('src/api/server.ts', { ...baseEnv(), LOG_LEVEL: 'info', ...extraEnv }, { detached: true });
+    async startWeb(extraEnv = {}, index = 0) {
+      while (webPorts.length <= index) webPorts.push(await freePort());
+      const port = { PORT: String(webPorts[index]) };
+      const child = runTsx('src/api/server.ts', { ...baseEnv(), LOG_LEVEL: 'info', ...port, ...extraEnv }, { detached: true });
       const out = collectOutput(child);
-      web = child;
+      webs[index] = child;
       await waitFor(
         'web to listen',
         () => {
@@ -200,21 +215,23 @@ export async function startServiceProcesses(opts: ServiceOptions = {}): Promise<
         90_000,
       );
     },
-    async stopWeb() {
-      if (!web) return;
-      const w = web;
-      web = undefined;
-      killGroup(w);
-      await waitExit(w, 10_000).catch(() => undefined);
+    async stopWeb(index) {
+      const stopping = webs.flatMap((w, i) => (w && (index === undefined || i === index) ? [w] : []));
+      for (const w of stopping) {
+        webs[webs.indexOf(w)] = undefined;
+        killGroup(w);
+      }
+      await Promise.all(stopping.map((w) => waitExit(w, 10_000).catch(() => undefined)));
     },
     async restartTemporal(downMs = 0) {
-      killGroup(service.temporal.process);
-      await waitExit(service.temporal.process, 10_000).catch(() => undefined);
+      if (opts.temporal) return opts.temporal.restart(downMs);
+      killGroup(temporal!.process);
+      await waitExit(temporal!.process, 10_000).catch(() => undefined);
       if (downMs) await new Promise((r) => setTimeout(r, downMs));
       service.temporal = temporal = await startTemporal();
     },
-    api(pathname, init = {}) {
-      return fetch(`${service.webUrl}${pathname}`, {
+    api(pathname, init = {}, web = 0) {
+      return fetch(`${service.webUrlOf(web)}${pathname}`, {
         ...init,
         headers: {
           authorization: `Bearer ${API_TOKEN}`,
