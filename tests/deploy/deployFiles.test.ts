@@ -177,10 +177,12 @@ describe('docker-compose.yml', () => {
 
   it('gives each container only the secrets it needs, from env files that exist as examples and are never committed', () => {
     const files = new Set(Object.values(services).flatMap(envFilesOf));
-    expect([...files].sort()).toEqual(['.env.database', '.env.production']);
-    // The service's keys, tokens and AWS credentials reach web and worker only; the database password
-    // reaches postgres, temporal and its schema step only; the UI and the namespace step get neither.
-    for (const name of ['web', 'worker']) expect(envFilesOf(services[name])).toEqual(['.env.production']);
+    expect([...files].sort()).toEqual(['.env.database', '.env.production', '.env.worker']);
+    // The service's keys and tokens reach web and worker only; the AWS credentials jobs run with, the
+    // workers only; the database password reaches postgres, temporal and its schema step only; the UI
+    // and the namespace step get none.
+    expect(envFilesOf(services.web)).toEqual(['.env.production']);
+    expect(envFilesOf(services.worker)).toEqual(['.env.production', '.env.worker']);
     for (const name of ['postgres', 'temporal', 'temporal-schema']) expect(envFilesOf(services[name])).toEqual(['.env.database']);
     for (const name of ['temporal-ui', 'temporal-namespace']) expect(envFilesOf(services[name])).toEqual([]);
     const ignores = read('.gitignore')
@@ -191,6 +193,8 @@ describe('docker-compose.yml', () => {
       expect(ignores, `${file} must be git-ignored`).toContain(file);
     }
     expect(envFileKeys(read('.env.database.example')).sort()).toEqual(['POSTGRES_PASSWORD', 'POSTGRES_PWD', 'POSTGRES_USER']);
+    expect(envFileKeys(read('.env.worker.example')).sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+    expect(envFileKeys(read('.env.production.example'))).not.toContain('AWS_SECRET_ACCESS_KEY');
 
     // No secret inline: nothing that looks like a password, key or token has a value in the compose file.
     for (const [name, s] of Object.entries(services)) {
@@ -221,6 +225,10 @@ describe('docker-compose.yml', () => {
         fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
       fs.copyFileSync(path.join(ROOT, '.env.production.example'), path.join(dir, '.env.production'));
       fs.copyFileSync(path.join(ROOT, '.env.database.example'), path.join(dir, '.env.database'));
+      fs.writeFileSync(
+        path.join(dir, '.env.worker'),
+        read('.env.worker.example').replace('AWS_SECRET_ACCESS_KEY=', 'AWS_SECRET_ACCESS_KEY=worker-only'),
+      );
       const res = spawnSync(dockerCompose!, ['-f', 'docker-compose.yml', 'config', '-q'], {
         cwd: dir,
         encoding: 'utf8',
@@ -250,6 +258,8 @@ describe('docker-compose.yml', () => {
       expect(Object.keys(envOf(resolved.services.temporal))).not.toContain('PAYLOAD_ENCRYPTION_KEYS');
       expect(Object.keys(envOf(resolved.services.temporal))).not.toContain('AWS_SECRET_ACCESS_KEY');
       expect(Object.keys(envOf(resolved.services.web))).not.toContain('POSTGRES_PASSWORD');
+      expect(Object.keys(envOf(resolved.services.web))).not.toContain('AWS_SECRET_ACCESS_KEY');
+      expect(envOf(resolved.services.worker).AWS_SECRET_ACCESS_KEY).toBe('worker-only');
       expect(Object.keys(envOf(resolved.services['temporal-namespace']))).not.toContain('POSTGRES_PWD');
       expect(envOf(resolved.services.temporal).POSTGRES_PWD).toBe('change-me');
     } finally {
