@@ -2,7 +2,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import type { JobRow } from '../db/schema.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { JobStatus } from '../domain/lifecycle.js';
-import { jobSearchAttributes } from '../domain/searchAttributes.js';
+import { jobSearchAttributes } from '../workflows/searchAttributes.js';
 import { jobWorkflowDetails, jobWorkflowSummary } from '../domain/temporalSummaries.js';
 
 /**

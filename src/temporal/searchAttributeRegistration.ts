@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import proto from '@temporalio/proto';
-import { SERVICE_SEARCH_ATTRIBUTES } from '../domain/searchAttributes.js';
+import { SERVICE_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes.js';
 
 /**
  * The service's search attributes must exist in the namespace before any of

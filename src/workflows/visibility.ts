@@ -2,7 +2,7 @@ import type { ActivityOptions } from '@temporalio/common';
 import { patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { JobStatus, JobStep } from '../domain/lifecycle.js';
-import { AWS_ACCOUNT_ID, JOB_ID, JOB_STATUS, JOB_STEP, jobSearchAttributes } from '../domain/searchAttributes.js';
+import { AWS_ACCOUNT_ID, JOB_ID, JOB_STATUS, JOB_STEP, jobSearchAttributes } from './searchAttributes.js';
 import { activitySummary } from '../domain/temporalSummaries.js';
 import type { ActivityProxies } from './activityProxies.js';
 

@@ -4,7 +4,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { quietRuntime, testDataConverter } from '../support/worker.js';
 import { HISTORIES_DIR, decodeHistory, encodeHistory } from '../support/histories.js';
-import { SERVICE_SEARCH_ATTRIBUTES } from '../../src/domain/searchAttributes.js';
+import { SERVICE_SEARCH_ATTRIBUTES } from '../../src/workflows/searchAttributes.js';
 
 const SERVICE_ATTRIBUTE_NAMES: string[] = SERVICE_SEARCH_ATTRIBUTES.map((k) => k.name);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import proto from '@temporalio/proto';
-import { accountOfRole, jobSearchAttributes } from '../../src/domain/searchAttributes.js';
+import { accountOfRole, jobSearchAttributes } from '../../src/workflows/searchAttributes.js';
 import { activitySummary, jobWorkflowDetails, jobWorkflowSummary } from '../../src/domain/temporalSummaries.js';
 import {
   devServerSearchAttributeArgs,

@@ -21,7 +21,7 @@ import { teamAccountOnboarding } from '../teamOnboarding.js';
 import { getTeam, listAccounts, listMembers, listTeams, usableAccounts } from '../../db/teams.js';
 import { listUsers } from '../../db/users.js';
 import { zodIssuesToFields } from '../../domain/jobSpec.js';
-import { AWS_ACCOUNT_ID, REGION, TEAM } from '../../domain/searchAttributes.js';
+import { AWS_ACCOUNT_ID, REGION, TEAM } from '../../workflows/searchAttributes.js';
 import type { TeamRow } from '../../db/schema.js';
 import { AccountPage, type AccountCheckView } from '../views/teams/AccountPage.js';
 import { AccountsPage } from '../views/teams/AccountsPage.js';

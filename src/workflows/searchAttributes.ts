@@ -1,6 +1,6 @@
 import { defineSearchAttributeKey, type SearchAttributePair, SearchAttributeType } from '@temporalio/common';
-import type { JobSpec } from './jobSpec.js';
-import type { JobStatus } from './lifecycle.js';
+import type { JobSpec } from '../domain/jobSpec.js';
+import type { JobStatus } from '../domain/lifecycle.js';
 
 /**
  * The custom search attributes of the service's workflows: what makes a job
