@@ -9,6 +9,7 @@ import { memoryAtRest, memoryRows, type AtRest } from './memory.js';
 import { runOverhead } from './overhead.js';
 import { runPages } from './pages.js';
 import { runRedaction } from './redaction.js';
+import { runStartup } from './startup.js';
 import { runTerraformSlots } from './terraformSlots.js';
 import { installSignalHandlers, stopAll, sweep } from './lib/processes.js';
 import { failedRow, markdownTable, row, textTable, type Row } from './lib/report.js';
@@ -17,10 +18,10 @@ import { startApp, startInfra, type App, type Infra } from './lib/stack.js';
 /**
  * `npm run bench`: the whole service for real on this machine (Temporal dev
  * server, moto, the worker and web processes, the sandbox Terraform module),
- * eight workloads, one table. It reports and exits 0 whatever the figures.
+ * nine workloads, one table. It reports and exits 0 whatever the figures.
  *
  *   --quick           reduced sizes, for a smoke check
- *   --only=1,3        run only these workloads (5 comes with 2; 6, redaction, needs no services; 7: Terraform slots; 8: live-log fan-out)
+ *   --only=1,3        run only these workloads (5 comes with 2; 6, redaction, needs no services; 7: Terraform slots; 8: live-log fan-out; 9: start-up)
  *   --markdown=FILE   also write the table as Markdown (for the README)
  *   --profile         run web and worker with --cpu-prof (profiles are kept)
  *   --keep            keep the temporary directory (logs, databases, workspaces)
@@ -31,7 +32,7 @@ const flag = (name: string) => argv.includes(`--${name}`);
 const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 const quick = flag('quick');
-const only = new Set((option('only') ?? '1,2,3,4,5,6,7,8').split(',').map((s) => s.trim()));
+const only = new Set((option('only') ?? '1,2,3,4,5,6,7,8,9').split(',').map((s) => s.trim()));
 if (only.has('5')) only.add('2');
 const profile = flag('profile');
 const keep = flag('keep') || profile;
@@ -49,6 +50,7 @@ const sizes = quick
       bigJobLines: 20_000,
       loadSeconds: 3,
       terraformSlots: { slots: 2, jobs: 6, probes: 5, sleepSeconds: 3 },
+      startupRuns: 1,
       fanout: [
         { viewers: 100, jobs: 1, linesPerSecond: 2_000, seconds: 3 },
         { viewers: 50, jobs: 10, linesPerSecond: 2_000, seconds: 3 },
@@ -66,6 +68,7 @@ const sizes = quick
       loadSeconds: 15,
       // Three times the slots, so most jobs wait; each job's Terraform takes a slot for the apply's sleep and ~1 s more.
       terraformSlots: { slots: 2, jobs: 6, probes: 10, sleepSeconds: 5 },
+      startupRuns: 3,
       fanout: [
         { viewers: 500, jobs: 1, linesPerSecond: 2_000, seconds: 10 },
         { viewers: 200, jobs: 50, linesPerSecond: 2_000, seconds: 10 },
@@ -219,6 +222,7 @@ async function main() {
       );
     }
     if (only.has('8')) await attempt('8 live-log fan-out', () => runLogFanout(inf, sizes.fanout));
+    if (only.has('9')) await attempt('9 start-up', () => runStartup(inf, { runs: sizes.startupRuns }));
   } catch (err) {
     if (err !== NO_SERVICES) {
       log(`benchmark set-up failed: ${(err as Error).stack ?? err}`);
