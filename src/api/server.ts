@@ -8,6 +8,7 @@ import { startReconciler } from '../reconciler/reconciler.js';
 import { notifierFromConfig } from '../notifications/notifier.js';
 import { ensureDriftSchedule } from '../temporal/driftSchedule.js';
 import { registerInBackground } from '../temporal/searchAttributeRegistration.js';
+import { untilDone } from '../temporal/untilDone.js';
 import type { Client } from '@temporalio/client';
 
 /** How long in-flight requests may run after the web server is asked to stop. */
@@ -68,30 +69,17 @@ export async function startWeb(config: Config, db: Db): Promise<WebServer> {
  */
 function keepDriftScheduleSet(client: Client, config: Config): { stop(): void } {
   const log = getLogger('drift-schedule');
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const attempt = async (delayMs: number) => {
-    try {
+  return untilDone(
+    async () => {
       const done = await ensureDriftSchedule(client, {
         interval: config.DRIFT_CHECK_INTERVAL,
         concurrency: config.DRIFT_CHECK_CONCURRENCY,
         taskQueue: config.TEMPORAL_TASK_QUEUE,
       });
       log.info({ interval: config.DRIFT_CHECK_INTERVAL }, `drift schedule ${done}`);
-    } catch (err) {
-      if (stopped) return;
-      log.warn({ err: (err as Error).message }, 'could not set the drift schedule yet; trying again');
-      timer = setTimeout(() => void attempt(Math.min(delayMs * 2, 60_000)), delayMs);
-      timer.unref();
-    }
-  };
-  void attempt(2_000);
-  return {
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
     },
-  };
+    { retrying: (err) => log.warn({ err: (err as Error).message }, 'could not set the drift schedule yet; trying again') },
+  );
 }
 
 async function main() {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import proto from '@temporalio/proto';
 import { SERVICE_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes.js';
+import { untilDone } from './untilDone.js';
 
 /**
  * The service's search attributes must exist in the namespace before any of
@@ -200,24 +201,12 @@ export function registerInBackground(
   namespace: string,
   log: RegistrationLog & { error(msg: string): void },
 ): { stop(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const attempt = async (delayMs: number) => {
-    try {
-      await ensureSearchAttributes(services, namespace, { log });
-    } catch (err) {
-      if (stopped) return;
-      if (err instanceof SearchAttributeError) return log.error(err.message);
-      log.warn(`could not check the search attributes yet (${why(err)}); trying again`);
-      timer = setTimeout(() => void attempt(Math.min(delayMs * 2, 60_000)), delayMs);
-      timer.unref();
-    }
-  };
-  void attempt(2_000);
-  return {
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
+  return untilDone(() => ensureSearchAttributes(services, namespace, { log }).then(() => undefined), {
+    giveUp: (err) => {
+      if (!(err instanceof SearchAttributeError)) return false;
+      log.error(err.message);
+      return true;
     },
-  };
+    retrying: (err) => log.warn(`could not check the search attributes yet (${why(err)}); trying again`),
+  });
 }

@@ -5,19 +5,10 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { ConfigError, configSchema, parseConfig } from '../../src/config.js';
 import { ROOT } from '../support/processes.js';
+import { problemsOf } from '../support/configProblems.js';
 
 const STRONG_KEY = 'q4V8mZt2Lr9XwN1bKc7Hs3Pj6Df0Ga5YuE+/Tn8o';
 const STRONG_PASS = 'tr4il-Mx9q-Vb2z';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    parseConfig(env);
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.problems;
-  }
-}
 
 describe('configuration', () => {
   it('has working defaults for a local start', () => {

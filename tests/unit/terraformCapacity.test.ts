@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import proto from '@temporalio/proto';
-import { availableMemoryBytes, ConfigError, parseConfig } from '../../src/config.js';
+import { availableMemoryBytes, parseConfig } from '../../src/config.js';
 import {
   isTerraformActivity,
   TERRAFORM_SLOTS_MAX,
@@ -9,19 +9,10 @@ import {
   terraformTaskQueue,
 } from '../../src/domain/terraformCapacity.js';
 import { mayWaitForWorker, workerWaitOf } from '../../src/api/workerWait.js';
+import { problemsOf } from '../support/configProblems.js';
 
 const GiB = 2 ** 30;
 const { PendingActivityState } = proto.temporal.api.enums.v1;
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    parseConfig(env);
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.problems;
-  }
-}
 
 describe('TERRAFORM_MAX_CONCURRENT', () => {
   it('defaults to the memory left after the worker, in 512 MiB runs, between 1 and 32', () => {
