@@ -71,6 +71,19 @@ export const jobJsonSchema = z.object({
       "GET /api/jobs/{id} only: the job's step that Temporal has scheduled and no worker has taken yet (every worker's " +
         'Terraform slots are busy, or no worker runs); null when no step waits, or when Temporal could not be asked',
     ),
+  stalled: z
+    .object({
+      attempts: z.number().int().describe("how many times in a row the workflow's task has failed"),
+      since: isoTime.describe('when the first of those attempts was scheduled'),
+      reason: z.string().nullable().describe("the last failure's message, when Temporal's history gave it"),
+    })
+    .nullable()
+    .optional()
+    .describe(
+      "GET /api/jobs/{id} only: the job's workflow cannot move on, its task failing again and again (a payload the " +
+        'workers refuse, a fault in new workflow code); what the job shows is where it stopped. null when it moves, ' +
+        'or when Temporal could not be asked',
+    ),
 });
 export type JobJson = z.infer<typeof jobJsonSchema>;
 

@@ -11,6 +11,8 @@ import { startSandboxStack, type SandboxStack } from '../support/stack.js';
 import { TEST_SECRET_KEY, testDataConverter } from '../support/worker.js';
 import { waitFor } from '../support/processes.js';
 import { sampleSpec, waitForStatus, testActor } from '../support/jobs.js';
+import { newJobRow } from '../support/jobRows.js';
+import { updateJob } from '../../src/db/jobs.js';
 import { API_TOKEN, UI_ORIGIN, bearer, basic, login, securityConfig, type App } from './support.js';
 
 /**
@@ -227,7 +229,9 @@ describe('failure messages and inputs in a real workflow history', () => {
 });
 
 describe('a job started around the service, in clear text', () => {
-  it('is refused by the worker: no step runs, no job row is touched, the reason is in the history', async () => {
+  it('is refused by the worker: no step runs, no job row is touched, the reason is in the history and on the job page', {
+    timeout: 150_000,
+  }, async () => {
     // Someone with the Temporal port but not the key: a client with no codec at all.
     const plain = new Client({ connection: client.connection, namespace: 'default' });
     const forgedId = `forged${crypto.randomBytes(4).toString('hex')}`;
@@ -254,6 +258,33 @@ describe('a job started around the service, in clear text', () => {
       const h = await handle.fetchHistory();
       expect(h.events?.some((e) => e.activityTaskScheduledEventAttributes)).toBe(false);
       expect(await temp.db.selectFrom('jobs').select('id').where('id', '=', forgedId).executeTakeFirst()).toBeUndefined();
+
+      // A job whose workflow is stuck like this says so, with the reason, where people look: its page and the
+      // API (here a job row pointed at that workflow, as a job would be whose run took a clear signal).
+      const stuckId = await newJobRow(temp.db, { status: 'running', prefix: 'stuck' });
+      const model = await temp.db.selectFrom('jobs').select('spec_json').where('id', '=', jobId).executeTakeFirstOrThrow();
+      await updateJob(temp.db, stuckId, { workflow_id: `job-${forgedId}`, step: 'verify', spec_json: model.spec_json });
+      const stalled = await waitFor(
+        'the stall in the API',
+        async () => {
+          const res = await app.request(`/api/jobs/${stuckId}`, { headers: bearer() });
+          expect(res.status).toBe(200);
+          return (
+            ((await res.json()) as { stalled: { attempts: number; since: string; reason: string | null } | null }).stalled ??
+            undefined
+          );
+        },
+        90_000,
+        1_000,
+      );
+      expect(stalled.attempts).toBeGreaterThanOrEqual(3);
+      expect(stalled.reason).toContain('unencrypted payload was refused');
+      const page = await (await app.request(`/jobs/${stuckId}`, { headers: bearer() })).text();
+      expect(page).toContain('id="job-stalled"');
+      expect(page).toMatch(/Stalled: Temporal cannot move this job on\. Its workflow task has failed \d+ times in a row/);
+      // A job that moves says nothing of the kind.
+      const fine = await (await app.request(`/api/jobs/${jobId}`, { headers: bearer() })).json();
+      expect(fine.stalled ?? null).toBeNull();
     } finally {
       await handle.terminate('test over');
     }

@@ -8,7 +8,7 @@ import {
   terraformSlotsFor,
   terraformTaskQueue,
 } from '../../src/domain/terraformCapacity.js';
-import { mayWaitForWorker, workerWaitOf } from '../../src/api/workerWait.js';
+import { mayWaitForWorker, workerWaitOf } from '../../src/api/temporalView.js';
 import { problemsOf } from '../support/configProblems.js';
 
 const GiB = 2 ** 30;

@@ -14,7 +14,7 @@ import { setJobTtl } from '../jobTtl.js';
 import { getJob, listJobs, listSteps } from '../../db/jobs.js';
 import { listAudit } from '../../db/audit.js';
 import { listRevisions } from '../../db/revisions.js';
-import { mayWaitForWorker, workerWaitsOf } from '../workerWait.js';
+import { mayHaveOpenWorkflow, mayWaitForWorker, temporalViewsOf } from '../temporalView.js';
 import type { JobRow } from '../../db/schema.js';
 import type { JobAction } from '../../domain/lifecycle.js';
 import { formatCsvError, parseUsersCsv } from '../../domain/usersCsv.js';
@@ -37,12 +37,12 @@ export function apiJobsApp(deps: RouteDeps) {
     return job;
   };
   const noBodyOrJson = bodyGuard({ multipart: false, bodyRequired: false });
-  const workerWaits = workerWaitsOf(deps.temporal);
-  /** Asked of Temporal only while the job (or its revision) runs steps; null whenever it cannot say. */
-  const waitingForWorker = async (job: JobRow) => {
-    if (!job.workflow_id) return null;
+  const temporalViews = temporalViewsOf(deps.temporal);
+  /** Asked of Temporal only while the job's workflow may be open; nothing whenever it cannot say. */
+  const temporalView = async (job: JobRow) => {
+    if (!job.workflow_id || !mayHaveOpenWorkflow(job.status, job.has_resources === 1)) return { waiting: null, stalled: null };
     const revision = job.status === 'succeeded' ? (await listRevisions(db, job.id, 1))[0]?.state : undefined;
-    return mayWaitForWorker(job.status, revision) ? workerWaits(job.workflow_id) : null;
+    return temporalViews(job.workflow_id, { mayWait: mayWaitForWorker(job.status, revision) });
   };
 
   /** What a valid spec's input had that its stored form leaves out: the users CSV's dropped columns. */
@@ -81,7 +81,8 @@ export function apiJobsApp(deps: RouteDeps) {
 
   app.on(R.getJob.method, subPath(R.getJob), idParam, async (c) => {
     const job = await requireJob(c.req.valid('param').id);
-    return c.json({ ...viewJson(c)(job), waitingForWorker: await waitingForWorker(job) }, 200);
+    const { waiting, stalled } = await temporalView(job);
+    return c.json({ ...viewJson(c)(job), waitingForWorker: waiting, stalled }, 200);
   });
 
   app.on(R.runJob.method, subPath(R.runJob), idParam, noBodyOrJson, jsonBody(R.runJob.body.json), async (c) => {

@@ -26,7 +26,7 @@ import { zodIssuesToFields } from '../../domain/jobSpec.js';
 import { decide, type Subject } from '../../domain/permissions.js';
 import { actorOf } from '../actor.js';
 import { linkSettings } from '../linkSettings.js';
-import { mayWaitForWorker, workerWaitsOf } from '../workerWait.js';
+import { mayHaveOpenWorkflow, mayWaitForWorker, temporalViewsOf } from '../temporalView.js';
 
 const LOG_TAIL_LINES = 200;
 /** The server-rendered tail stays small whatever the lines' length; the viewer pages in the rest. */
@@ -92,7 +92,7 @@ export function jobPagesApp(deps: RouteDeps) {
   const secureCookies = config.publicBaseUrl.startsWith('https://');
   const links = linkSettings(config);
   const jobUsers = jobUsersCache();
-  const workerWaits = workerWaitsOf(deps.temporal);
+  const temporalViews = temporalViewsOf(deps.temporal);
 
   /** Everything the live part of a job page shows. */
   async function liveProps(job: JobRow, viewer: Subject, csrfToken: string): Promise<JobLiveProps> {
@@ -107,11 +107,13 @@ export function jobPagesApp(deps: RouteDeps) {
     const base = jobView(job, { steps, links, viewer });
     // A live environment with a revision in progress is moving too: its page follows the revision.
     const view = revisionInProgress(revisionRows[0]?.state) ? { ...base, active: true } : base;
-    const [changes, waiting] = await Promise.all([
+    const [changes, temporal] = await Promise.all([
       changesProps(job, viewer, view, revisionRows),
-      job.workflow_id && mayWaitForWorker(job.status, revisionRows[0]?.state) ? workerWaits(job.workflow_id) : null,
+      job.workflow_id && mayHaveOpenWorkflow(job.status, job.has_resources === 1)
+        ? temporalViews(job.workflow_id, { mayWait: mayWaitForWorker(job.status, revisionRows[0]?.state) })
+        : null,
     ]);
-    return { view, instance, audit, notifications, csrfToken, changes, waiting };
+    return { view, instance, audit, notifications, csrfToken, changes, waiting: temporal?.waiting, stalled: temporal?.stalled };
   }
 
   /** The changes card: the latest revision with its steps, and what the viewer may do to it. */

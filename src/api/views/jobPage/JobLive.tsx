@@ -10,7 +10,7 @@ import { JobActions, TtlForm } from './JobActions.js';
 import { InstanceCard } from './InstanceCard.js';
 import { RevisionsCard, type RevisionsCardProps } from './RevisionsCard.js';
 import type { InstanceProgress } from '../../../domain/instanceEvents.js';
-import type { WorkerWait } from '../../workerWait.js';
+import type { WorkerWait, WorkflowStall } from '../../temporalView.js';
 
 /** What changes while a job runs: re-rendered as a fragment for the page's live refresh. */
 export interface JobLiveProps {
@@ -24,6 +24,20 @@ export interface JobLiveProps {
   changes?: Omit<RevisionsCardProps, 'jobId' | 'jobName' | 'csrfToken'>;
   /** The step Temporal scheduled and no worker has taken yet; null: none waits, or Temporal could not say. */
   waiting?: WorkerWait | null;
+  /** The workflow's task failing again and again: the job moves no more (null: it moves, or Temporal could not say). */
+  stalled?: WorkflowStall | null;
+}
+
+/** A job whose workflow cannot move on: said, with why when known, since its status shows where it stopped. */
+function Stalled({ stalled }: { stalled: WorkflowStall }) {
+  return (
+    <p class="notice flash-error" id="job-stalled">
+      Stalled: Temporal cannot move this job on. Its workflow task has failed {stalled.attempts} times in a row since{' '}
+      {formatTime(stalled.since)}
+      {stalled.reason ? `: ${stalled.reason}` : ''}. An operator must act (the workflow in the Temporal UI shows each attempt);
+      the status above is where the job stopped.
+    </p>
+  );
 }
 
 /** A step queued for a worker: said plainly, with since when, so a slow start is not mistaken for a stuck job. */
@@ -171,6 +185,7 @@ function Summary(props: JobLiveProps) {
           <strong>Error:</strong> {job.error}
         </div>
       ) : null}
+      {props.stalled ? <Stalled stalled={props.stalled} /> : null}
       {props.waiting ? <WaitingForWorker waiting={props.waiting} /> : null}
       {view.status === 'awaiting_approval' ? (
         <p class="notice">The plan is ready and waits for approval. Review the plan below, then approve or reject it.</p>
