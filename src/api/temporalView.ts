@@ -1,6 +1,7 @@
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { isTerraformActivity } from '../domain/terraformCapacity.js';
+import { stepOfActivity } from '../domain/temporalSummaries.js';
 
 /**
  * What only Temporal knows about a job, read with the web's one Temporal call
@@ -45,21 +46,6 @@ type Timestamp = proto.google.protobuf.ITimestamp;
 
 const { PendingActivityState } = proto.temporal.api.enums.v1;
 
-/** The job steps the activities record (job_steps); an activity not listed is named as it is. */
-const STEP_OF_ACTIVITY: Readonly<Record<string, string>> = {
-  verifyCredentials: 'verify',
-  preflight: 'preflight',
-  renderWorkspace: 'render',
-  terraformInit: 'init',
-  terraformPlan: 'plan',
-  terraformApply: 'apply',
-  terraformOutput: 'output',
-  terraformDestroy: 'destroy',
-  waitReady: 'ready',
-  applyOnInstance: 'ready',
-  notify: 'notify',
-};
-
 /** A step handed to a worker within this long was never waiting: the page would only flicker. */
 const HAND_OFF_MS = 1_000;
 
@@ -82,7 +68,7 @@ export function workerWaitOf(raw: DescribeResponse, nowMs = Date.now()): WorkerW
     const since = next ?? msOf(a.scheduledTime);
     if (since === undefined || nowMs - since < HAND_OFF_MS) continue;
     const type = a.activityType?.name ?? '';
-    return { step: STEP_OF_ACTIVITY[type] ?? type, terraform: isTerraformActivity(type), since: new Date(since).toISOString() };
+    return { step: stepOfActivity(type), terraform: isTerraformActivity(type), since: new Date(since).toISOString() };
   }
   return null;
 }

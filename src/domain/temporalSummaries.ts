@@ -39,6 +39,11 @@ const ACTIVITY_STEPS: Record<string, { step: JobStep | 'drift check' | 'account 
   checkTeamAccount: { step: 'account check', what: "assume the account's role and try each call a job needs" },
 };
 
+/** The step an activity belongs to (the job page's name for it); an activity not listed is named as it is. */
+export function stepOfActivity(activity: string): string {
+  return ACTIVITY_STEPS[activity]?.step ?? activity;
+}
+
 /**
  * An activity's summary, from its name and its argument (the job, the
  * revision, the email's event): `plan: terraform plan`,

@@ -1,10 +1,10 @@
-import type { ActivityOptions } from '@temporalio/common';
 import { patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { JobStatus, JobStep } from '../domain/lifecycle.js';
 import { AWS_ACCOUNT_ID, JOB_ID, JOB_STATUS, JOB_STEP, jobSearchAttributes } from './searchAttributes.js';
 import { activitySummary } from '../domain/temporalSummaries.js';
 import type { ActivityProxies } from './activityProxies.js';
+import { proxyWithCallOptions, withCallOptions } from './callOptions.js';
 
 /**
  * Runs that keep their search attributes current (status, step, account) and
@@ -55,27 +55,12 @@ export function jobVisibility(job: { jobId: string; spec: JobSpec; status: JobSt
   };
 }
 
-type WithOptions = ((...args: unknown[]) => Promise<unknown>) & {
-  executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<unknown>;
-};
-
 /** One activity function whose calls carry their summary (options given at the call win). */
 export function summarizedActivity<F>(name: string, fn: F): F {
-  const activity = fn as unknown as WithOptions;
-  const summary = (args: unknown[]) => ({ summary: activitySummary(name, args[0]) });
-  const call = (...args: unknown[]) => activity.executeWithOptions(summary(args), args);
-  call.executeWithOptions = (options: ActivityOptions, args: unknown[]) =>
-    activity.executeWithOptions({ ...summary(args), ...options }, args);
-  return call as unknown as F;
+  return withCallOptions(fn, (args) => ({ summary: activitySummary(name, args[0]) }));
 }
 
 /** A proxyActivities object whose every activity carries its summary. */
 export function summarizing<P extends object>(proxy: P): P {
-  return new Proxy(proxy, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver);
-      if (typeof name !== 'string' || typeof value !== 'function') return value;
-      return summarizedActivity(name, value);
-    },
-  });
+  return proxyWithCallOptions(proxy, (name) => (args) => ({ summary: activitySummary(name, args[0]) }));
 }
