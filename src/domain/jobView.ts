@@ -290,6 +290,8 @@ export interface JobView {
   /** Whether nothing more will ever happen to it. */
   final: boolean;
   hasResources: boolean;
+  /** The apply made resources that are gone now (destroyed, or cleaned up after a cancel): its outputs are a record, not an address. */
+  resourcesGone: boolean;
   actions: JobAction[];
   spec: PublicJobSpec | null;
   /** The outputs as Terraform gave them (strings, sensitive ones null); null before the apply. */
@@ -341,6 +343,12 @@ export function jobView(
   const statusActions = allowedActions(status, { hasResources });
   const outputs = outputsOf(job.outputs_json);
   const host = hostOf(outputs);
+  // Only where a job ends without what it made: a live or running one has them whatever its row says.
+  const resourcesGone = outputs !== null && !hasResources && ['destroyed', 'cancelled', 'failed'].includes(status);
+  // No link to an address that is no one's now (it may be someone else's instance by then).
+  const ports = portViews(spec, host).map((p) =>
+    resourcesGone && p.url ? { ...p, url: null, note: 'gone with the instance' } : p,
+  );
   return {
     id: job.id,
     name: job.name,
@@ -351,12 +359,13 @@ export function jobView(
     active: isActive(status),
     final: FINAL_STATUSES.includes(status),
     hasResources,
+    resourcesGone,
     actions: opts.viewer ? statusActions.filter((a) => allows(opts.viewer!, a, owner)) : statusActions,
     spec,
     outputs,
     outputRows: outputs ? outputRows(outputs) : [],
     host,
-    ports: portViews(spec, host),
+    ports,
     plan: planOf(job.plan_summary_json),
     steps: opts.steps ? stepViews(opts.steps, stepPlan(status, spec)) : [],
     links: jobLinks(job, opts.links),

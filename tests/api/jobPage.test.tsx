@@ -72,6 +72,28 @@ function ReferenceLine(props: { l: { seq: number; step: string; stream: string; 
 }
 
 describe('job page', () => {
+  it('keeps the outputs of destroyed resources as a record, without a link to their address', async () => {
+    const outputs = JSON.stringify({
+      instance_id: 'i-0abc',
+      public_ip: '203.0.113.9',
+      public_dns: 'ec2-203-0-113-9.example.com',
+    });
+    const live = await seedJob(undefined, 'succeeded');
+    await updateJob(temp.db, live.id, { outputs_json: outputs, has_resources: 1, step: 'notify' });
+    const gone = await seedJob(undefined, 'destroyed');
+    await updateJob(temp.db, gone.id, { outputs_json: outputs, has_resources: 0, step: 'destroy' });
+
+    const livePage = (await get(`/jobs/${live.id}`)).html;
+    expect(livePage).not.toContain('id="outputs-gone"');
+    expect(livePage).toMatch(/<a href="http:\/\/ec2-203-0-113-9\.example\.com:\d+/);
+
+    const gonePage = (await get(`/jobs/${gone.id}`)).html;
+    expect(gonePage).toContain('id="outputs-gone"');
+    expect(gonePage).toContain('i-0abc');
+    expect(gonePage).not.toMatch(/<a href="http:\/\/ec2-203-0-113-9/);
+    expect(gonePage).toContain('gone with the instance');
+  });
+
   it('starts with the log tail, every line escaped exactly as before', async () => {
     const job = await seedJob();
     const texts = [

@@ -17,6 +17,11 @@ export function InstanceCard(props: { view: JobView; progress: InstanceProgress 
   const region = view.spec?.region;
   return (
     <CardSection id="instance-title" title="Instance">
+      {view.resourcesGone ? (
+        <p class="hint" id="instance-gone">
+          The instance no longer exists: this is what it reported while it ran.
+        </p>
+      ) : null}
       <dl class="facts">
         <dt>Reported</dt>
         <dd>

@@ -85,28 +85,35 @@ function PortItem({ port }: { port: PortView }) {
 function Outputs({ view }: { view: JobView }) {
   if (!view.outputs) return <p class="hint">None yet: they appear when the apply has finished.</p>;
   return (
-    <dl class="facts outputs">
-      {view.outputRows.map((row) => (
-        <>
-          <dt>{row.label}</dt>
-          <dd data-output={row.key}>
-            <OutputValue value={row.value} />
-          </dd>
-        </>
-      ))}
-      {view.ports.length > 0 ? (
-        <>
-          <dt>Published ports</dt>
-          <dd>
-            <ul class="plain">
-              {view.ports.map((port) => (
-                <PortItem port={port} />
-              ))}
-            </ul>
-          </dd>
-        </>
+    <>
+      {view.resourcesGone ? (
+        <p class="hint" id="outputs-gone">
+          These resources no longer exist: the values below are what the apply gave, kept for the record.
+        </p>
       ) : null}
-    </dl>
+      <dl class="facts outputs">
+        {view.outputRows.map((row) => (
+          <>
+            <dt>{row.label}</dt>
+            <dd data-output={row.key}>
+              <OutputValue value={row.value} />
+            </dd>
+          </>
+        ))}
+        {view.ports.length > 0 ? (
+          <>
+            <dt>Published ports</dt>
+            <dd>
+              <ul class="plain">
+                {view.ports.map((port) => (
+                  <PortItem port={port} />
+                ))}
+              </ul>
+            </dd>
+          </>
+        ) : null}
+      </dl>
+    </>
   );
 }
 
