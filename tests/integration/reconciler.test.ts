@@ -162,6 +162,19 @@ describe('a workflow that cannot record its own failure', () => {
       );
       expect((await getJob(db, id))?.status).toBe('running');
       await sql`drop trigger refuse_failed`.execute(db);
+      // The reconciler skips what Temporal's listing still shows running (it lags a closed workflow by a
+      // moment; the next pass takes it): its one pass here comes once the listing has caught up.
+      await waitFor(
+        'the listing to show the workflow closed',
+        async () => {
+          for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'job-${id}'` })) {
+            if (wf.status.name === 'RUNNING') return false;
+          }
+          return true;
+        },
+        20_000,
+        200,
+      );
       const reconciler = startReconciler({ ...deps, intervalMs: 60_000 });
       await reconciler.runNow();
       await reconciler.stop();
