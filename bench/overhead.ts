@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { timeOneJob, type StepJson } from './lib/api.js';
+import { workflowIdFor } from '../src/domain/lifecycle.js';
+import { historyTimings, type HistoryTimings } from './lib/historyTimings.js';
 import { makeWorkspace, runBareJob } from './lib/bareTerraform.js';
 import { row, type Row } from './lib/report.js';
 import { SANDBOX_MODULE, type App, type Infra } from './lib/stack.js';
@@ -32,6 +34,7 @@ export async function runOverhead(infra: Infra, app: App, opts: { runs: number }
   const inTerraform: number[] = [];
   const inOther: number[] = [];
   const between: number[] = [];
+  const temporalSide: HistoryTimings[] = [];
   // Per terraform command: bare wall time vs the service's step (which adds STS, DB writes, and `show` to plan).
   const bareBy: Record<string, number[]> = { init: [], plan: [], apply: [], output: [] };
   const stepBy: Record<string, number[]> = { init: [], plan: [], apply: [], output: [] };
@@ -52,6 +55,7 @@ export async function runOverhead(infra: Infra, app: App, opts: { runs: number }
     inTerraform.push(tfMs);
     inOther.push(otherMs);
     between.push(s.ms - tfMs - otherMs);
+    temporalSide.push(await historyTimings(infra.temporal, workflowIdFor(s.id)));
     infra.log(`overhead: run ${i + 1}/${opts.runs}: bare ${sec(b.totalMs)}, service ${sec(s.ms)}`);
   }
 
@@ -69,6 +73,11 @@ export async function runOverhead(infra: Infra, app: App, opts: { runs: number }
     row(W, '  of the service time: other steps (verify, preflight, render, ready, notify)', sec(median(inOther))),
     row(W, '  of the service time: between steps (Temporal scheduling, run request)', sec(median(between))),
     row(W, '  bare `terraform show -json tfplan` (the plan step runs it too)', sec(median(show))),
+    row(
+      W,
+      `  Temporal's record: activity tasks waiting for a worker, workflow tasks (${temporalSide[0]?.activities ?? 0} activities), medians`,
+      `${sec(median(temporalSide.map((t) => t.activityQueueMs)))}, ${sec(median(temporalSide.map((t) => t.workflowTaskMs)))}`,
+    ),
     ...TERRAFORM_STEPS.map((name) =>
       row(
         W,

@@ -39,6 +39,9 @@ if (forTests) ensureTemporalTestServer();
 // The real Temporal server the cluster tests run (scripts/temporal-server.mjs); without Go, a note.
 if (forTests) ensureTemporalServer();
 
-if (!process.env.TEMPORAL_ADDRESS || forTests) {
+// `npm start` finds (or builds) the CLI itself as it starts the embedded server (src/main.ts): the
+// same check here cost every start half a second of tsx loading.
+const starting = process.env.npm_lifecycle_event === 'prestart';
+if ((!process.env.TEMPORAL_ADDRESS && !starting) || forTests) {
   run(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'scripts', 'ensure-temporal-cli.ts')]);
 }

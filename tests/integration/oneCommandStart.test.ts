@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../src/temporal/devServer.js';
 import { tempDir } from '../support/tempDb.js';
@@ -23,6 +23,21 @@ function commandOf(pid: number): string {
 describe('npm start', () => {
   it('runs src/main.ts', () => {
     expect(pkg.scripts.start).toBe('tsx src/main.ts');
+  });
+
+  it('leaves the Temporal CLI to the service at start, and still checks it in `npm run setup`', () => {
+    // The service finds or builds the CLI as it starts its server: its set-up step need not look too.
+    const setup = (event: string) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, npm_lifecycle_event: event, TEMPORAL_CLI_PATH: inject('temporalCliPath') };
+      delete env.TEMPORAL_ADDRESS;
+      return spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'setup.mjs')], { cwd: ROOT, env, encoding: 'utf8' });
+    };
+    const atStart = setup('prestart');
+    expect(atStart.status).toBe(0);
+    expect(atStart.stderr).not.toMatch(/Temporal CLI:/);
+    const bySetup = setup('setup');
+    expect(bySetup.status).toBe(0);
+    expect(bySetup.stderr).toContain(`Temporal CLI: ${inject('temporalCliPath')}`);
   });
 
   it('brings up Temporal, worker and web; Ctrl-C stops every child', async () => {
