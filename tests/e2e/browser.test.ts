@@ -429,8 +429,8 @@ describe('the web UI in a browser', () => {
   });
 
   it('stays fast with 100,000 log lines: a bounded DOM, older lines on request, the tail followed', async () => {
-    // A succeeded job (its stream stays open: it can still be destroyed) with a huge log, written straight
-    // to the DB; the terraform output path is covered above.
+    // A running job with a huge log, written straight to the DB (the terraform output path is covered above).
+    // Running, so its stream stays open: a settled job's stream ends 2 s after its last line.
     const bigId = `jbig${Date.now().toString(36)}`;
     const now = new Date().toISOString();
     const spec = {
@@ -445,8 +445,8 @@ describe('the web UI in a browser', () => {
     await insertJob(temp.db, {
       id: bigId,
       name: 'huge-log',
-      status: 'succeeded',
-      step: 'notify',
+      status: 'running',
+      step: 'apply',
       requester_email: 'alice@example.com',
       region: 'us-east-1',
       instance_type: 't3.micro',
@@ -461,7 +461,7 @@ describe('the web UI in a browser', () => {
       created_by: 'e2e',
       created_at: now,
       started_at: now,
-      finished_at: now,
+      finished_at: null,
       destroy_at: null,
       has_resources: 1,
       updated_at: now,
