@@ -67,8 +67,9 @@ export async function runOverhead(infra: Infra, app: App, opts: { runs: number }
   return [
     row(W, `bare terraform init+plan+apply+output, median of ${bare.length}`, sec(bareMed)),
     row(W, `service, run request → succeeded (job's finishedAt), median of ${service.length}`, sec(serviceMed)),
-    row(W, 'ratio service / bare', ratio.toFixed(2), '≤ 1.15', ratio <= 1.15),
-    row(W, 'absolute overhead (difference of medians)', sec(overhead), '< 1.5 s', overhead < 1500),
+    // Issue 20: a ratio to a 0.3 s sandbox run asks for tens of milliseconds; what a user feels is the time added.
+    row(W, 'orchestration overhead per job (service − bare, medians)', sec(overhead), '≤ 0.10 s', overhead <= 100),
+    row(W, '  ratio service / bare (for the record; the sandbox run is short)', ratio.toFixed(2)),
     row(W, '  of the service time: terraform steps (init, plan + show, apply, output)', sec(median(inTerraform))),
     row(W, '  of the service time: other steps (verify, preflight, render, ready, notify)', sec(median(inOther))),
     row(W, '  of the service time: between steps (Temporal scheduling, run request)', sec(median(between))),
