@@ -62,3 +62,56 @@ export async function historyTimings(client: Client, workflowId: string, lastAct
   }
   return out;
 }
+
+/** What Temporal recorded of a job's wait for workers: the longest wait of one Terraform scheduling, timeouts, retries. */
+export interface QueueRecord {
+  /** Longest scheduled → started of a Terraform activity (a still-unstarted one counts to its timeout). */
+  longestTerraformWaitMs: number;
+  /** ActivityTaskTimedOut events, of any kind (a schedule-to-start one is a wait for a worker that was scheduled again). */
+  timedOut: number;
+  scheduleToStartTimeouts: number;
+  /** Activity attempts past the first: retries after a failure or a lost worker. */
+  retries: number;
+}
+
+export async function queueRecord(
+  client: Client,
+  workflowId: string,
+  isTerraform: (type: string) => boolean,
+): Promise<QueueRecord> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const out: QueueRecord = { longestTerraformWaitMs: 0, timedOut: 0, scheduleToStartTimeouts: 0, retries: 0 };
+  const terraformScheduledAt = new Map<string, number>();
+  const waited = (sid: string, at: number) => {
+    const from = terraformScheduledAt.get(sid);
+    if (from !== undefined) out.longestTerraformWaitMs = Math.max(out.longestTerraformWaitMs, at - from);
+    terraformScheduledAt.delete(sid);
+  };
+  for (const e of history.events ?? []) {
+    const at = ms(e.eventTime);
+    switch (e.eventType) {
+      case E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if (isTerraform(e.activityTaskScheduledEventAttributes?.activityType?.name ?? '')) {
+          terraformScheduledAt.set(String(e.eventId), at);
+        }
+        break;
+      case E.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
+        const a = e.activityTaskStartedEventAttributes;
+        waited(String(a?.scheduledEventId), at);
+        if ((a?.attempt ?? 1) > 1) out.retries++;
+        break;
+      }
+      case E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
+        const a = e.activityTaskTimedOutEventAttributes;
+        out.timedOut++;
+        const type = a?.failure?.timeoutFailureInfo?.timeoutType;
+        if (type === proto.temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START) {
+          out.scheduleToStartTimeouts++;
+          waited(String(a?.scheduledEventId), at);
+        }
+        break;
+      }
+    }
+  }
+  return out;
+}
