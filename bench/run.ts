@@ -53,7 +53,7 @@ const sizes = quick
       seedLines: 100_000,
       bigJobLines: 20_000,
       loadSeconds: 3,
-      terraformSlots: { slots: 2, jobs: 6, probes: 5, sleepSeconds: 3 },
+      terraformSlots: { slots: 2, jobs: 6, probes: 5, probeEveryMs: 0, sleepSeconds: 3 },
       startupRuns: 1,
       fanout: [
         { viewers: 100, jobs: 1, linesPerSecond: 2_000, seconds: 3 },
@@ -71,7 +71,7 @@ const sizes = quick
       bigJobLines: 200_000,
       loadSeconds: 15,
       // 75 jobs per slot: each job waits for a slot at each of its Terraform steps, for minutes.
-      terraformSlots: { slots: 4, jobs: 300, probes: 10, sleepSeconds: 1 },
+      terraformSlots: { slots: 4, jobs: 300, probes: 10, probeEveryMs: 20_000, sleepSeconds: 1 },
       startupRuns: 3,
       fanout: [
         { viewers: 500, jobs: 1, linesPerSecond: 2_000, seconds: 10 },

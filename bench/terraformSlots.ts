@@ -14,10 +14,11 @@ import { isTerraformActivity } from '../src/domain/terraformCapacity.js';
  * and gets many times as many jobs at once (created beforehand), so most of
  * them wait for a slot at each Terraform step. Meanwhile:
  * - every job still running is asked for in turn through the API
- *   (waitingForWorker: what its page shows); a job whose Terraform step
- *   waited, by its history, longer than one round of asking must have been
- *   seen saying "waiting for a worker";
- * - probe jobs are started one after another: the time from a probe's run
+ *   (waitingForWorker: what its page shows); an answer given while, by the
+ *   job's history, a Terraform step of it was queued should say "waiting for
+ *   a worker";
+ * - once every job is past its quick steps, probe jobs are started one after
+ *   another, spread over the queue's time: the time from a probe's run
  *   request to its verify step's end is what a quick step costs while the
  *   Terraform queue is full (each probe is cancelled after its verify, which
  *   needs no slot either);
@@ -33,6 +34,8 @@ export interface TerraformSlotsOptions {
   slots: number;
   jobs: number;
   probes: number;
+  /** Probes spread over the queue's full time rather than all in the start-up burst of the jobs' workflows. */
+  probeEveryMs: number;
   sleepSeconds: number;
   timeoutMs: number;
 }
@@ -57,37 +60,52 @@ function parentOf(pid: number): number | undefined {
 function terraformRuns(workerPid: number): number[] {
   const terraform = descendantsOf(workerPid).filter((p) => commOf(p) === 'terraform');
   const set = new Set(terraform);
-  return terraform.filter((p) => !set.has(parentOf(p) ?? -1));
+  // A process gone by now was such a child too (a run's process lives seconds): its parent can no longer be told.
+  return terraform.filter((p) => {
+    const parent = parentOf(p);
+    return parent !== undefined && !set.has(parent);
+  });
+}
+
+function describeProcess(pid: number): string {
+  try {
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+    return `${pid} (parent ${parentOf(pid)}, ${commOf(pid)}): ${cmd.slice(0, 120)}`;
+  } catch {
+    return `${pid}: gone`;
+  }
 }
 
 /** Asks the API for each unfinished job in turn, and remembers which said it waits for a Terraform slot. */
 function watchPages(api: Api, ids: readonly string[]) {
   const saidWaiting = new Set<string>();
+  /** When each job was asked about and what it said (epoch ms of the answer, waiting or not). */
+  const asks = new Map<string, [number, boolean][]>(ids.map((id) => [id, []]));
   const final = new Set<string>();
-  const rounds: number[] = [];
   let waitingInLastRound = 0;
   let stopped = false;
   const done = (async () => {
     while (!stopped && final.size < ids.length) {
-      const t0 = Date.now();
       let waiting = 0;
       for (const id of ids) {
         if (stopped) return;
         if (final.has(id)) continue;
+        const asked = Date.now();
         const job: JobJson = await api.getJob(id);
+        const said = Boolean(job.waitingForWorker?.terraform);
+        asks.get(id)?.push([asked, said]);
         if (FINAL_FOR_RUN.includes(job.status)) final.add(id);
-        else if (job.waitingForWorker?.terraform) {
+        else if (said) {
           saidWaiting.add(id);
           waiting++;
         }
       }
-      rounds.push(Date.now() - t0);
       waitingInLastRound = waiting;
     }
   })();
   return {
     saidWaiting,
-    rounds,
+    asks,
     waitingNow: () => waitingInLastRound,
     async stop() {
       stopped = true;
@@ -96,18 +114,21 @@ function watchPages(api: Api, ids: readonly string[]) {
   };
 }
 
-/** Every job of the list through the API's pages (the newest 200 are not all of 300). */
-async function finalJobs(api: Api, wanted: ReadonlySet<string>): Promise<JobJson[]> {
+/** The jobs of the list through the API's pages (the newest 200 are not all of 300). */
+async function listed(api: Api, wanted: ReadonlySet<string>): Promise<JobJson[]> {
   const out: JobJson[] = [];
   let cursor: string | null = null;
   do {
     const q = new URLSearchParams({ limit: '200', ...(cursor ? { cursor } : {}) });
     const page: { jobs: JobJson[]; nextCursor: string | null } = await api.request('GET', `/api/jobs?${q}`);
-    out.push(...page.jobs.filter((j) => wanted.has(j.id) && FINAL_FOR_RUN.includes(j.status)));
+    out.push(...page.jobs.filter((j) => wanted.has(j.id)));
     cursor = page.nextCursor;
   } while (cursor);
   return out;
 }
+
+/** The steps before a job's first Terraform step: none of them needs a slot. */
+const QUICK_STEPS = new Set([null, 'verify', 'preflight', 'render']);
 
 export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformSlotsOptions): Promise<Row[]> {
   const { api } = app;
@@ -122,6 +143,9 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
   const processTimer = setInterval(() => {
     if (!app.worker) return;
     const runs = terraformRuns(app.worker.nodePid);
+    if (runs.length > opts.slots && runs.length > terraformPeak) {
+      infra.log(`queueing: ${runs.length} terraform runs at once: ${runs.map(describeProcess).join('; ')}`);
+    }
     terraformPeak = Math.max(terraformPeak, runs.length);
     terraformRssPeak = Math.max(terraformRssPeak, sum(runs.map((p) => rssMb(p) ?? 0)));
   }, 100);
@@ -141,8 +165,18 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
       await pause(200);
     }
     infra.log(`queueing: a job waits for a slot ${sec(Date.now() - from)} after the first run request`);
+    // The queue is full once every job is past its quick steps: a probe started before that waits behind the
+    // burst of 300 workflows starting (their workflow tasks), not behind Terraform, and is not what is measured.
+    const jobSet = new Set(ids);
+    const burstBy = Date.now() + 300_000;
+    while ((await listed(api, jobSet)).some((j) => !FINAL_FOR_RUN.includes(j.status) && QUICK_STEPS.has(j.step))) {
+      if (Date.now() > burstBy) throw new Error('jobs still at their quick steps 5 min after the run requests');
+      await pause(1_000);
+    }
+    infra.log(`queueing: every job past its quick steps ${sec(Date.now() - from)} after the first run request`);
 
     for (const id of probeIds) {
+      if (verifyMs.length) await pause(opts.probeEveryMs);
       const t0 = Date.now();
       await api.runJob(id);
       const deadline = t0 + 60_000;
@@ -156,6 +190,7 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
       // Cancelled before it needs a slot: the queue stays the workload's jobs'.
       await api.request('POST', `/api/jobs/${encodeURIComponent(id)}/cancel`, {});
       verifyMs.push(verifiedAt - t0);
+      infra.log(`queueing: probe ${verifyMs.length}: verify done ${sec(verifiedAt - t0)} after its run request`);
       if (pages.waitingNow() > 0) probesWhileFull++;
     }
 
@@ -164,8 +199,8 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
     while (seen.size < wanted.size) {
       if (Date.now() > deadline) throw new Error(`only ${seen.size} of ${wanted.size} jobs finished within ${opts.timeoutMs} ms`);
       const now = Date.now();
-      for (const j of await finalJobs(api, wanted)) {
-        if (!seen.has(j.id))
+      for (const j of await listed(api, wanted)) {
+        if (!seen.has(j.id) && FINAL_FOR_RUN.includes(j.status))
           seen.set(j.id, { status: j.status, at: j.finishedAt ? Date.parse(j.finishedAt) : now, error: j.error });
       }
       await pause(1_000);
@@ -195,10 +230,20 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
   const timedOut = sum(all.map((r) => r.timedOut));
   const queueTimeouts = sum(all.map((r) => r.scheduleToStartTimeouts));
   const retries = sum(all.map((r) => r.retries));
-  // A wait longer than the longest round of asking (plus the page's one-second hand-off) was asked about while it lasted.
-  const round = Math.max(0, ...pages.rounds);
-  const queued = ids.filter((id) => (records.get(id)?.longestTerraformWaitMs ?? 0) > round + 1_000);
-  const queuedSaid = queued.filter((id) => pages.saidWaiting.has(id)).length;
+  for (const r of all.flatMap((x) => x.retried)) infra.log(`queueing: retried ${r}`);
+  // Queued when asked: the answer came in a Terraform wait, past the page's one-second hand-off and the
+  // web's 1.5 s reuse of Temporal's answer, with half a second's margin at the end (one machine's clock).
+  const queuedAsks = (id: string) =>
+    (pages.asks.get(id) ?? []).filter(([at]) =>
+      (records.get(id)?.terraformWaits ?? []).some(([from, to]) => at > from + 2_500 && at < to - 500),
+    );
+  const queued = ids.filter((id) => queuedAsks(id).length > 0);
+  const queuedSaid = queued.filter((id) => queuedAsks(id).some(([, said]) => said)).length;
+  const asksQueued = sum(queued.map((id) => queuedAsks(id).length));
+  const asksSaid = sum(queued.map((id) => queuedAsks(id).filter(([, said]) => said).length));
+  for (const id of queued.filter((i) => !queuedAsks(i).some(([, said]) => said))) {
+    infra.log(`queueing: job ${id} was asked ${queuedAsks(id).length} times while queued and never said waiting`);
+  }
   const apply = median(applyMs);
   const p95 = percentile(verifyMs, 95);
   return [
@@ -218,7 +263,7 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
     ),
     row(
       W,
-      `queued jobs (a Terraform step waited > ${sec(round + 1_000, 1)}, one round of asking) whose API/page said "waiting for a worker"`,
+      `jobs asked while a Terraform step of theirs was queued whose API/page said "waiting for a worker" (answers: ${asksSaid} / ${asksQueued})`,
       `${queuedSaid} / ${queued.length}`,
       'all',
       queuedSaid === queued.length,
@@ -228,8 +273,8 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
     row(W, 'terraform runs under the worker at once, max', String(terraformPeak), `≤ ${opts.slots}`, terraformPeak <= opts.slots),
     row(
       W,
-      `verify step while the queue is full: run request → verify done, p50 / p95 of ${verifyMs.length} probes (${probesWhileFull} with jobs still waiting after)`,
-      `${sec(percentile(verifyMs, 50))} / ${sec(p95)}`,
+      `verify step while the queue is full: run request → verify done, p50 / p95 / max of ${verifyMs.length} probes, one every ${sec(opts.probeEveryMs, 0)} (${probesWhileFull} with jobs still waiting after)`,
+      `${sec(percentile(verifyMs, 50))} / ${sec(p95)} / ${sec(Math.max(...verifyMs))}`,
       `p95 < one apply step (median ${sec(apply)})`,
       p95 < apply,
     ),
