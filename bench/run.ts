@@ -71,7 +71,7 @@ const sizes = quick
       bigJobLines: 200_000,
       loadSeconds: 15,
       // 75 jobs per slot: each job waits for a slot at each of its Terraform steps, for minutes.
-      terraformSlots: { slots: 4, jobs: 300, probes: 10, probeEveryMs: 20_000, sleepSeconds: 1 },
+      terraformSlots: { slots: 4, jobs: 300, probes: 10, probeEveryMs: 10_000, sleepSeconds: 1 },
       startupRuns: 3,
       fanout: [
         { viewers: 500, jobs: 1, linesPerSecond: 2_000, seconds: 10 },
