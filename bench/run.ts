@@ -25,6 +25,7 @@ import { startApp, startInfra, type App, type Infra } from './lib/stack.js';
  *   --markdown=FILE   also write the table as Markdown (for the README)
  *   --profile         run web and worker with --cpu-prof (profiles are kept)
  *   --keep            keep the temporary directory (logs, databases, workspaces)
+ *   --env=NAME=VALUE  more environment for the web and worker processes (repeatable)
  */
 
 const argv = process.argv.slice(2);
@@ -37,6 +38,9 @@ if (only.has('5')) only.add('2');
 const profile = flag('profile');
 const keep = flag('keep') || profile;
 const markdownFile = option('markdown');
+const appEnv = Object.fromEntries(
+  argv.filter((a) => a.startsWith('--env=')).map((a) => [a.slice(6, a.indexOf('=', 6)), a.slice(a.indexOf('=', 6) + 1)]),
+);
 
 const sizes = quick
   ? {
@@ -49,7 +53,7 @@ const sizes = quick
       seedLines: 100_000,
       bigJobLines: 20_000,
       loadSeconds: 3,
-      terraformSlots: { slots: 2, jobs: 6, probes: 5, sleepSeconds: 3 },
+      terraformSlots: { slots: 2, jobs: 6, probes: 5, probeEveryMs: 0, sleepSeconds: 3 },
       startupRuns: 1,
       fanout: [
         { viewers: 100, jobs: 1, linesPerSecond: 2_000, seconds: 3 },
@@ -66,8 +70,8 @@ const sizes = quick
       seedLines: 1_000_000,
       bigJobLines: 200_000,
       loadSeconds: 15,
-      // Three times the slots, so most jobs wait; each job's Terraform takes a slot for the apply's sleep and ~1 s more.
-      terraformSlots: { slots: 2, jobs: 6, probes: 10, sleepSeconds: 5 },
+      // 75 jobs per slot: each job waits for a slot at each of its Terraform steps, for minutes.
+      terraformSlots: { slots: 4, jobs: 300, probes: 10, probeEveryMs: 10_000, sleepSeconds: 1 },
       startupRuns: 3,
       fanout: [
         { viewers: 500, jobs: 1, linesPerSecond: 2_000, seconds: 10 },
@@ -116,7 +120,7 @@ async function withApp(
   fn: (app: App) => Promise<Row[]>,
   env?: Record<string, string>,
 ): Promise<Row[]> {
-  const app = await startApp(infra, { name, extraVars, env });
+  const app = await startApp(infra, { name, extraVars, env: { ...env, ...appEnv } });
   try {
     return await fn(app);
   } finally {
@@ -216,7 +220,7 @@ async function main() {
           inf,
           'slots',
           { sandbox_sleep_seconds: { apply: t.sleepSeconds } },
-          (app) => runTerraformSlots(inf, app, { ...t, timeoutMs: quick ? 300_000 : 600_000 }),
+          (app) => runTerraformSlots(inf, app, { ...t, timeoutMs: quick ? 300_000 : 1_200_000 }),
           { TERRAFORM_MAX_CONCURRENT: String(t.slots) },
         ),
       );

@@ -21,10 +21,12 @@ import { temporalConnectionSettings, temporalConnectionShape, type TemporalConne
 const DEFAULT_ADMIN_PASS = 'admin';
 const DEFAULT_SECRET_KEY = 'dev-secret-key-change-me-dev-secret-key';
 /**
- * As many as the worker's activity slots (100): jobs running at once stay cached between
- * their steps, and only idle environments (succeeded, waiting for destroy or TTL) are evicted.
+ * Jobs running at once stay cached between their steps, and only idle environments
+ * (succeeded, waiting for destroy or TTL) are evicted. Jobs queued for a Terraform slot
+ * are running too: with 300 of them and a cache of 100, the worker evicted and replayed
+ * workflows at nearly every step (workload 7 of the benchmark).
  */
-export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
 /** Where the web app serves the Temporal UI of TEMPORAL_UI_UPSTREAM, and the public path that UI must have. */
 export const TEMPORAL_UI_PATH = '/temporal';
 /** The project's root (where package.json is): the default workflow bundle cache lives under it. */

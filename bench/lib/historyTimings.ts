@@ -62,3 +62,76 @@ export async function historyTimings(client: Client, workflowId: string, lastAct
   }
   return out;
 }
+
+/** What Temporal recorded of a job's wait for workers: the longest wait of one Terraform scheduling, timeouts, retries. */
+export interface QueueRecord {
+  /** Longest scheduled → started of a Terraform activity (a still-unstarted one counts to its timeout). */
+  longestTerraformWaitMs: number;
+  /** ActivityTaskTimedOut events, of any kind (a schedule-to-start one is a wait for a worker that was scheduled again). */
+  timedOut: number;
+  scheduleToStartTimeouts: number;
+  /** Activity attempts past the first: retries after a failure or a lost worker. */
+  retries: number;
+  /** Each retried attempt: the activity and what ended the attempt before it. */
+  retried: string[];
+  /** Each scheduling of a Terraform activity: scheduled → started (or timed out unstarted), epoch ms. */
+  terraformWaits: [number, number][];
+}
+
+export async function queueRecord(
+  client: Client,
+  workflowId: string,
+  isTerraform: (type: string) => boolean,
+): Promise<QueueRecord> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const out: QueueRecord = {
+    longestTerraformWaitMs: 0,
+    timedOut: 0,
+    scheduleToStartTimeouts: 0,
+    retries: 0,
+    retried: [],
+    terraformWaits: [],
+  };
+  const terraformScheduledAt = new Map<string, number>();
+  const nameOf = new Map<string, string>();
+  const waited = (sid: string, at: number) => {
+    const from = terraformScheduledAt.get(sid);
+    if (from !== undefined) {
+      out.longestTerraformWaitMs = Math.max(out.longestTerraformWaitMs, at - from);
+      out.terraformWaits.push([from, at]);
+    }
+    terraformScheduledAt.delete(sid);
+  };
+  for (const e of history.events ?? []) {
+    const at = ms(e.eventTime);
+    switch (e.eventType) {
+      case E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
+        const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+        nameOf.set(String(e.eventId), name);
+        if (isTerraform(name)) terraformScheduledAt.set(String(e.eventId), at);
+        break;
+      }
+      case E.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
+        const a = e.activityTaskStartedEventAttributes;
+        waited(String(a?.scheduledEventId), at);
+        if ((a?.attempt ?? 1) > 1) {
+          out.retries++;
+          const cause = a?.lastFailure?.message ?? '';
+          out.retried.push(`${nameOf.get(String(a?.scheduledEventId))} attempt ${a?.attempt}: ${cause.slice(0, 160)}`);
+        }
+        break;
+      }
+      case E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: {
+        const a = e.activityTaskTimedOutEventAttributes;
+        out.timedOut++;
+        const type = a?.failure?.timeoutFailureInfo?.timeoutType;
+        if (type === proto.temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START) {
+          out.scheduleToStartTimeouts++;
+          waited(String(a?.scheduledEventId), at);
+        }
+        break;
+      }
+    }
+  }
+  return out;
+}

@@ -30,6 +30,8 @@ export interface CommandDeps {
   approvalTimeoutMs: number;
   /** STEP_INFRA_RETRY_HOURS in ms; unset: the workflow's default. */
   infraRetryBudgetMs?: number;
+  /** How long a Terraform step waits in its queue before the workflow schedules it again; unset: the workflow's default (tests set it low). */
+  terraformQueueCheckMs?: number;
   /** TEAM_ACCOUNTS_ONLY: jobs run only in team accounts, no typed role ARNs. */
   teamAccountsOnly?: boolean;
   /** Events after which a waiting job's workflow continues as new; unset: the workflow's default (tests set it low). */
@@ -137,6 +139,7 @@ export async function startJob(deps: CommandDeps, jobId: string, spec: JobSpec |
     spec: fullSpec,
     approvalTimeoutMs: deps.approvalTimeoutMs,
     ...(deps.infraRetryBudgetMs !== undefined ? { infraRetryBudgetMs: deps.infraRetryBudgetMs } : {}),
+    ...(deps.terraformQueueCheckMs !== undefined ? { terraformQueueCheckMs: deps.terraformQueueCheckMs } : {}),
     ...(deps.historyBound !== undefined ? { historyBound: deps.historyBound } : {}),
   };
   try {
@@ -243,6 +246,7 @@ async function destroyWithNewRun(deps: CommandDeps, job: JobRow, actor: Actor): 
     approvalTimeoutMs: deps.approvalTimeoutMs,
     mode: 'destroy',
     ...(deps.infraRetryBudgetMs !== undefined ? { infraRetryBudgetMs: deps.infraRetryBudgetMs } : {}),
+    ...(deps.terraformQueueCheckMs !== undefined ? { terraformQueueCheckMs: deps.terraformQueueCheckMs } : {}),
   };
   try {
     await deps.temporal.workflow.start('provisionJob', {

@@ -1,6 +1,7 @@
 import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NON_RETRYABLE_TYPES, NOTIFY_MAX_ATTEMPTS } from '../domain/failures.js';
+import { queueCheckMs } from './queueWait.js';
 import { proxyWithTerraformQueue } from './terraformRouting.js';
 
 /**
@@ -10,7 +11,7 @@ import { proxyWithTerraformQueue } from './terraformRouting.js';
  * infrastructure faults (a worker killed mid-step times out on its
  * heartbeat) are retried until the step's time budget runs out.
  */
-export function activityProxies(infraBudgetMs: number) {
+export function activityProxies(infraBudgetMs: number, terraformQueueCheckMs?: number) {
   // Status writes wait out a database that is down for a while, within the budget. The SDK's
   // local activities do not stop retrying at their schedule-to-close timeout (seen on 1.24),
   // so the budget is also spelled as the number of attempts its backoff fits in.
@@ -49,20 +50,24 @@ export function activityProxies(infraBudgetMs: number) {
   // On cancel, wait until the activity has really stopped (Terraform exited, state saved)
   // before the clean-up destroys from that state: never two Terraform runs in one workspace.
   // The steps that run Terraform wait on their own task queue for a worker's Terraform slot
-  // (TERRAFORM_MAX_CONCURRENT); the time waiting counts against the step's budget, not its timeouts.
-  const terraform = proxyWithTerraformQueue<Activities>({
-    startToCloseTimeout: '2h',
-    scheduleToCloseTimeout: infraBudgetMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    heartbeatTimeout: '10s',
-    retry: {
-      initialInterval: '5s',
-      backoffCoefficient: 2,
-      // A worker back after a crash loop picks the step up within half a minute.
-      maximumInterval: '30s',
-      nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
+  // (TERRAFORM_MAX_CONCURRENT); a step still queued after a while is scheduled again, so a long
+  // queue never uses up the budget, which is for faults (queueWait.ts).
+  const terraform = proxyWithTerraformQueue<Activities>(
+    {
+      startToCloseTimeout: '2h',
+      scheduleToCloseTimeout: infraBudgetMs,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      heartbeatTimeout: '10s',
+      retry: {
+        initialInterval: '5s',
+        backoffCoefficient: 2,
+        // A worker back after a crash loop picks the step up within half a minute.
+        maximumInterval: '30s',
+        nonRetryableErrorTypes: [...NON_RETRYABLE_TYPES],
+      },
     },
-  });
+    queueCheckMs(infraBudgetMs, terraformQueueCheckMs),
+  );
 
   const readiness = proxyActivities<Activities>({
     startToCloseTimeout: '2h',

@@ -7,7 +7,7 @@ import type { ActivityOptions } from '@temporalio/workflow';
  * Options given at the call (executeWithOptions) still win.
  */
 
-type WithOptions = ((...args: unknown[]) => Promise<unknown>) & {
+export type WithOptions = ((...args: unknown[]) => Promise<unknown>) & {
   executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<unknown>;
 };
 

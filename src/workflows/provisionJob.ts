@@ -43,6 +43,8 @@ export interface ProvisionJobInput {
    * it existed (STEP_INFRA_RETRY_HOURS).
    */
   infraRetryBudgetMs?: number;
+  /** How long a Terraform step waits in its queue before it is scheduled again; unset: queueWait.ts's default (tests set it low). */
+  terraformQueueCheckMs?: number;
   /** `destroy`: a run started only to destroy what an earlier run, since closed, left behind. */
   mode?: 'provision' | 'destroy';
   /**
@@ -85,7 +87,9 @@ export async function provisionJob(input: ProvisionJobInput): Promise<ProvisionJ
   // Before any command: whether this run keeps its search attributes current (a patch).
   const startStatus = input.carried?.status ?? (input.mode === 'destroy' ? 'destroying' : 'running');
   const visible = jobVisibility({ jobId: input.jobId, spec: input.spec, status: startStatus });
-  const acts = visible.summarized(activityProxies(input.infraRetryBudgetMs ?? DEFAULT_INFRA_RETRY_HOURS * HOUR));
+  const acts = visible.summarized(
+    activityProxies(input.infraRetryBudgetMs ?? DEFAULT_INFRA_RETRY_HOURS * HOUR, input.terraformQueueCheckMs),
+  );
   // A run that carries on a waiting job starts as what it carries: handlers registered
   // below take Updates buffered for this run at once, and must see the job as it is.
   const carried = input.carried;

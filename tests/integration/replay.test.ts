@@ -41,6 +41,7 @@ describe('workflow replay', () => {
         'provision-happy-path-v5.binpb',
         'provision-waiting-for-destroy-v5.binpb',
         'provision-terraform-queue-v6.binpb',
+        'provision-queue-wait-v7.binpb',
       ]),
     );
   });

@@ -7,6 +7,8 @@ import { listJobNotifications } from '../../src/db/notifications.js';
 import type { JobStepRow } from '../../src/db/schema.js';
 import { terraformTaskQueue } from '../../src/domain/terraformCapacity.js';
 import { TERRAFORM_QUEUE_PATCH } from '../../src/workflows/terraformRouting.js';
+import { QUEUE_WAIT_PATCH } from '../../src/workflows/queueWait.js';
+import proto from '@temporalio/proto';
 import { appOnStack } from '../support/appOverDb.js';
 import { HISTORIES_DIR, encodeHistory } from '../support/histories.js';
 import { sampleSpec, testActor, waitForStatus, waitForStep } from '../support/jobs.js';
@@ -84,11 +86,11 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function launch(name: string, applySeconds: number): Promise<string> {
+async function launch(name: string, applySeconds: number, commands = stack.commands): Promise<string> {
   const spec = sampleSpec({ name: `${name}-${Date.now()}` });
   stack.knobs.set(spec.name, { sandbox_sleep_seconds: { apply: applySeconds } });
-  const job = await createJob(stack.commands, spec, actor);
-  await startJob(stack.commands, job.id, spec, actor);
+  const job = await createJob(commands, spec, actor);
+  await startJob(commands, job.id, spec, actor);
   return job.id;
 }
 
@@ -200,6 +202,48 @@ describe('Terraform slots (TERRAFORM_MAX_CONCURRENT=1)', () => {
     // life on the Terraform queue (provisioned, waited, destroyed) for the replay test.
     if (process.env.UPDATE_HISTORIES) {
       fs.writeFileSync(path.join(HISTORIES_DIR, 'provision-terraform-queue-v6.binpb'), encodeHistory(history));
+    }
+  }, 240_000);
+
+  it('keeps a job queued past its schedule-to-start timeout waiting, and it succeeds', async () => {
+    // The holder keeps the one slot for several of the queued job's three-second waits (the page counts a wait from its second second).
+    const holder = await launch('queue-holder', 12);
+    await waitForStep(stack.temp.db, holder, 'apply', 'running');
+    const queued = await launch('queue-waiter', 1, { ...stack.commands, terraformQueueCheckMs: 3_000 });
+    const wait = await waitFor(
+      `job ${queued} waiting for a worker`,
+      async () => (await apiJob(queued)).waitingForWorker ?? undefined,
+      20_000,
+      100,
+    );
+    expect(wait).toMatchObject({ step: 'init', terraform: true });
+
+    for (const id of [holder, queued]) {
+      const done = await waitForStatus(stack.temp.db, id, ['succeeded', 'failed'], 120_000);
+      expect(done.status, done.error ?? '').toBe('succeeded');
+    }
+    const handle = stack.client.workflow.getHandle(`job-${queued}`);
+    await signalJob(stack.commands, queued, 'destroy', actor);
+    expect((await waitForStatus(stack.temp.db, queued, ['destroyed', 'failed'])).status).toBe('destroyed');
+
+    // Its init was scheduled, timed out unstarted in the queue, and was scheduled again: no attempt failed.
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    const queueTimeouts = events.filter(
+      (e) =>
+        e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ===
+        proto.temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
+    );
+    expect(queueTimeouts.length).toBeGreaterThan(0);
+    const inits = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'terraformInit');
+    expect(inits.length).toBe(queueTimeouts.length + 1);
+    expect(events.some((e) => e.activityTaskFailedEventAttributes)).toBe(false);
+    expect((await listSteps(stack.temp.db, queued)).filter((s) => s.step === 'init').map((s) => s.state)).toEqual(['succeeded']);
+    expect(QUEUE_WAIT_PATCH).toBe('queue-wait-not-a-fault');
+
+    // `UPDATE_HISTORIES=1 npx vitest run tests/integration/terraformCapacity.test.ts` records it for the replay test.
+    if (process.env.UPDATE_HISTORIES) {
+      fs.writeFileSync(path.join(HISTORIES_DIR, 'provision-queue-wait-v7.binpb'), encodeHistory(history));
     }
   }, 240_000);
 });
