@@ -169,6 +169,9 @@ export async function runLogPipeline(
 
   // Lines as a reader of the API sees them.
   const delays: number[] = [];
+  // The line's ts is when the worker read it from terraform's stdout: it splits the delay into terraform's part and ours.
+  const toWorker: number[] = [];
+  const fromWorker: number[] = [];
   let firstPrinted = Number.POSITIVE_INFINITY;
   let lastPrinted = 0;
   let lastReadable = 0;
@@ -185,6 +188,9 @@ export async function runLogPipeline(
         if (!m) continue;
         const printed = m.printed;
         delays.push(readable - printed);
+        const read = Date.parse(l.ts);
+        toWorker.push(read - printed);
+        fromWorker.push(readable - read);
         firstPrinted = Math.min(firstPrinted, printed);
         lastPrinted = Math.max(lastPrinted, printed);
         lastReadable = readable;
@@ -247,6 +253,21 @@ export async function runLogPipeline(
     row(W, '  time terraform spent printing them in the job', sec(lastPrinted - firstPrinted)),
     row(W, 'delay printed → readable via API, p50', msFmt(percentileSorted(sorted, 50))),
     row(W, 'delay printed → readable via API, p95', msFmt(p95), '< 250 ms', p95 < 250),
+    row(
+      W,
+      "  of it: printed → read by the worker (the line's ts) / read → readable via API, p95",
+      `${msFmt(
+        percentileSorted(
+          toWorker.sort((a, b) => a - b),
+          95,
+        ),
+      )} / ${msFmt(
+        percentileSorted(
+          fromWorker.sort((a, b) => a - b),
+          95,
+        ),
+      )}`,
+    ),
     row(W, 'delay printed → readable via API, max', msFmt(sorted[sorted.length - 1] ?? Number.NaN)),
     row(
       W,
