@@ -5,12 +5,9 @@ import { jobSpecInput } from './lib/api.js';
 import { JOB_COMMANDS, makeWorkspace, terraformEnv } from './lib/bareTerraform.js';
 import { register, runTimed } from './lib/processes.js';
 import { row, type Row } from './lib/report.js';
-import { SANDBOX_MODULE, loopStalls, prepareDataDir, type App, type Infra } from './lib/stack.js';
+import { SANDBOX_MODULE, loopStalls, type App, type Infra } from './lib/stack.js';
 import { int, max, msFmt, percentileSorted, sec } from './lib/stats.js';
-import { createDb } from '../src/db/database.js';
-import { countLogLines } from '../src/db/logs.js';
-import { LogSink } from '../src/activities/logSink.js';
-import { runTerraform } from '../src/activities/terraformProcess.js';
+import { pipelineCeiling } from './pipelineCeiling.js';
 
 /**
  * Workload 3: the log pipeline. One sandbox apply prints N lines, each ending
@@ -61,8 +58,6 @@ const HEARTBEAT_TIMEOUT_MS = 10_000;
 const HEARTBEAT_EVERY_MS = 1_000;
 
 export const logVars = (lines: number) => ({ sandbox_log_lines: lines, sandbox_log_timestamps: true });
-
-const perlScript = (lines: number) => `$| = 1; printf qq(sandbox line %d t=%.0f\\n), $_, time * 1000 for 1 .. ${lines}`;
 
 /**
  * Terraform printing the lines with nobody slow behind it (its stdout read by
@@ -120,57 +115,6 @@ async function terraformAlone(infra: Infra, lines: number) {
   };
 }
 
-/** runTerraform + LogSink + SQLite, with perl as the child instead of terraform. */
-async function pipelineAlone(infra: Infra, lines: number) {
-  const dataDir = path.join(infra.root, 'pipeline-alone');
-  const db = createDb(await prepareDataDir(dataDir));
-  try {
-    const now = new Date().toISOString();
-    const jobId = 'jpipelinealone';
-    await db
-      .insertInto('jobs')
-      .values({
-        id: jobId,
-        name: 'pipeline-alone',
-        status: 'running',
-        step: 'apply',
-        requester_email: 'bench@example.com',
-        region: 'us-east-1',
-        instance_type: 't3.micro',
-        auth_method: 'assume_role',
-        spec_json: '{}',
-        account_id: null,
-        assumed_role_arn: null,
-        plan_summary_json: null,
-        outputs_json: null,
-        error: null,
-        workflow_id: null,
-        created_by: 'bench',
-        created_at: now,
-        started_at: now,
-        finished_at: null,
-        destroy_at: null,
-        updated_at: now,
-      })
-      .execute();
-    const sink = new LogSink({ db, jobId, step: 'apply', attempt: 1 });
-    const t0 = Date.now();
-    await runTerraform({
-      binary: 'perl',
-      cwd: dataDir,
-      args: ['-MTime::HiRes=time', '-e', perlScript(lines)],
-      env: {},
-      sink,
-      graceMs: 5_000,
-    });
-    await sink.close();
-    const stored = (await countLogLines(db, jobId)) - 1; // minus the "$ perl …" line
-    return { stored, rate: stored / ((Date.now() - t0) / 1000) };
-  } finally {
-    await db.destroy();
-  }
-}
-
 interface HeartbeatView {
   started?: number;
   beats: Set<number>;
@@ -192,8 +136,10 @@ export async function runLogPipeline(
   infra.log(
     `log pipeline: terraform alone printed ${alone.count} lines at ${int(alone.rate)} lines/s (delay p50 ${msFmt(alone.p50)}, p95 ${msFmt(alone.p95)})`,
   );
-  const capacity = await pipelineAlone(infra, opts.lines);
-  infra.log(`log pipeline: runner + LogSink + SQLite alone stored ${capacity.stored} lines at ${int(capacity.rate)} lines/s`);
+  const capacity = await pipelineCeiling(path.join(infra.root, 'pipeline-alone'), opts.lines);
+  infra.log(
+    `log pipeline: runner + LogSink + SQLite alone stored ${capacity.stored} lines at ${int(capacity.rate)} lines/s (${capacity.cpuUsPerLine.toFixed(1)} µs CPU a line)`,
+  );
 
   const job = await api.createJob(jobSpecInput('logs'));
   const handle = infra.temporal.workflow.getHandle(`job-${job.id}`);
@@ -223,6 +169,9 @@ export async function runLogPipeline(
 
   // Lines as a reader of the API sees them.
   const delays: number[] = [];
+  // The line's ts is when the worker read it from terraform's stdout: it splits the delay into terraform's part and ours.
+  const toWorker: number[] = [];
+  const fromWorker: number[] = [];
   let firstPrinted = Number.POSITIVE_INFINITY;
   let lastPrinted = 0;
   let lastReadable = 0;
@@ -239,6 +188,9 @@ export async function runLogPipeline(
         if (!m) continue;
         const printed = m.printed;
         delays.push(readable - printed);
+        const read = Date.parse(l.ts);
+        toWorker.push(read - printed);
+        fromWorker.push(readable - read);
         firstPrinted = Math.min(firstPrinted, printed);
         lastPrinted = Math.max(lastPrinted, printed);
         lastReadable = readable;
@@ -276,11 +228,19 @@ export async function runLogPipeline(
   const sorted = delays.sort((a, b) => a - b);
   const rate = delays.length / ((lastReadable - firstPrinted) / 1000);
   const p95 = percentileSorted(sorted, 95);
+  // The source's own rate is what the pipeline can at best keep up with.
+  const ratio = rate / alone.rate;
   const heartbeatsOk = Number.isFinite(maxGap) && maxGap < HEARTBEAT_TIMEOUT_MS && hb.maxAttempt <= 1;
   return [
     row(W, `terraform alone, stdout read and dropped: ${int(opts.lines)} lines (source ceiling)`, `${int(alone.rate)} lines/s`),
     row(W, "  terraform alone: delay printed → on terraform's stdout, p50 / p95", `${msFmt(alone.p50)} / ${msFmt(alone.p95)}`),
-    row(W, 'runner + LogSink + SQLite without terraform (pipeline ceiling)', `${int(capacity.rate)} lines/s`),
+    row(
+      W,
+      `runner + LogSink + SQLite without terraform (pipeline ceiling; ${capacity.cpuUsPerLine.toFixed(1)} µs CPU a line)`,
+      `${int(capacity.rate)} lines/s`,
+      '≥ 150,000 lines/s',
+      capacity.rate >= 150_000,
+    ),
     row(
       W,
       `lines readable through the API (terraform cut ${sandbox.splits} in two; joined again)`,
@@ -288,10 +248,26 @@ export async function runLogPipeline(
       'all',
       delays.length === opts.lines && status === 'succeeded',
     ),
-    row(W, 'lines per second stored (first printed → last readable)', `${int(rate)} lines/s`, '≥ 50,000 lines/s', rate >= 50_000),
+    row(W, 'lines per second stored (first printed → last readable)', `${int(rate)} lines/s`),
+    row(W, "stored ÷ printed (terraform alone's rate)", ratio.toFixed(2), '≥ 0.95', ratio >= 0.95),
     row(W, '  time terraform spent printing them in the job', sec(lastPrinted - firstPrinted)),
     row(W, 'delay printed → readable via API, p50', msFmt(percentileSorted(sorted, 50))),
-    row(W, 'delay printed → readable via API, p95', msFmt(p95), '< 500 ms', p95 < 500),
+    row(W, 'delay printed → readable via API, p95', msFmt(p95), '< 250 ms', p95 < 250),
+    row(
+      W,
+      "  of it: printed → read by the worker (the line's ts) / read → readable via API, p95",
+      `${msFmt(
+        percentileSorted(
+          toWorker.sort((a, b) => a - b),
+          95,
+        ),
+      )} / ${msFmt(
+        percentileSorted(
+          fromWorker.sort((a, b) => a - b),
+          95,
+        ),
+      )}`,
+    ),
     row(W, 'delay printed → readable via API, max', msFmt(sorted[sorted.length - 1] ?? Number.NaN)),
     row(
       W,

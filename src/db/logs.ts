@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
-import { jsonObjectOf, lockKeyInTransaction } from './dialect.js';
+import { CompiledQuery } from 'kysely';
+import { dialectOf, jsonObjectOf, lockKeyInTransaction, type DbDialect } from './dialect.js';
 import type { JobLogRow } from './schema.js';
 
 /** One output line as the runner saw it; `lineNo` is its position within the step attempt and stream. */
@@ -12,11 +13,44 @@ export interface LogLineInput {
   ts: string;
 }
 
-// 8 columns per row keeps one INSERT far below SQLite's bound-variable limit.
-const INSERT_CHUNK = 500;
-
 const originKey = (l: { step: string; attempt: number; stream: string; lineNo: number }) =>
   `${l.step}\u0000${l.attempt}\u0000${l.stream}\u0000${l.lineNo}`;
+
+const COLUMNS = ['job_id', 'seq', 'ts', 'step', 'attempt', 'stream', 'line_no', 'line'] as const;
+
+// Statements are sent as fixed SQL texts, a few sizes of multi-row insert
+// (powers of two, a batch is cut into them): building a 500-row insert through
+// the query builder cost more than SQLite's own work, and a fixed text is one a
+// driver can keep prepared. 8 columns × 512 rows stays far below either
+// database's limit on bound parameters.
+const MAX_ROWS_PER_INSERT = 512;
+const insertTexts = new Map<string, string>();
+
+function insertText(dialect: DbDialect, rows: number): string {
+  const key = `${dialect}:${rows}`;
+  let text = insertTexts.get(key);
+  if (!text) {
+    const tuples: string[] = [];
+    for (let r = 0; r < rows; r++) {
+      const ps = COLUMNS.map((_, c) => (dialect === 'postgres' ? `$${r * COLUMNS.length + c + 1}` : '?'));
+      tuples.push(`(${ps.join(',')})`);
+    }
+    text =
+      `insert into job_logs (${COLUMNS.join(', ')}) values ${tuples.join(',')} ` +
+      'on conflict (job_id, step, attempt, stream, line_no) do nothing';
+    insertTexts.set(key, text);
+  }
+  return text;
+}
+
+const param = (dialect: DbDialect, n: number) => (dialect === 'postgres' ? `$${n}` : '?');
+
+const maxSeqText = (dialect: DbDialect) => `select max(seq) as seq from job_logs where job_id = ${param(dialect, 1)}`;
+
+const storedOriginsText = (dialect: DbDialect) =>
+  `select line_no from job_logs where job_id = ${param(dialect, 1)} and step = ${param(dialect, 2)} ` +
+  `and attempt = ${param(dialect, 3)} and stream = ${param(dialect, 4)} ` +
+  `and line_no >= ${param(dialect, 5)} and line_no <= ${param(dialect, 6)}`;
 
 /**
  * Stores a batch in one short transaction, numbering new lines after the
@@ -26,71 +60,70 @@ const originKey = (l: { step: string; attempt: number; stream: string; lineNo: n
  */
 export async function appendLogLines(db: Db, jobId: string, lines: readonly LogLineInput[]): Promise<number> {
   if (lines.length === 0) return maxLogSeq(db, jobId);
+  const dialect = dialectOf(db);
   return db.transaction().execute(async (trx) => {
     // Two writers of one job's log must not both number from the same last seq.
     await lockKeyInTransaction(trx, `job_logs:${jobId}`);
-    const last = await trx
-      .selectFrom('job_logs')
-      .select((eb) => eb.fn.max<number | null>('seq').as('seq'))
-      .where('job_id', '=', jobId)
-      .executeTakeFirst();
-    let seq = last?.seq ?? 0;
+    const last = await trx.executeQuery<{ seq: number | null }>(CompiledQuery.raw(maxSeqText(dialect), [jobId]));
+    let seq = Number(last.rows[0]?.seq ?? 0);
 
+    const { origins, ordered } = distinctOrigins(lines);
     const stored = new Set<string>();
-    for (const origin of distinctOrigins(lines)) {
-      const rows = await trx
-        .selectFrom('job_logs')
-        .select(['step', 'attempt', 'stream', 'line_no'])
-        .where('job_id', '=', jobId)
-        .where('step', '=', origin.step)
-        .where('attempt', '=', origin.attempt)
-        .where('stream', '=', origin.stream)
-        .where('line_no', '>=', origin.minLineNo)
-        .where('line_no', '<=', origin.maxLineNo)
-        .execute();
-      for (const r of rows) stored.add(originKey({ ...r, lineNo: r.line_no }));
+    for (const o of origins) {
+      const rows = await trx.executeQuery<{ line_no: number }>(
+        CompiledQuery.raw(storedOriginsText(dialect), [jobId, o.step, o.attempt, o.stream, o.minLineNo, o.maxLineNo]),
+      );
+      for (const r of rows.rows) stored.add(originKey({ ...o, lineNo: Number(r.line_no) }));
     }
+    // A sink's batch is new lines in order: then no line can repeat and keys need not be built.
+    const check = stored.size > 0 || !ordered;
 
-    const fresh = [];
+    const values: unknown[] = [];
     for (const l of lines) {
-      const key = originKey(l);
-      if (stored.has(key)) continue;
-      stored.add(key);
+      if (check) {
+        const key = originKey(l);
+        if (stored.has(key)) continue;
+        stored.add(key);
+      }
       seq += 1;
-      fresh.push({
-        job_id: jobId,
-        seq,
-        ts: l.ts,
-        step: l.step,
-        attempt: l.attempt,
-        stream: l.stream,
-        line_no: l.lineNo,
-        line: l.line,
-      });
+      values.push(jobId, seq, l.ts, l.step, l.attempt, l.stream, l.lineNo, l.line);
     }
-    for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
-      await trx
-        .insertInto('job_logs')
-        .values(fresh.slice(i, i + INSERT_CHUNK))
-        .onConflict((oc) => oc.columns(['job_id', 'step', 'attempt', 'stream', 'line_no']).doNothing())
-        .execute();
+    const width = COLUMNS.length;
+    let at = 0;
+    let left = values.length / width;
+    while (left > 0) {
+      const rows = left >= MAX_ROWS_PER_INSERT ? MAX_ROWS_PER_INSERT : 2 ** Math.floor(Math.log2(left));
+      await trx.executeQuery(CompiledQuery.raw(insertText(dialect, rows), values.slice(at * width, (at + rows) * width)));
+      at += rows;
+      left -= rows;
     }
     return seq;
   });
 }
 
+interface Origin {
+  step: string;
+  attempt: number;
+  stream: string;
+  minLineNo: number;
+  maxLineNo: number;
+}
+
+/** The batch's origins with their line ranges, and whether each origin's line numbers only rise. */
 function distinctOrigins(lines: readonly LogLineInput[]) {
-  const byOrigin = new Map<string, { step: string; attempt: number; stream: string; minLineNo: number; maxLineNo: number }>();
+  const byOrigin = new Map<string, Origin>();
+  let ordered = true;
   for (const l of lines) {
     const key = `${l.step}\u0000${l.attempt}\u0000${l.stream}`;
     const o = byOrigin.get(key);
     if (!o) byOrigin.set(key, { step: l.step, attempt: l.attempt, stream: l.stream, minLineNo: l.lineNo, maxLineNo: l.lineNo });
     else {
+      if (l.lineNo <= o.maxLineNo) ordered = false;
       o.minLineNo = Math.min(o.minLineNo, l.lineNo);
       o.maxLineNo = Math.max(o.maxLineNo, l.lineNo);
     }
   }
-  return byOrigin.values();
+  return { origins: [...byOrigin.values()], ordered };
 }
 
 /** Lines after `afterSeq` in order: what a live log view polls for. */

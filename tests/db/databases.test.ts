@@ -214,6 +214,26 @@ describe.each(dbKinds())('on %s', (kind) => {
       expect((await lastLogLines(db, row.id, 2)).map((l) => l.seq)).toEqual([4, 5]);
     });
 
+    it('store a batch cut into several inserts whole, in order, every column intact, and a redelivered one once', async () => {
+      const row = await insertJob(db, newJob());
+      // 1,300 = 512 + 512 + 256 + 16 + 4: lines at every edge between the inserts a batch is cut into.
+      const batch = lines('apply', 1, 1, 1300).map((l, i) => ({
+        ...l,
+        stream: i % 7 === 0 ? 'stderr' : 'stdout',
+        line: i % 100 === 0 ? `odd ? $1 '' "q" \u00e9 \u{1f600} ${i}` : l.line,
+        ts: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i)).toISOString(),
+      }));
+      expect(await appendLogLines(db, row.id, batch)).toBe(1300);
+      // Redelivered out of order, overlapping, with a duplicate inside: only the new line is stored.
+      const again = [batch[1299], batch[3], { ...batch[0], lineNo: 1301, line: 'new' }, batch[3]];
+      expect(await appendLogLines(db, row.id, again)).toBe(1301);
+      const stored = await listLogLines(db, row.id, { limit: 2000 });
+      expect(stored.map((l) => l.seq)).toEqual(stored.map((_, i) => i + 1));
+      expect(stored.map((l) => [l.ts, l.step, l.attempt, l.stream, l.line_no, l.line])).toEqual(
+        [...batch, again[2]].map((l) => [l.ts, l.step, l.attempt, l.stream, l.lineNo, l.line]),
+      );
+    });
+
     it('number concurrent writers from separate connections without a gap or a clash', async () => {
       const row = await insertJob(db, newJob());
       const writers = [t.open(), t.open(), t.open()];
