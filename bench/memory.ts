@@ -26,10 +26,10 @@ const MAX_EXTRA_MS = 45_000;
 /** One process's memory, MB. */
 export interface MemoryOf {
   rss: number;
-  /** The main isolate's JS heap: used / reserved. */
+  /** The main isolate's JS heap: used / resident. */
   mainHeapUsed?: number;
   mainHeap?: number;
-  /** Every other isolate's heap (reserved), the worker's workflow threads among them; count of them. */
+  /** Every other isolate's heap (resident), the worker's workflow threads among them; count of them. */
   threadHeaps?: number;
   threads?: number;
   /** Buffers and other memory outside the heaps that V8 knows of, all isolates. */
@@ -61,6 +61,8 @@ interface ThreadReport {
   main: boolean;
   heapUsed: number;
   heapTotal: number;
+  /** The part of the heap in memory (v8 total_physical_size). */
+  physical?: number;
   external: number;
 }
 
@@ -86,12 +88,13 @@ function threadReports(app: App, pid: number): ThreadReport[] {
 function split(rss: number, reports: ThreadReport[], fileBacked: number | undefined): MemoryOf {
   const toMb = (v: number) => v / 2 ** 20;
   const main = reports.find((r) => r.main);
+  const resident = (r: ThreadReport) => r.physical ?? r.heapTotal;
   const others = reports.filter((r) => !r.main);
   return {
     rss,
     mainHeapUsed: main && toMb(main.heapUsed),
-    mainHeap: main && toMb(main.heapTotal),
-    threadHeaps: main && toMb(others.reduce((s, r) => s + r.heapTotal, 0)),
+    mainHeap: main && toMb(resident(main)),
+    threadHeaps: main && toMb(others.reduce((s, r) => s + resident(r), 0)),
     threads: main && others.length,
     external: main && toMb(reports.reduce((s, r) => s + r.external, 0)),
     fileBacked,
@@ -139,7 +142,7 @@ function splitRow(service: 'web' | 'worker', m: MemoryOf): Row[] {
   return [
     row(
       W,
-      `  ${service}: main heap used / reserved, ${m.threads} other threads' heaps, external, file-backed, rest (native: malloc, code, Temporal core)`,
+      `  ${service}: main heap used / resident, ${m.threads} other threads' heaps, external, file-backed, rest (native: malloc, code, Temporal core)`,
       `${f0(m.mainHeapUsed)} / ${f0(m.mainHeap)}, ${f0(m.threadHeaps)}, ${f0(m.external)}, ${f0(m.fileBacked)}, ${f0(m.rss - known)} MB`,
     ),
   ];

@@ -9,6 +9,7 @@
 // writes its heap to <pid>.mem.<threadId>.json.
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { BroadcastChannel, isMainThread, threadId } from 'node:worker_threads';
 
 const dir = process.env.BENCH_LOOP_PROBE_DIR;
@@ -18,7 +19,9 @@ if (dir) {
   channel.unref();
   const report = () => {
     const m = process.memoryUsage(); // heapUsed, heapTotal and external are this isolate's
-    const body = { main: isMainThread, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+    // heapTotal is reserved; total_physical_size is the part of it in memory, the part RSS counts.
+    const physical = v8.getHeapStatistics().total_physical_size;
+    const body = { main: isMainThread, heapUsed: m.heapUsed, heapTotal: m.heapTotal, physical, external: m.external };
     fs.writeFile(path.join(dir, `${process.pid}.mem.${threadId}.json`), JSON.stringify(body), () => {});
   };
   channel.onmessage = report;
