@@ -4,12 +4,37 @@
 // (a setInterval on the same loop) is late by as much. Lines "<epoch ms> <late ms>"
 // go to BENCH_LOOP_PROBE_DIR/<pid>.txt; nothing is written while the loop is fine.
 // <pid>.clock pairs wall time with the monotonic clock CPU profiles use;
-// <pid>.mem.json gets process.memoryUsage() on SIGWINCH.
+// on SIGWINCH every isolate of the process (main thread and worker threads, the
+// Temporal worker's workflow threads among them: node runs --import in each)
+// writes its heap to <pid>.mem.<threadId>.json.
 import fs from 'node:fs';
 import path from 'node:path';
-import { isMainThread } from 'node:worker_threads';
+import v8 from 'node:v8';
+import { BroadcastChannel, isMainThread, threadId } from 'node:worker_threads';
 
 const dir = process.env.BENCH_LOOP_PROBE_DIR;
+if (dir) {
+  // Signals reach the main thread only; it passes the request on to the other isolates.
+  const channel = new BroadcastChannel('bench-loop-probe-memory');
+  channel.unref();
+  const report = () => {
+    const m = process.memoryUsage(); // heapUsed, heapTotal and external are this isolate's
+    // heapTotal is reserved; total_physical_size is the part of it in memory, the part RSS counts.
+    const physical = v8.getHeapStatistics().total_physical_size;
+    const body = { main: isMainThread, heapUsed: m.heapUsed, heapTotal: m.heapTotal, physical, external: m.external };
+    fs.writeFile(path.join(dir, `${process.pid}.mem.${threadId}.json`), JSON.stringify(body), () => {});
+  };
+  channel.onmessage = report;
+  if (isMainThread) {
+    // On request only, as writing a file every second showed up in the web's profile.
+    // SIGWINCH because its default is to be ignored (Temporal's runtime shuts the
+    // worker down on SIGUSR2, and SIGUSR1 starts the inspector).
+    process.on('SIGWINCH', () => {
+      report();
+      channel.postMessage('report');
+    });
+  }
+}
 if (isMainThread && dir) {
   const file = path.join(dir, `${process.pid}.txt`);
   // Maps the monotonic clock of --cpu-prof samples (µs) to wall time, for bench/profileSummary.ts --window.
@@ -23,11 +48,4 @@ if (isMainThread && dir) {
     if (late >= 20) fs.appendFileSync(file, `${Date.now()} ${Math.round(late)}\n`);
   }, every);
   timer.unref();
-  // The main isolate's share of the memory, for the memory figures' breakdown: on
-  // request only, as writing a file every second showed up in the web's profile.
-  // SIGWINCH because its default is to be ignored (Temporal's runtime shuts the
-  // worker down on SIGUSR2, and SIGUSR1 starts the inspector).
-  process.on('SIGWINCH', () => {
-    fs.writeFile(path.join(dir, `${process.pid}.mem.json`), JSON.stringify(process.memoryUsage()), () => {});
-  });
 }

@@ -129,7 +129,7 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
   if (!opts.dataDir) await prepareDataDir(dataDir);
   const port = await freePort();
   const taskQueue = `bench-${opts.name}-${process.pid}`;
-  const env = (): Record<string, string> => ({
+  const env = (service: 'web' | 'worker'): Record<string, string> => ({
     NODE_ENV: 'development',
     DATA_DIR: dataDir,
     HOST: '127.0.0.1',
@@ -155,9 +155,10 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
     ...(opts.extraVars ? { TERRAFORM_EXTRA_VARS_JSON: JSON.stringify(opts.extraVars) } : {}),
     BENCH_LOOP_PROBE_DIR: probeDir,
     NODE_OPTIONS: `--import=${LOOP_PROBE}`,
+    ...productionCommand(service).env,
     ...opts.env,
   });
-  // What `npm run web` / `npm run worker` run (node, its flags, the compiled entry point), so the figures are those of a production start.
+  // What `npm run web` / `npm run worker` run (its environment, node's flags, the compiled entry point), so the figures are those of a production start.
   const nodeArgs = (service: 'web' | 'worker') => [
     ...productionCommand(service).flags,
     ...(infra.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(infra.cpuProfDir, `${opts.name}-${service}`)}`] : []),
@@ -183,14 +184,14 @@ export async function startApp(infra: Infra, opts: AppOptions): Promise<App> {
       app.worker = await startService(
         `${opts.name} worker`,
         script('worker'),
-        env(),
+        env('worker'),
         path.join(dir, 'worker.log'),
         nodeArgs('worker'),
       );
       starting.push(app.worker.waitForLine(/worker polling task queue/, 180_000));
     }
     if (opts.web !== false) {
-      app.web = await startService(`${opts.name} web`, script('web'), env(), path.join(dir, 'web.log'), nodeArgs('web'));
+      app.web = await startService(`${opts.name} web`, script('web'), env('web'), path.join(dir, 'web.log'), nodeArgs('web'));
       starting.push(app.web.waitForLine(/web listening on/, 60_000).then(() => waitHealthy(app.url, 60_000)));
     }
     await Promise.all(starting);
@@ -261,12 +262,23 @@ export function sampleRss(app: App, everyMs = 200) {
   };
 }
 
-/** The node flags and the compiled entry point of package.json's script for the service (`exec node <flags> dist/….js`). */
-export function productionCommand(service: 'web' | 'worker'): { flags: string[]; script: string } {
+/**
+ * The environment, node flags and compiled entry point of package.json's script for the service
+ * (`[NAME=value …] exec node <flags> dist/….js`).
+ */
+export function productionCommand(service: 'web' | 'worker'): { env: Record<string, string>; flags: string[]; script: string } {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const m = /^(?:exec\s+)?node\s+((?:--\S+\s+)*)(dist\/\S+\.js)$/.exec((pkg.scripts[service] ?? '').trim());
-  if (!m) throw new Error(`package.json: the ${service} script is not "exec node <flags> dist/<entry>.js"`);
-  return { flags: m[1].split(/\s+/).filter(Boolean), script: m[2] };
+  const m = /^((?:[A-Z_][A-Z0-9_]*=\S*\s+)*)(?:exec\s+)?node\s+((?:--\S+\s+)*)(dist\/\S+\.js)$/.exec(
+    (pkg.scripts[service] ?? '').trim(),
+  );
+  if (!m) throw new Error(`package.json: the ${service} script is not "[NAME=value …] exec node <flags> dist/<entry>.js"`);
+  const env = Object.fromEntries(
+    m[1]
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+  );
+  return { env, flags: m[2].split(/\s+/).filter(Boolean), script: m[3] };
 }
 
 /** dist/ as `npm run web` / `npm run worker` would have it: compiled again when src/ changed since the last build. */

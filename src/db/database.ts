@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
 import {
   CompiledQuery,
   Kysely,
@@ -136,16 +135,21 @@ export function isPostgresUrl(target: string): boolean {
  */
 export function createDb(target: string, opts: OpenDbOptions = {}): Db {
   if (isPostgresUrl(target)) {
-    const pool = new pg.Pool({
-      connectionString: target,
-      max: opts.poolSize ?? 10,
-      // A writer waiting on a lock longer than this fails instead of hanging a heartbeat forever.
-      statement_timeout: opts.busyTimeoutMs ?? 30_000,
-      // A server that is down fails a connect attempt in seconds, not at the OS's TCP timeout.
-      connectionTimeoutMillis: 5_000,
-    });
-    // An idle client that loses its server must not crash the process.
-    pool.on('error', () => undefined);
+    // pg is imported when the first connection is wanted, so a SQLite deployment never loads it (README: Performance, workload 5).
+    const pool = async () => {
+      const { default: pg } = await import('pg');
+      const made = new pg.Pool({
+        connectionString: target,
+        max: opts.poolSize ?? 10,
+        // A writer waiting on a lock longer than this fails instead of hanging a heartbeat forever.
+        statement_timeout: opts.busyTimeoutMs ?? 30_000,
+        // A server that is down fails a connect attempt in seconds, not at the OS's TCP timeout.
+        connectionTimeoutMillis: 5_000,
+      });
+      // An idle client that loses its server must not crash the process.
+      made.on('error', () => undefined);
+      return made;
+    };
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   return new Kysely<Database>({

@@ -1,5 +1,4 @@
-import nodemailer from 'nodemailer';
-import { SESv2Client, SendEmailCommand, type SESv2ClientConfig } from '@aws-sdk/client-sesv2';
+import type { SESv2ClientConfig } from '@aws-sdk/client-sesv2';
 import type { Config } from '../config.js';
 
 /**
@@ -102,24 +101,43 @@ export function classifySmtpError(err: unknown): EmailError {
   return new EmailError('EmailTransient', `SMTP send failed: ${detail}`, 'smtp', { cause: err });
 }
 
+/**
+ * Made once, at the first use. nodemailer and the SES client are imported then, not at start: the
+ * web (which notifies too) and the worker keep them out of memory until an email is sent, and with
+ * the outbox provider never load them (README: Performance, workload 5).
+ */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    made ??= make().catch((err) => {
+      made = undefined;
+      throw err;
+    });
+    return made;
+  };
+}
+
 export function createSmtpProvider(opts: SmtpProviderOptions): EmailProvider {
-  const transport = nodemailer.createTransport({
-    host: opts.host,
-    port: opts.port ?? (opts.secure === 'tls' ? 465 : 587),
-    secure: opts.secure === 'tls',
-    requireTLS: opts.secure === 'starttls',
-    ignoreTLS: opts.secure === 'none',
-    auth: opts.user ? { user: opts.user, pass: opts.pass ?? '' } : undefined,
-    ...(opts.tls ? { tls: opts.tls } : {}),
-    connectionTimeout: opts.connectionTimeoutMs ?? 15_000,
-    greetingTimeout: opts.connectionTimeoutMs ?? 15_000,
-    socketTimeout: opts.socketTimeoutMs ?? 60_000,
+  const transport = once(async () => {
+    const { default: nodemailer } = await import('nodemailer');
+    return nodemailer.createTransport({
+      host: opts.host,
+      port: opts.port ?? (opts.secure === 'tls' ? 465 : 587),
+      secure: opts.secure === 'tls',
+      requireTLS: opts.secure === 'starttls',
+      ignoreTLS: opts.secure === 'none',
+      auth: opts.user ? { user: opts.user, pass: opts.pass ?? '' } : undefined,
+      ...(opts.tls ? { tls: opts.tls } : {}),
+      connectionTimeout: opts.connectionTimeoutMs ?? 15_000,
+      greetingTimeout: opts.connectionTimeoutMs ?? 15_000,
+      socketTimeout: opts.socketTimeoutMs ?? 60_000,
+    });
   });
   return {
     name: 'smtp',
     async send(msg) {
       try {
-        const info = await transport.sendMail({
+        const info = await (await transport()).sendMail({
           from: msg.from,
           to: msg.to,
           subject: msg.subject,
@@ -209,11 +227,16 @@ export function classifySesError(err: unknown): EmailError {
 }
 
 export function createSesProvider(opts: SesProviderOptions): EmailProvider {
-  const client = new SESv2Client({ ...opts.clientConfig, region: opts.region });
+  const sdk = once(async () => {
+    const { SESv2Client, SendEmailCommand } = await import('@aws-sdk/client-sesv2');
+    return { client: new SESv2Client({ ...opts.clientConfig, region: opts.region }), SendEmailCommand };
+  });
   return {
     name: 'ses',
     async send(msg) {
       try {
+        // A failed import is not the provider's refusal: classified below as transient, like a network fault.
+        const { client, SendEmailCommand } = await sdk();
         const res = await client.send(
           new SendEmailCommand({
             FromEmailAddress: opts.from,

@@ -112,12 +112,23 @@ async function nodeProcessOf(npm: { child: ChildProcess; output: () => string },
 }
 
 function expectPlainNode(proc: { argv: string[]; env: string[] }, entry: string) {
-  // `exec node <flags of package.json> dist/…`: node itself, no loader, no tsx.
+  // `[NAME=value …] exec node <flags of package.json> dist/…`: node itself, no loader, no tsx.
   const script = pkg.scripts[entry.includes('server') ? 'web' : 'worker'];
-  expect(proc.argv).toEqual(script.replace(/^exec /, '').split(/\s+/));
+  const assignments = /^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*/.exec(script)![0];
+  expect(proc.argv).toEqual(
+    script
+      .slice(assignments.length)
+      .replace(/^exec /, '')
+      .split(/\s+/),
+  );
   expect(path.basename(proc.argv[0])).toBe('node');
   for (const arg of proc.argv) expect(arg).not.toMatch(/tsx|--import|--loader|--experimental-loader|^-r$|--require/);
   expect(proc.env.filter((e) => e.startsWith('NODE_OPTIONS=') && /tsx|--import|--loader|--require/.test(e))).toEqual([]);
+  // glibc's malloc settings of the script reach node (README: Production deployment, memory).
+  for (const setting of ['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=32768']) {
+    expect(assignments.split(/\s+/)).toContain(setting);
+    expect(proc.env).toContain(setting);
+  }
 }
 
 beforeAll(async () => {

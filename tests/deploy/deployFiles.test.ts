@@ -377,8 +377,14 @@ describe('Dockerfile', () => {
     expect(pkg.dependencies).not.toHaveProperty('tsx');
     expect(pkg.dependencies).not.toHaveProperty('typescript');
     for (const name of ['web', 'worker', 'migrate']) {
-      expect(pkg.scripts[name], name).toMatch(/^exec node (--[\w-]+(=\S+)? )*dist\/\S+\.js$/);
+      expect(pkg.scripts[name], name).toMatch(/^([A-Z_][A-Z0-9_]*=\S* )*exec node (--[\w-]+(=\S+)? )*dist\/\S+\.js$/);
       expect(pkg.scripts[`pre${name}`], `pre${name}`).toBe('node scripts/build.mjs --if-stale');
+    }
+    // glibc's malloc settings travel with the scripts, so the image (CMD, compose's commands) and a bare
+    // `npm run` start both processes with them (README: Production deployment, memory).
+    expect(lines.filter((l) => /^CMD\s/.test(l)).at(-1)).toBe('CMD ["npm", "run", "web"]');
+    for (const name of ['web', 'worker']) {
+      expect(pkg.scripts[name], name).toMatch(/^MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=32768 exec node /);
     }
     expect(runtime.text).toMatch(/^COPY (?:--\S+ )*.*\bscripts\/build\.mjs\b.* \.\/scripts\/$/m);
     // The build context leaves out a local dist/ (the image compiles its own) but keeps what the build needs.
