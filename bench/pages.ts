@@ -9,8 +9,8 @@ import { int, msFmt, sec } from './lib/stats.js';
 import { seedDatabase } from './seed.js';
 
 /**
- * Workload 4: pages and API under load. 10,000 jobs and 1,000,000 log lines
- * are written straight into the SQLite file, then the web process alone is
+ * Workload 4: pages and API under load. 100,000 jobs and 10,000,000 log
+ * lines are written straight into the SQLite file (timed, with its size), then the web process alone is
  * started on it and wrk (a second process, 20 connections) loads the
  * dashboard, a job page, `GET /api/jobs` and a logs page in turn.
  */
@@ -62,29 +62,34 @@ export async function runPages(
   const dataDir = path.join(infra.root, 'pages', 'data');
   const file = await prepareDataDir(dataDir);
   const seeded = seedDatabase(file, { jobs: opts.jobs, lines: opts.lines, bigJobLines: opts.bigJobLines });
-  infra.log(`pages: seeded ${int(seeded.jobs)} jobs and ${int(seeded.lines)} log lines in ${sec(seeded.ms, 1)}`);
+  const mb = (seeded.bytes / 2 ** 20).toFixed(0);
+  infra.log(`pages: seeded ${int(seeded.jobs)} jobs and ${int(seeded.lines)} log lines in ${sec(seeded.ms, 1)}, ${mb} MB`);
 
   let app: App | undefined;
   try {
-    app = await startApp(infra, { name: 'pages', worker: false, dataDir });
+    // The seeded jobs have no workflows: the reconciler would ask Temporal about every open one, each pass, under the load.
+    app = await startApp(infra, { name: 'pages', worker: false, dataDir, env: { RECONCILE_INTERVAL_SECONDS: '0' } });
     const mid = Math.floor(opts.bigJobLines / 2);
-    const targets: { name: string; path: string; headers: Record<string, string>; p99?: number }[] = [
+    const targets: { name: string; path: string; headers: Record<string, string>; p99: number }[] = [
       { name: 'dashboard GET /', path: '/', headers: { authorization: BASIC, accept: 'text/html' }, p99: 50 },
       {
         name: 'job page GET /jobs/:id',
         path: `/jobs/${seeded.bigJobId}`,
         headers: { authorization: BASIC, accept: 'text/html' },
+        p99: 50,
       },
-      { name: 'GET /api/jobs', path: '/api/jobs', headers: { authorization: BEARER } },
+      { name: 'GET /api/jobs', path: '/api/jobs', headers: { authorization: BEARER }, p99: 50 },
       {
         name: `logs page GET /api/jobs/:id/logs?after=${mid}&limit=1000`,
         path: `/api/jobs/${seeded.bigJobId}/logs?after=${mid}&limit=1000`,
         headers: { authorization: BEARER },
-        p99: 30,
+        p99: 50,
       },
     ];
     const rows: Row[] = [
       row(W, 'data', `${int(seeded.jobs)} jobs, ${int(seeded.lines)} log lines (${int(opts.bigJobLines)} in the loaded job)`),
+      row(W, `seed: ${int(seeded.jobs)} jobs, ${int(seeded.lines)} lines written in`, sec(seeded.ms, 1)),
+      row(W, 'database size (file and -wal)', `${mb} MB`),
     ];
     for (const t of targets) {
       const url = `${app.url}${t.path}`;
@@ -103,9 +108,7 @@ export async function runPages(
       );
       rows.push(
         row(W, `${t.name} (${(body.length / 1024).toFixed(0)} KB): p50`, msFmt(r.p50 / 1000)),
-        t.p99
-          ? row(W, `${t.name}: p99`, msFmt(p99), `< ${t.p99} ms`, p99 < t.p99 && errors === 0)
-          : row(W, `${t.name}: p99`, msFmt(p99)),
+        row(W, `${t.name}: p99`, msFmt(p99), `< ${t.p99} ms`, p99 < t.p99 && errors === 0),
         row(
           W,
           `${t.name}: requests/s (${opts.connections} connections)`,
