@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { BENCH_TOKEN } from './lib/api.js';
-import { register } from './lib/processes.js';
+import { cpuSeconds, register } from './lib/processes.js';
 import { row, type Row } from './lib/report.js';
 import { prepareDataDir, startApp, type App, type Infra } from './lib/stack.js';
 import { int, msFmt, sec } from './lib/stats.js';
@@ -98,13 +99,17 @@ export async function runPages(
       if (check.status !== 200) throw new Error(`${t.name} answered ${check.status}: ${body.slice(0, 200)}`);
       await wrk(url, t.headers, Math.min(3, opts.seconds), opts.connections); // warm-up, not counted
       const from = Date.now();
+      // The web's own CPU per request: what a view costs, whatever else the machine is running meanwhile.
+      const cpuBefore = cpuSeconds(app.web!.nodePid)?.self ?? Number.NaN;
       const r = await wrk(url, t.headers, opts.seconds, opts.connections);
+      const cpuPerRequest = (((cpuSeconds(app.web!.nodePid)?.self ?? Number.NaN) - cpuBefore) * 1000) / r.requests;
       infra.mark(`pages: ${t.name}`, from, Date.now());
       const errors = r.status + r.connect + r.read + r.write + r.timeout;
       const p99 = r.p99 / 1000;
       const rps = r.requests / (r.duration_us / 1e6);
       infra.log(
-        `pages: ${t.name}: p50 ${msFmt(r.p50 / 1000)}, p99 ${msFmt(p99)}, ${rps.toFixed(0)} req/s, ${(body.length / 1024).toFixed(0)} KB`,
+        `pages: ${t.name}: p50 ${msFmt(r.p50 / 1000)}, p99 ${msFmt(p99)}, ${rps.toFixed(0)} req/s, ` +
+          `web CPU ${cpuPerRequest.toFixed(2)} ms per request, ${(body.length / 1024).toFixed(0)} KB, load ${os.loadavg()[0].toFixed(1)}`,
       );
       rows.push(
         row(W, `${t.name} (${(body.length / 1024).toFixed(0)} KB): p50`, msFmt(r.p50 / 1000)),
@@ -114,6 +119,7 @@ export async function runPages(
           `${t.name}: requests/s (${opts.connections} connections)`,
           `${rps.toFixed(0)}${errors ? ` (${errors} errors)` : ''}`,
         ),
+        row(W, `${t.name}: web CPU per request`, `${cpuPerRequest.toFixed(2)} ms`),
       );
     }
     return rows;
