@@ -106,6 +106,12 @@ export interface WorkerWaitOptions {
   timeoutMs?: number;
   /** How long an answer serves every view of the job (the page polls every 2 s, often from several tabs). */
   freshMs?: number;
+  /**
+   * Past freshMs and up to this age, an answer still serves views while one
+   * asks Temporal again in the background: a view never waits on Temporal
+   * for a job others are looking at. The next poll, 2 s later, has the new one.
+   */
+  staleMs?: number;
   /** After Temporal failed to answer, how long views do not ask (an outage must not slow every page by the timeout). */
   quietMs?: number;
   /** Workflows whose answers are kept; past it the cache is emptied. */
@@ -116,13 +122,31 @@ export type TemporalViewReader = (workflowId: string, opts: { mayWait: boolean }
 
 const NOTHING: TemporalView = { waiting: null, stalled: null };
 
+interface Answer {
+  /** When Temporal was asked. */
+  at: number;
+  /** Never rejects: Temporal not answering is NOTHING. */
+  answer: Promise<TemporalView>;
+  settled: boolean;
+  refreshing: boolean;
+}
+
+function entry(at: number, answer: Promise<TemporalView>): Answer {
+  const e: Answer = { at, answer, settled: false, refreshing: false };
+  void answer.then(() => {
+    e.settled = true;
+  });
+  return e;
+}
+
 /** A reader over `client`: answers in at most `timeoutMs`, nothing whenever Temporal could not say. */
 export function temporalViewReader(client: Client, opts: WorkerWaitOptions = {}): TemporalViewReader {
   const timeoutMs = opts.timeoutMs ?? 1_000;
   const freshMs = opts.freshMs ?? 1_500;
+  const staleMs = Math.max(opts.staleMs ?? 2_500, freshMs);
   const quietMs = opts.quietMs ?? 10_000;
   const maxEntries = opts.maxEntries ?? 1_000;
-  const answers = new Map<string, { at: number; answer: Promise<TemporalView> }>();
+  const answers = new Map<string, Answer>();
   let quietUntil = 0;
 
   const ask = async (workflowId: string, mayWait: boolean): Promise<TemporalView> => {
@@ -153,10 +177,21 @@ export function temporalViewReader(client: Client, opts: WorkerWaitOptions = {})
     const key = `${mayWait ? 'w' : 's'}:${workflowId}`;
     const kept = answers.get(key);
     if (kept && now - kept.at < freshMs) return kept.answer;
+    if (kept?.settled && now - kept.at < staleMs) {
+      if (!kept.refreshing) {
+        kept.refreshing = true;
+        const next = entry(now, ask(workflowId, mayWait));
+        void next.answer.then(() => {
+          // Unless the cache was emptied meanwhile, or a newer answer is there.
+          if (answers.get(key) === kept) answers.set(key, next);
+        });
+      }
+      return kept.answer;
+    }
     if (answers.size >= maxEntries) answers.clear();
-    const answer = ask(workflowId, mayWait);
-    answers.set(key, { at: now, answer });
-    return answer;
+    const fresh = entry(now, ask(workflowId, mayWait));
+    answers.set(key, fresh);
+    return fresh.answer;
   };
 }
 

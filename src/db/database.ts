@@ -10,6 +10,7 @@ import {
   SqliteDialect,
   SqliteDriver,
   type DatabaseConnection,
+  type SqliteDatabase,
 } from 'kysely';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
@@ -84,12 +85,44 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/** Distinct statements kept prepared: every query shape the app has, with room to spare. */
+const STATEMENTS_KEPT = 500;
+
+/**
+ * The database as Kysely's driver sees it, keeping its prepared statements:
+ * the driver prepares every query again, and SQLite's parse and plan are a
+ * good part of a short page query's time. The least recently used statement
+ * goes past `max`. A statement still being iterated (a streamed query) is
+ * busy and cannot run a second query meanwhile, so the caller then gets a
+ * fresh one.
+ */
+export function keepingStatements(sqlite: SQLite.Database, max = STATEMENTS_KEPT): SqliteDatabase {
+  const kept = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      const stmt = kept.get(sql);
+      if (stmt) {
+        if (stmt.busy) return sqlite.prepare(sql);
+        // Map order is the recency order: the one used now goes last.
+        kept.delete(sql);
+        kept.set(sql, stmt);
+        return stmt;
+      }
+      const fresh = sqlite.prepare(sql);
+      kept.set(sql, fresh);
+      if (kept.size > max) kept.delete(kept.keys().next().value!);
+      return fresh;
+    },
+  };
+}
+
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
   readonly #sqlite: SQLite.Database;
   readonly #waitMs: number;
   constructor(sqlite: SQLite.Database, waitMs: number) {
-    const config = { database: sqlite };
+    const config = { database: keepingStatements(sqlite) };
     super(config);
     this.#config = config;
     this.#sqlite = sqlite;

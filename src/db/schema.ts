@@ -189,6 +189,12 @@ export interface JobRevisionsTable {
   finished_at: Timestamp | null;
 }
 
+/** Jobs per status, kept by triggers on jobs (migration 0007): the dashboard reads it instead of counting. */
+export interface JobStatusCountsTable {
+  status: string;
+  n: number;
+}
+
 export interface Database {
   jobs: JobsTable;
   job_steps: JobStepsTable;
@@ -204,6 +210,7 @@ export interface Database {
   team_accounts: TeamAccountsTable;
   service_facts: ServiceFactsTable;
   job_revisions: JobRevisionsTable;
+  job_status_counts: JobStatusCountsTable;
 }
 
 export type JobRow = Selectable<JobsTable>;

@@ -5,6 +5,7 @@ import * as m0003 from './0003_step_invocations.js';
 import * as m0004 from './0004_people.js';
 import * as m0005 from './0005_teams.js';
 import * as m0006 from './0006_revisions.js';
+import * as m0007 from './0007_page_reads.js';
 
 /** Ordered by name; a new migration is a new file added here, never an edit of an applied one. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0004_people': m0004,
   '0005_teams': m0005,
   '0006_revisions': m0006,
+  '0007_page_reads': m0007,
 };
