@@ -207,6 +207,10 @@ describe('the API under schemathesis', () => {
             // error in the fuzzer itself that fails the run with nothing wrong in the API.
             '--workers',
             '1',
+            // How fast Hypothesis generates POST /api/jobs bodies (a deep schema) depends on the machine's
+            // load; a slow generator is not a fault in the API, and one CI run failed on it alone.
+            '--suppress-health-check',
+            'too_slow',
             ...(SEED === 'random' ? [] : ['--seed', SEED]),
           ],
           cwd,
