@@ -102,6 +102,8 @@ export function createApp(deps: AppDeps) {
   app.use(bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge }));
   app.route('/health', healthApp(deps));
   app.route('/static', staticApp());
+  // Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the Temporal UI proxy's, JSON answers opened in a tab).
+  app.get('/favicon.ico', (c) => c.redirect('/static/favicon.svg', 301));
   app.use('/metrics', metricsTokenShortcut({ db: deps.db, metricsToken: config.METRICS_TOKEN }));
   if (config.TEMPORAL_UI_UPSTREAM) app.use(`${TEMPORAL_UI_PATH}/*`, withoutBasicChallenge());
   app.use(credentialThrottle(signInThrottle, auth, trust));

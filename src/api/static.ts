@@ -4,7 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'static');
-const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
+const TYPES: Record<string, string> = {
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 
 /** Our few static files, read once at start and served with a short cache. */
 export function staticApp() {

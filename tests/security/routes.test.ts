@@ -26,7 +26,7 @@ let jobId: string;
 let jobName: string;
 let session: { cookie: string; csrf: string };
 
-const PUBLIC = [/^\/health$/, /^\/login$/, /^\/static\//];
+const PUBLIC = [/^\/health$/, /^\/login$/, /^\/static\//, /^\/favicon\.ico$/];
 /** Read-only and JSON-only, refused to other origins; Temporal UI cannot send a CSRF token (see codec.test.ts). */
 const CSRF_EXEMPT = new Set(['POST /login', 'POST /codec/decode']);
 
@@ -204,7 +204,7 @@ describe('the route table', () => {
         .filter(isPublic)
         .map((e) => `${e.method} ${e.pattern}`)
         .sort(),
-    ).toEqual(['GET /health', 'GET /login', 'GET /static/:name', 'POST /login'].sort());
+    ).toEqual(['GET /favicon.ico', 'GET /health', 'GET /login', 'GET /static/:name', 'POST /login'].sort());
   });
 });
 
@@ -254,10 +254,17 @@ describe('authentication on every route', () => {
     expect(problems).toEqual([]);
   });
 
-  it('leaves /health, /login and /static/* open', async () => {
+  it('leaves /health, /login, /static/* and the icon open', async () => {
     expect((await app.request('/health')).status).not.toBe(401);
     expect((await app.request('/login')).status).toBe(200);
     expect((await app.request('/static/app.css')).status).toBe(200);
+    const icon = await app.request('/static/favicon.svg');
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await icon.text()).toMatch(/^<svg /);
+    const legacy = await app.request('/favicon.ico');
+    expect(legacy.status).toBe(301);
+    expect(legacy.headers.get('location')).toBe('/static/favicon.svg');
   });
 });
 

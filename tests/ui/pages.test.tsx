@@ -200,6 +200,7 @@ describe('dashboard', () => {
     expect(row).toContain(hostile.instance_type);
     expect(row).toContain('2030-01-01');
     expect(html).toContain('<script src="/static/dashboard.js"');
+    expect(html).toContain('<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"/>');
     expectNoInlineScript(html);
   });
 
