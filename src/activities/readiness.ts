@@ -8,7 +8,13 @@ import {
 import { AWS_REQUEST_HANDLER, type JobCredentials } from './awsCredentials.js';
 import { awsErrorCode, mapAwsError, TypedAwsError } from './awsErrors.js';
 import { ConsoleTail, type ConsoleSource } from './instanceConsole.js';
-import { applyInstanceEvent, describeInstanceFailure, emptyProgress, instanceLineParser } from '../domain/instanceEvents.js';
+import {
+  applyInstanceEvent,
+  containersRunning,
+  describeInstanceFailure,
+  emptyProgress,
+  instanceLineParser,
+} from '../domain/instanceEvents.js';
 
 /**
  * Readiness: the job is done when the instance itself says its containers
@@ -157,7 +163,7 @@ export async function waitForReady(input: ReadinessInput, deps: ReadinessDeps = 
       await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())), signal);
     }
     if (watchStatus) checked.push('ec2-status-checks');
-    if (watchConsole) checked.push(`instance reported ${progress.containers.length} containers running`);
+    if (watchConsole) checked.push(`instance reported ${containersRunning(progress.containers.length)}`);
   }
 
   // --- TCP ports: extra evidence where the worker can reach them -----------

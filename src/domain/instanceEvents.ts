@@ -170,3 +170,8 @@ export function describeInstanceFailure(failure: NonNullable<InstanceProgress['f
   const output = failure.output.length ? `; last output: ${failure.output.slice(-5).join(' | ')}` : '';
   return `the instance reported a failure at phase ${failure.phase}${who}: ${failure.reason}${output}`;
 }
+
+/** "1 container running", "3 containers running": the instance's report as the job's log says it. */
+export function containersRunning(count: number): string {
+  return `${count} container${count === 1 ? '' : 's'} running`;
+}

@@ -242,7 +242,7 @@ describe('what the instance says (its console)', () => {
         console: { source: fileConsoleSource(c.file), jobId: 'j1', onLines: (l) => void lines.push(...l) },
       }),
     );
-    expect(res.checked).toEqual(['ec2-status-checks', 'instance reported 1 containers running']);
+    expect(res.checked).toEqual(['ec2-status-checks', 'instance reported 1 container running']);
     expect(lines).toEqual([
       'kernel: booting',
       'PROVISIONING-EVENT job=j1 {"phase":"docker","status":"ok"}',

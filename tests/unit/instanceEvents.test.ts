@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeInstanceFailure, instanceLineParser, progressOf } from '../../src/domain/instanceEvents.js';
+import { containersRunning, describeInstanceFailure, instanceLineParser, progressOf } from '../../src/domain/instanceEvents.js';
 import { ConsoleTail } from '../../src/activities/instanceConsole.js';
 
 /** What the instance prints, as the ready step and the job page read it. */
@@ -46,6 +46,12 @@ describe('instance lines', () => {
       'the instance reported a failure at phase container (container api, image x:sandbox-exit): ' +
         'the container is exited (exit code 1, restarted 0 times); last output: api-1 | boot | api-1 | fatal: no config',
     );
+  });
+
+  it('counts the running containers in words a person reads', () => {
+    expect(containersRunning(1)).toBe('1 container running');
+    expect(containersRunning(3)).toBe('3 containers running');
+    expect(containersRunning(0)).toBe('0 containers running');
   });
 });
 
