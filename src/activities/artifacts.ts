@@ -1,5 +1,5 @@
 import { DeleteObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { ARTIFACT_FILES, type ArtifactFile, artifactsJobPrefix, type UserDataArtifacts } from '../domain/userDataScript.js';
+import { ARTIFACT_FILES, type ArtifactFile, artifactsJobPrefix, type UserDataArtifacts } from '../domain/instanceArtifacts.js';
 import { AccessDeniedError, InvalidInputError, awsErrorCode, mapAwsError, type TypedAwsError } from './awsErrors.js';
 import { AWS_REQUEST_HANDLER } from './awsCredentials.js';
 

@@ -5,10 +5,11 @@ import type { Db } from '../db/database.js';
 import { finishStep, startStep, updateJob } from '../db/jobs.js';
 import { insertRevision, updateRevision } from '../db/revisions.js';
 import { publishedPorts } from '../domain/containers.js';
-import { describeInstanceFailure, progressOf } from '../domain/instanceEvents.js';
+import { containersRunning, describeInstanceFailure, progressOf } from '../domain/instanceEvents.js';
 import { type JobSpec, publicSpec } from '../domain/jobSpec.js';
 import type { RevisionState } from '../domain/lifecycle.js';
-import { renderArtifactFiles, renderUserData } from '../domain/userDataScript.js';
+import { renderArtifactFiles } from '../domain/instanceArtifacts.js';
+import { renderUserData } from '../domain/userDataScript.js';
 import type { ReviseRequest } from '../workflows/messages.js';
 import { artifactsLocation, uploadArtifacts, userDataArtifacts } from './artifacts.js';
 import { AWS_REQUEST_HANDLER, type JobCredentials } from './awsCredentials.js';
@@ -171,7 +172,7 @@ export function createRevisionActivities(kit: RevisionKit) {
             sink.write(
               'system',
               progress.outcome === 'succeeded'
-                ? `the instance reports ${progress.containers.length} containers running (${result.seconds.toFixed(1)} s)`
+                ? `the instance reports ${containersRunning(progress.containers.length)} (${result.seconds.toFixed(1)} s)`
                 : `the change script succeeded in ${result.seconds.toFixed(1)} s (its report was past the output SSM returns)`,
             );
             return { seconds: result.seconds };

@@ -1,6 +1,7 @@
 import { publishedPorts } from '../domain/containers.js';
 import type { JobSpec, PublicJobSpec } from '../domain/jobSpec.js';
-import type { RenderedUserData, UserDataArtifacts } from '../domain/userDataScript.js';
+import type { UserDataArtifacts } from '../domain/instanceArtifacts.js';
+import type { RenderedUserData } from '../domain/userDataScript.js';
 
 /**
  * terraform.tfvars.json for the AWS module: what the render activity writes

@@ -1,8 +1,7 @@
 import { gzipSync } from 'node:zlib';
-import YAML, { isMap, isScalar, type Pair } from 'yaml';
 import { APP_DIR, USERS_CSV_PATH, USERS_ENV_NAME, USERS_FILE_ENV_NAME, type ContainerSpec } from './containers.js';
+import { ARTIFACT_FILES, checkArtifacts, checkJobId, renderArtifactFiles, type UserDataArtifacts } from './instanceArtifacts.js';
 import { EVENT_PREFIX, FAILURE_PREFIX, SUCCESS_PREFIX } from './instanceEvents.js';
-import { usersToCsv } from './usersCsv.js';
 
 /**
  * What the instance runs at first boot: the compose file, the users file and
@@ -17,74 +16,11 @@ import { usersToCsv } from './usersCsv.js';
 
 /** EC2's limit on raw (decoded) user data. */
 export const USER_DATA_LIMIT_BYTES = 16_384;
-export const COMPOSE_FILE_PATH = `${APP_DIR}/docker-compose.yml`;
-/** Compose reads variables for ${...} from here; it carries APP_USERS_B64 once instead of once per service. */
 /** Under Linux's 128 KiB for one variable (MAX_ARG_STRLEN), with room for the name. */
 export const MAX_USERS_ENV_BYTES = 120_000;
-export const COMPOSE_ENV_PATH = `${APP_DIR}/.env`;
 export const PROVISIONING_LOG = '/var/log/provisioning.log';
 /** AL2023 packages Docker but not the compose plugin; this release is fetched from GitHub there. */
 export const COMPOSE_PLUGIN_VERSION = 'v2.29.7';
-
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** Compose interpolates $VAR in values; a user's "pa$word" must reach the container as typed. */
-function escapeDollars(value: string) {
-  return value.replace(/\$/g, '$$$$');
-}
-
-const YAML_OPTIONS = {
-  // Every scalar double-quoted: "no", "on", "80:80" and "0755" stay strings for any YAML reader.
-  defaultStringType: 'QUOTE_DOUBLE',
-  defaultKeyType: 'PLAIN',
-  // JSON escapes keep each value on one line, so nothing a user typed can end the heredoc.
-  doubleQuotedAsJSON: true,
-  lineWidth: 0,
-} as const;
-
-function misreadWhenPlain(name: string) {
-  return YAML.parse(name, { version: '1.1' }) !== name;
-}
-
-export function renderComposeYaml(containers: readonly ContainerSpec[]): string {
-  const services: Record<string, unknown> = {};
-  for (const c of containers) {
-    const environment: Record<string, string> = {};
-    for (const [name, value] of Object.entries(c.environment ?? {})) environment[name] = escapeDollars(value);
-    // Filled from .env at `up` time; `:?` makes compose stop instead of starting with an empty list.
-    // `?` (not `:?`): compose stops when .env lacks the variable, and passes an empty one through (a list
-    // too large for one variable, which the containers then read from the file).
-    environment[USERS_ENV_NAME] = `\${${USERS_ENV_NAME}?${USERS_ENV_NAME} is missing from ${COMPOSE_ENV_PATH}}`;
-    environment[USERS_FILE_ENV_NAME] = USERS_CSV_PATH;
-    const service: Record<string, unknown> = { image: c.image, restart: c.restart ?? 'unless-stopped' };
-    if (c.command !== undefined) {
-      service.command = Array.isArray(c.command) ? c.command.map(escapeDollars) : escapeDollars(c.command);
-    }
-    if (c.ports?.length) service.ports = [...c.ports];
-    service.environment = environment;
-    service.volumes = [...(c.volumes ?? []), `${USERS_CSV_PATH}:${USERS_CSV_PATH}:ro`];
-    if (c.healthcheck) {
-      const { test, ...timing } = c.healthcheck;
-      service.healthcheck = { test: Array.isArray(test) ? test.map(escapeDollars) : escapeDollars(test), ...timing };
-    }
-    services[c.name] = service;
-  }
-  const doc = new YAML.Document({ services });
-  // Environment names are map keys; quote them too, so TRUE or 1X never become booleans or numbers.
-  // Service names likewise, where a YAML 1.1 reader would take the plain name for one ("no", "y", "0b1");
-  // others stay plain, as the sandbox's stand-in docker reads them.
-  YAML.visit(doc, {
-    Pair(_key, pair: Pair, path) {
-      const parent = path[path.length - 2];
-      if (!YAML.isPair(parent) || !isScalar(parent.key) || !isMap(path[path.length - 1]) || !isScalar(pair.key)) return;
-      if (parent.key.value === 'environment') pair.key.type = 'QUOTE_DOUBLE';
-      else if (parent.key.value === 'services' && path.length === 4 && misreadWhenPlain(String(pair.key.value))) {
-        pair.key.type = 'QUOTE_DOUBLE';
-      }
-    },
-  });
-  return doc.toString(YAML_OPTIONS);
-}
 
 function heredocDelimiter(body: string) {
   const lines = new Set(body.split('\n'));
@@ -421,54 +357,6 @@ export interface UserDataInput {
   artifacts?: UserDataArtifacts;
 }
 
-/** Where the instance fetches its files: the job's own prefix, which its role may read. */
-export interface UserDataArtifacts {
-  bucket: string;
-  /** The job's key prefix without a trailing slash, e.g. provisioning/artifacts/<jobId> (artifactsJobPrefix). */
-  keyPrefix: string;
-  region: string;
-}
-
-/** The objects of ARTIFACTS_BUCKET, under the job's prefix; the instance writes them to /opt/app under the same names. */
-export const ARTIFACT_FILES = ['docker-compose.yml', 'users.csv'] as const;
-export type ArtifactFile = (typeof ARTIFACT_FILES)[number];
-
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-/** Names of letters, digits, . _ and -, none starting with . (so no . or ..), joined by single slashes. */
-const KEY_PREFIX = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
-
-/** ARTIFACTS_PREFIX and a job id → the job's own prefix, no slash at either end ("provisioning/artifacts/j1"). */
-export function artifactsJobPrefix(prefix: string, jobId: string): string {
-  if (!JOB_ID.test(jobId)) throw new Error(`jobId "${jobId}" may only contain letters, digits, _ and - (1-64 characters)`);
-  const trimmed = prefix.replace(/^\/+|\/+$/g, '');
-  return trimmed ? `${trimmed}/${jobId}` : jobId;
-}
-
-/** The users CSV the instance gets: an empty APP_USERS_B64 would stop compose (see renderComposeYaml), so no users is a header-only file. */
-function instanceUsersCsv(usersCsv: string | undefined) {
-  return usersCsv && usersCsv.trim() !== '' ? usersCsv : usersToCsv([]);
-}
-
-/** The files the instance needs, by name: what goes to S3 with ARTIFACTS_BUCKET, byte for byte what the embedded script writes. */
-export function renderArtifactFiles({
-  containers,
-  usersCsv,
-}: Pick<UserDataInput, 'containers' | 'usersCsv'>): Record<ArtifactFile, string> {
-  return { 'docker-compose.yml': renderComposeYaml(containers), 'users.csv': instanceUsersCsv(usersCsv) };
-}
-
-function checkArtifacts(artifacts: UserDataArtifacts) {
-  // Each lands in single quotes in the script: a closed character set keeps them there.
-  if (!BUCKET.test(artifacts.bucket)) throw new Error(`artifacts bucket "${artifacts.bucket}" is not an S3 bucket name`);
-  if (!KEY_PREFIX.test(artifacts.keyPrefix)) {
-    throw new Error(
-      `artifacts key prefix "${artifacts.keyPrefix}" must be names of letters, digits, . _ and - (none starting with .) between single slashes`,
-    );
-  }
-  if (!REGION.test(artifacts.region)) throw new Error(`artifacts region "${artifacts.region}" is not an AWS region`);
-}
-
 export class UserDataTooLargeError extends Error {
   readonly type = 'UserDataTooLarge';
   constructor(
@@ -483,7 +371,7 @@ export class UserDataTooLargeError extends Error {
 }
 
 export function renderUserData({ jobId, containers, usersCsv, artifacts }: UserDataInput): RenderedUserData {
-  if (!JOB_ID.test(jobId)) throw new Error(`jobId "${jobId}" may only contain letters, digits, _ and - (1-64 characters)`);
+  checkJobId(jobId);
   let script: string;
   if (artifacts) {
     checkArtifacts(artifacts);

@@ -14,7 +14,7 @@ import type { CommandDeps } from '../../src/api/jobCommands.js';
 import { createJob, signalJob, startJob } from '../../src/api/jobCommands.js';
 import { listLogLines } from '../../src/db/logs.js';
 import { createJobSpecSchema, type JobSpec, type JobSpecInput, userDataSizeProblem } from '../../src/domain/jobSpec.js';
-import { renderComposeYaml } from '../../src/domain/userDataScript.js';
+import { renderComposeYaml } from '../../src/domain/composeFile.js';
 import { usersToCsv } from '../../src/domain/usersCsv.js';
 import { testPolicy, waitForStatus, testActor } from '../support/jobs.js';
 import { MOTO_ACCESS_KEY_ID, MOTO_SECRET_ACCESS_KEY } from '../support/moto.js';

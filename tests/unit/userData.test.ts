@@ -12,13 +12,9 @@ import { createJobSpecSchema } from '../../src/domain/jobSpec.js';
 import { parseUsersCsv, usersToCsv, type AppUser } from '../../src/domain/usersCsv.js';
 import { progressOf } from '../../src/domain/instanceEvents.js';
 import { renderTfvars } from '../../src/activities/tfvars.js';
-import {
-  USER_DATA_LIMIT_BYTES,
-  artifactsJobPrefix,
-  renderArtifactFiles,
-  renderComposeYaml,
-  renderUserData,
-} from '../../src/domain/userDataScript.js';
+import { renderComposeYaml } from '../../src/domain/composeFile.js';
+import { artifactsJobPrefix, renderArtifactFiles } from '../../src/domain/instanceArtifacts.js';
+import { USER_DATA_LIMIT_BYTES, renderUserData } from '../../src/domain/userDataScript.js';
 
 const containers = (list: ContainerSpecInput[]) => containerListSchema.parse(list);
 
