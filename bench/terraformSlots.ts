@@ -236,10 +236,11 @@ export async function runTerraformSlots(infra: Infra, app: App, opts: TerraformS
   const retries = sum(all.map((r) => r.retries));
   for (const r of all.flatMap((x) => x.retried)) infra.log(`queueing: retried ${r}`);
   // Queued when asked: the answer came in a Terraform wait, past the page's one-second hand-off and the
-  // web's 1.5 s reuse of Temporal's answer, with half a second's margin at the end (one machine's clock).
+  // age of Temporal's answer the web may serve (up to 2.5 s while it asks again, src/api/temporalView.ts),
+  // with half a second's margin at the end (one machine's clock).
   const queuedAsks = (id: string) =>
     (pages.asks.get(id) ?? []).filter(([at]) =>
-      (records.get(id)?.terraformWaits ?? []).some(([from, to]) => at > from + 2_500 && at < to - 500),
+      (records.get(id)?.terraformWaits ?? []).some(([from, to]) => at > from + 3_500 && at < to - 500),
     );
   const queued = ids.filter((id) => queuedAsks(id).length > 0);
   const queuedSaid = queued.filter((id) => queuedAsks(id).some(([, said]) => said)).length;
