@@ -102,8 +102,14 @@ async function lastTaskFailure(client: Client, workflowId: string): Promise<stri
 }
 
 export interface WorkerWaitOptions {
-  /** How long one describe may take before the view goes on without it. */
+  /** How long a view waits for Temporal before it goes on without its answer. */
   timeoutMs?: number;
+  /**
+   * How long one describe may take before Temporal counts as not answering.
+   * A describe past timeoutMs goes on: a loaded server's late answer serves
+   * the views after it, where giving up would leave every job without one.
+   */
+  answerMs?: number;
   /** How long an answer serves every view of the job (the page polls every 2 s, often from several tabs). */
   freshMs?: number;
   /**
@@ -122,17 +128,21 @@ export type TemporalViewReader = (workflowId: string, opts: { mayWait: boolean }
 
 const NOTHING: TemporalView = { waiting: null, stalled: null };
 
+/** Views in a row that Temporal kept waiting with no answer coming meanwhile, before views stop asking for quietMs. */
+const LATE_BEFORE_QUIET = 3;
+
 interface Answer {
-  /** When Temporal was asked. */
+  /** When Temporal was asked: an answer is as old as its question. */
   at: number;
   /** Never rejects: Temporal not answering is NOTHING. */
   answer: Promise<TemporalView>;
   settled: boolean;
-  refreshing: boolean;
+  /** The describe asked in the background for a stale answer, until it replaces this one. */
+  refresh?: Answer;
 }
 
 function entry(at: number, answer: Promise<TemporalView>): Answer {
-  const e: Answer = { at, answer, settled: false, refreshing: false };
+  const e: Answer = { at, answer, settled: false };
   void answer.then(() => {
     e.settled = true;
   });
@@ -142,33 +152,44 @@ function entry(at: number, answer: Promise<TemporalView>): Answer {
 /** A reader over `client`: answers in at most `timeoutMs`, nothing whenever Temporal could not say. */
 export function temporalViewReader(client: Client, opts: WorkerWaitOptions = {}): TemporalViewReader {
   const timeoutMs = opts.timeoutMs ?? 1_000;
+  const answerMs = Math.max(opts.answerMs ?? 10_000, timeoutMs);
   const freshMs = opts.freshMs ?? 1_500;
   const staleMs = Math.max(opts.staleMs ?? 2_500, freshMs);
   const quietMs = opts.quietMs ?? 10_000;
   const maxEntries = opts.maxEntries ?? 1_000;
   const answers = new Map<string, Answer>();
   let quietUntil = 0;
+  /** Views that gave up waiting since Temporal last answered: slow is a loaded server, a run of them a hung one. */
+  let lateInARow = 0;
 
   const ask = async (workflowId: string, mayWait: boolean): Promise<TemporalView> => {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('Temporal did not answer in time')), timeoutMs);
-      });
-      const view = (async (): Promise<TemporalView> => {
-        const { raw } = await client.withDeadline(Date.now() + timeoutMs, () => client.workflow.getHandle(workflowId).describe());
-        const stall = stallOf(raw);
-        const reason = stall ? await lastTaskFailure(client, workflowId).catch(() => null) : null;
-        return { waiting: mayWait ? workerWaitOf(raw) : null, stalled: stall ? { ...stall, reason } : null };
-      })();
-      return await Promise.race([view, late]);
+      const { raw } = await client.withDeadline(Date.now() + answerMs, () => client.workflow.getHandle(workflowId).describe());
+      const stall = stallOf(raw);
+      const reason = stall ? await lastTaskFailure(client, workflowId).catch(() => null) : null;
+      lateInARow = 0;
+      return { waiting: mayWait ? workerWaitOf(raw) : null, stalled: stall ? { ...stall, reason } : null };
     } catch (err) {
       // A job whose workflow is gone waits for nothing; anything else: Temporal is not answering.
       if (!(err instanceof WorkflowNotFoundError)) quietUntil = Date.now() + quietMs;
       return NOTHING;
-    } finally {
-      clearTimeout(timer);
     }
+  };
+
+  /** The answer if it comes within the view's time, else NOTHING (the describe goes on for the views after). */
+  const inTime = (e: Answer): Promise<TemporalView> => {
+    if (e.settled) return e.answer;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<TemporalView>((resolve) => {
+      timer = setTimeout(() => {
+        if (++lateInARow >= LATE_BEFORE_QUIET) {
+          quietUntil = Date.now() + quietMs;
+          lateInARow = 0;
+        }
+        resolve(NOTHING);
+      }, timeoutMs);
+    });
+    return Promise.race([e.answer, late]).finally(() => clearTimeout(timer));
   };
 
   return (workflowId, { mayWait }) => {
@@ -176,11 +197,13 @@ export function temporalViewReader(client: Client, opts: WorkerWaitOptions = {})
     if (now < quietUntil) return Promise.resolve(NOTHING);
     const key = `${mayWait ? 'w' : 's'}:${workflowId}`;
     const kept = answers.get(key);
+    // One describe at a time per job: views wait for the one asked, never start another.
+    if (kept && !kept.settled) return inTime(kept);
     if (kept && now - kept.at < freshMs) return kept.answer;
-    if (kept?.settled && now - kept.at < staleMs) {
-      if (!kept.refreshing) {
-        kept.refreshing = true;
+    if (kept && now - kept.at < staleMs) {
+      if (!kept.refresh) {
         const next = entry(now, ask(workflowId, mayWait));
+        kept.refresh = next;
         void next.answer.then(() => {
           // Unless the cache was emptied meanwhile, or a newer answer is there.
           if (answers.get(key) === kept) answers.set(key, next);
@@ -188,10 +211,11 @@ export function temporalViewReader(client: Client, opts: WorkerWaitOptions = {})
       }
       return kept.answer;
     }
+    if (kept?.refresh && !kept.refresh.settled) return inTime(kept.refresh);
     if (answers.size >= maxEntries) answers.clear();
     const fresh = entry(now, ask(workflowId, mayWait));
     answers.set(key, fresh);
-    return fresh.answer;
+    return inTime(fresh);
   };
 }
 

@@ -86,3 +86,60 @@ it('serves a fresh answer, then the last one while refreshing, then waits once i
   calls[2](true);
   expect((await late).waiting?.step).toBe('apply');
 });
+
+it('goes on without a slow answer, asks no second time meanwhile, and serves the late answer to the views after', async () => {
+  const { client, calls } = fakeClient();
+  const read = temporalViewReader(client, { timeoutMs: 20, freshMs: 1_500, staleMs: 2_500 });
+  const view = () => read('wf-1', { mayWait: true });
+
+  // Temporal is slower than a view may wait: the view is shown without it.
+  expect(await view()).toEqual({ waiting: null, stalled: null });
+  // The describe is still out: another view waits for that one instead of asking again.
+  expect(await view()).toEqual({ waiting: null, stalled: null });
+  expect(calls).toHaveLength(1);
+  // The late answer arrives; the next view has it at once, with no new describe and no quiet period.
+  calls[0](true);
+  await settle();
+  expect((await view()).waiting?.step).toBe('apply');
+  expect(calls).toHaveLength(1);
+  vi.advanceTimersByTime(3_000);
+  const again = view();
+  expect(calls).toHaveLength(2);
+  calls[1](false);
+  expect((await again).waiting).toBeNull();
+});
+
+it('stops asking for a while once Temporal fails, then asks again', async () => {
+  let described = 0;
+  const client = {
+    withDeadline: (_deadline: number, fn: () => Promise<unknown>) => fn(),
+    workflow: {
+      getHandle: () => ({
+        describe: () => {
+          described++;
+          return Promise.reject(new Error('14 UNAVAILABLE: connection refused'));
+        },
+      }),
+    },
+  } as unknown as Client;
+  const read = temporalViewReader(client, { quietMs: 10_000 });
+  expect(await read('wf-1', { mayWait: true })).toEqual({ waiting: null, stalled: null });
+  expect(await read('wf-2', { mayWait: true })).toEqual({ waiting: null, stalled: null });
+  expect(described).toBe(1);
+  vi.advanceTimersByTime(10_001);
+  await read('wf-2', { mayWait: true });
+  expect(described).toBe(2);
+});
+
+it('stops asking for a while when Temporal keeps views waiting and nothing answers', async () => {
+  const { client, calls } = fakeClient();
+  const read = temporalViewReader(client, { timeoutMs: 20, quietMs: 10_000 });
+  for (const id of ['wf-1', 'wf-2', 'wf-3']) expect(await read(id, { mayWait: true })).toEqual({ waiting: null, stalled: null });
+  expect(calls).toHaveLength(3);
+  // Three views in a row waited in vain: a hung server must not cost every view its timeout.
+  expect(await read('wf-4', { mayWait: true })).toEqual({ waiting: null, stalled: null });
+  expect(calls).toHaveLength(3);
+  vi.advanceTimersByTime(10_001);
+  void read('wf-4', { mayWait: true });
+  expect(calls).toHaveLength(4);
+});
