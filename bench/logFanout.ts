@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createDb } from '../src/db/database.js';
-import { insertJob, updateJob } from '../src/db/jobs.js';
+import { updateJob } from '../src/db/jobs.js';
 import { appendLogLines, type LogLineInput } from '../src/db/logs.js';
 import { BENCH_TOKEN } from './lib/api.js';
+import { insertApplyingJob } from './lib/benchJobs.js';
 import { cpuSeconds, register } from './lib/processes.js';
 import { row, type Row } from './lib/report.js';
 import { prepareDataDir, startApp, type Infra } from './lib/stack.js';
@@ -51,23 +52,7 @@ async function oneCase(infra: Infra, c: FanoutCase, name: string): Promise<Row[]
   const file = await prepareDataDir(dataDir);
   const db = createDb(file);
   const jobIds = Array.from({ length: c.jobs }, (_, i) => `${name}j${i}`);
-  const now = new Date().toISOString();
-  for (const id of jobIds) {
-    await insertJob(db, {
-      id,
-      name: id,
-      status: 'running',
-      step: 'apply',
-      requester_email: 'bench@example.com',
-      region: 'us-east-1',
-      instance_type: 't3.micro',
-      auth_method: 'assume_role',
-      spec_json: '{}',
-      has_resources: 0,
-      created_at: now,
-      updated_at: now,
-    });
-  }
+  for (const id of jobIds) await insertApplyingJob(db, id);
   const app = await startApp(infra, {
     name,
     worker: false,

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { insertApplyingJob } from './lib/benchJobs.js';
 import { prepareDataDir } from './lib/stack.js';
 import { createDb } from '../src/db/database.js';
 import { countLogLines } from '../src/db/logs.js';
@@ -25,34 +26,8 @@ export async function pipelineCeiling(
 ): Promise<{ stored: number; rate: number; cpuUsPerLine: number }> {
   const db = createDb(await prepareDataDir(dataDir));
   try {
-    const now = new Date().toISOString();
     const jobId = 'jpipelinealone';
-    await db
-      .insertInto('jobs')
-      .values({
-        id: jobId,
-        name: 'pipeline-alone',
-        status: 'running',
-        step: 'apply',
-        requester_email: 'bench@example.com',
-        region: 'us-east-1',
-        instance_type: 't3.micro',
-        auth_method: 'assume_role',
-        spec_json: '{}',
-        account_id: null,
-        assumed_role_arn: null,
-        plan_summary_json: null,
-        outputs_json: null,
-        error: null,
-        workflow_id: null,
-        created_by: 'bench',
-        created_at: now,
-        started_at: now,
-        finished_at: null,
-        destroy_at: null,
-        updated_at: now,
-      })
-      .execute();
+    await insertApplyingJob(db, jobId);
     const sink = new LogSink({ db, jobId, step: 'apply', attempt: 1 });
     const t0 = Date.now();
     const cpu0 = process.cpuUsage();
