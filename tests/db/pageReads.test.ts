@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/database.js';
-import { countJobsByStatus, insertJob, transitionJob, updateJob } from '../../src/db/jobs.js';
+import { countJobsByStatus, transitionJob, updateJob } from '../../src/db/jobs.js';
 import { appendLogLines, instanceReportLines } from '../../src/db/logs.js';
 import * as pageReads from '../../src/db/migrations/0007_page_reads.js';
+import { newJobRow } from '../support/jobRows.js';
 import { createTempDbOf, dbKinds, type TempDb } from '../support/tempDb.js';
 
 /**
@@ -12,24 +13,6 @@ import { createTempDbOf, dbKinds, type TempDb } from '../support/tempDb.js';
  * deletes, concurrent connections), and the instance's report lines read
  * through their own index are the same lines as before.
  */
-
-let n = 0;
-function newJob(status: string) {
-  n += 1;
-  const now = new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString();
-  return {
-    id: `pr-${process.pid}-${n}`,
-    name: `page-reads-${n}`,
-    status,
-    requester_email: 'alice@example.com',
-    region: 'us-east-1',
-    instance_type: 't3.micro',
-    auth_method: 'assume_role',
-    spec_json: '{}',
-    created_at: now,
-    updated_at: now,
-  };
-}
 
 async function countedByScan(db: Db): Promise<Record<string, number>> {
   const rows = await db
@@ -53,24 +36,24 @@ describe.each(dbKinds())('on %s', (kind) => {
   });
 
   it('the counts follow inserts, updates, transitions and deletes', async () => {
-    const a = await insertJob(db, newJob('draft'));
-    const b = await insertJob(db, newJob('draft'));
-    const c = await insertJob(db, newJob('running'));
+    const a = await newJobRow(db, { status: 'draft', prefix: 'pr' });
+    const b = await newJobRow(db, { status: 'draft', prefix: 'pr' });
+    const c = await newJobRow(db, { status: 'running', prefix: 'pr' });
     expect(await countJobsByStatus(db)).toEqual(await countedByScan(db));
 
-    await updateJob(db, a.id, { status: 'queued' });
+    await updateJob(db, a, { status: 'queued' });
     // An update that leaves the status alone changes no count.
-    await updateJob(db, b.id, { status: 'draft', step: 'verify' });
-    expect(await transitionJob(db, c.id, ['running'], { status: 'succeeded' })).toBe(true);
-    expect(await transitionJob(db, c.id, ['running'], { status: 'failed' })).toBe(false);
+    await updateJob(db, b, { status: 'draft', step: 'verify' });
+    expect(await transitionJob(db, c, ['running'], { status: 'succeeded' })).toBe(true);
+    expect(await transitionJob(db, c, ['running'], { status: 'failed' })).toBe(false);
     expect(await countJobsByStatus(db)).toEqual(await countedByScan(db));
 
     // Several rows in one statement, in both directions between two statuses.
-    await db.updateTable('jobs').set({ status: 'cancelled' }).where('id', 'in', [a.id, b.id]).execute();
-    await db.updateTable('jobs').set({ status: 'draft' }).where('id', '=', a.id).execute();
+    await db.updateTable('jobs').set({ status: 'cancelled' }).where('id', 'in', [a, b]).execute();
+    await db.updateTable('jobs').set({ status: 'draft' }).where('id', '=', a).execute();
     expect(await countJobsByStatus(db)).toEqual(await countedByScan(db));
 
-    await db.deleteFrom('jobs').where('id', '=', b.id).execute();
+    await db.deleteFrom('jobs').where('id', '=', b).execute();
     const counts = await countJobsByStatus(db);
     expect(counts).toEqual(await countedByScan(db));
     // A status none is in any more is left out, as a count of the jobs would.
@@ -80,7 +63,7 @@ describe.each(dbKinds())('on %s', (kind) => {
   it('the counts stay right under concurrent writers on separate connections', async () => {
     const other = t.open();
     const ids = await Promise.all(
-      Array.from({ length: 20 }, async (_, i) => (await insertJob(i % 2 ? db : other, newJob('draft'))).id),
+      Array.from({ length: 20 }, async (_, i) => await newJobRow(i % 2 ? db : other, { status: 'draft', prefix: 'pr' })),
     );
     await Promise.all(
       ids.map((id, i) =>
@@ -100,17 +83,17 @@ describe.each(dbKinds())('on %s', (kind) => {
 
   it('the migration counts the jobs that were there before it', async () => {
     await pageReads.down(db);
-    await insertJob(db, newJob('failed'));
+    await newJobRow(db, { status: 'failed', prefix: 'pr' });
     await pageReads.up(db);
     const counts = await countJobsByStatus(db);
     expect(counts.failed).toBeGreaterThanOrEqual(1);
     expect(counts).toEqual(await countedByScan(db));
-    await insertJob(db, newJob('failed'));
+    await newJobRow(db, { status: 'failed', prefix: 'pr' });
     expect(await countJobsByStatus(db)).toEqual(await countedByScan(db));
   });
 
   it("the instance's report lines come through their own index, the same lines as before", async () => {
-    const job = await insertJob(db, newJob('running'));
+    const job = await newJobRow(db, { status: 'running', prefix: 'pr' });
     const ts = new Date().toISOString();
     const chatter = Array.from({ length: 300 }, (_, i) => ({
       step: 'apply',
@@ -128,14 +111,14 @@ describe.each(dbKinds())('on %s', (kind) => {
       line,
       ts,
     }));
-    await appendLogLines(db, job.id, [...chatter.slice(0, 150), reports[0], reports[1], ...chatter.slice(150), reports[2]]);
-    expect(await instanceReportLines(db, job.id)).toEqual(['PROVISIONING-STARTED', 'PROVISIONING-DONE']);
-    expect(await instanceReportLines(db, job.id, 1)).toEqual(['PROVISIONING-STARTED']);
+    await appendLogLines(db, job, [...chatter.slice(0, 150), reports[0], reports[1], ...chatter.slice(150), reports[2]]);
+    expect(await instanceReportLines(db, job)).toEqual(['PROVISIONING-STARTED', 'PROVISIONING-DONE']);
+    expect(await instanceReportLines(db, job, 1)).toEqual(['PROVISIONING-STARTED']);
     if (kind === 'sqlite') {
       const query = db
         .selectFrom('job_logs')
         .select('line')
-        .where('job_id', '=', job.id)
+        .where('job_id', '=', job)
         .where('stream', '=', 'instance')
         .where('line', 'like', '%PROVISIONING-%')
         .orderBy('seq')
