@@ -24,6 +24,10 @@ const COLUMNS = ['job_id', 'seq', 'ts', 'step', 'attempt', 'stream', 'line_no', 
 // driver can keep prepared. 8 columns × 512 rows stays far below either
 // database's limit on bound parameters.
 const MAX_ROWS_PER_INSERT = 512;
+
+/** The n-th bound parameter (from 1) in the dialect's notation. */
+const param = (dialect: DbDialect, n: number) => (dialect === 'postgres' ? `$${n}` : '?');
+
 const insertTexts = new Map<string, string>();
 
 function insertText(dialect: DbDialect, rows: number): string {
@@ -32,7 +36,7 @@ function insertText(dialect: DbDialect, rows: number): string {
   if (!text) {
     const tuples: string[] = [];
     for (let r = 0; r < rows; r++) {
-      const ps = COLUMNS.map((_, c) => (dialect === 'postgres' ? `$${r * COLUMNS.length + c + 1}` : '?'));
+      const ps = COLUMNS.map((_, c) => param(dialect, r * COLUMNS.length + c + 1));
       tuples.push(`(${ps.join(',')})`);
     }
     text =
@@ -42,8 +46,6 @@ function insertText(dialect: DbDialect, rows: number): string {
   }
   return text;
 }
-
-const param = (dialect: DbDialect, n: number) => (dialect === 'postgres' ? `$${n}` : '?');
 
 const maxSeqText = (dialect: DbDialect) => `select max(seq) as seq from job_logs where job_id = ${param(dialect, 1)}`;
 
